@@ -1,0 +1,32 @@
+# Two commands do all the set-up on a fresh machine (Python 3.10+ and the package index):
+#   make demo   create .venv, install the project, build the synthetic sample's shards
+#   make test   create .venv if needed, install with the test extras, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when setup.py changes; the stamp files record what is installed.
+$(VENV)/.installed: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: setup.py | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/python build_input.py --overwrite
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q tests
+
+bench: $(VENV)/.installed
+	$(BIN)/python scripts/bench_build.py
+
+clean:
+	rm -rf $(VENV) data *.egg-info .pytest_cache

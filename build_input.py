@@ -1,0 +1,105 @@
+"""Turns a face dataset into TFRecord shards, one shard set per fold, with a manifest.
+
+    python build_input.py                      # the synthetic Adience-layout sample
+    python build_input.py --data_dir=/data/adience --output_dir=data/tfrecords/adience
+    python build_input.py --dataset=utkface --data_dir=/data/UTKFace
+    python build_input.py --dataset=csv --data_dir=/data/faces --csv_file=/data/faces/labels.csv
+
+Writes <output_dir>/fold<k>-<i>-of-<n>.tfrecord, manifest.json and skipped.csv.
+"""
+
+import os
+import sys
+import time
+
+from absl import app, flags, logging
+
+from input_pipeline import adience, labels, sample
+from input_pipeline.config import DATASETS, BuildConfig
+from input_pipeline.rows import DatasetError
+
+_SAMPLE = sample.SampleConfig()
+
+flags.DEFINE_enum("dataset", BuildConfig.dataset, DATASETS,
+                  "Input format: an Adience download, a UTKFace folder, or a CSV of paths and labels.")
+flags.DEFINE_string("data_dir", "",
+                    "Dataset folder. Empty: the synthetic Adience-layout sample in --sample_dir, "
+                    "generated on first use (--dataset=adience only).")
+flags.DEFINE_string("output_dir", "",
+                    "Where the shards go. Empty: data/tfrecords/<adience_sample|adience|utkface|csv>.")
+flags.DEFINE_string("csv_file", "",
+                    "--dataset=csv: the CSV file (columns path, age and/or gender, optional fold and "
+                    "subject_id). Empty: <data_dir>/labels.csv. Image paths are relative to --data_dir.")
+flags.DEFINE_enum("image_layout", BuildConfig.image_layout, sorted(adience.LAYOUTS),
+                  "Adience image set: aligned/ (landmark_aligned_face.*, the paper's) or faces/ "
+                  "(coarse_tilt_aligned_face.*).")
+flags.DEFINE_enum("label_policy", BuildConfig.label_policy, labels.POLICIES,
+                  "strict: the paper's protocol, only the 8 class ranges and m/f are labels. "
+                  "nearest: bare numbers and off-grid ranges go to the class containing them, else "
+                  "the nearest (ranges by midpoint, ties to the younger class).")
+flags.DEFINE_integer("image_size", BuildConfig.image_size,
+                     "Resize every face to this square size and re-encode as JPEG (256: the paper's "
+                     "input). 0 stores the original JPEG bytes unchanged.", lower_bound=0)
+flags.DEFINE_integer("jpeg_quality", BuildConfig.jpeg_quality,
+                     "JPEG quality of re-encoded faces (ignored with --image_size=0).",
+                     lower_bound=1, upper_bound=100)
+flags.DEFINE_integer("num_shards", BuildConfig.num_shards,
+                     "TFRecord files per fold (real Adience at 256px: ~25 MB each).", lower_bound=1)
+flags.DEFINE_integer("num_workers", BuildConfig.num_workers,
+                     "Processes that decode, resize and encode images. 0: one per CPU core.",
+                     lower_bound=0)
+flags.DEFINE_bool("dedup", BuildConfig.dedup,
+                  "Drop exact duplicate rows (kept by default, as in the paper's fold lists); "
+                  "dropped rows are listed in skipped.csv as duplicate_row.")
+flags.DEFINE_bool("overwrite", BuildConfig.overwrite,
+                  "Replace an existing --output_dir (only once the new one is complete).")
+flags.DEFINE_string("sample_dir", "data/adience_sample",
+                    "Where the synthetic sample is generated when --data_dir is empty.")
+flags.DEFINE_integer("sample_faces", _SAMPLE.num_faces, "Faces in the synthetic sample.",
+                     lower_bound=sample.MIN_FACES)
+flags.DEFINE_integer("sample_image_size", _SAMPLE.image_size,
+                     "Pixels a side of the synthetic sample's photos.", lower_bound=32)
+flags.DEFINE_integer("sample_seed", _SAMPLE.seed, "Seed of the synthetic sample.")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow is imported here, not at the top: worker processes are spawned and
+    # re-import this file, and they need only Pillow.
+    from input_pipeline import build
+
+    data_dir = FLAGS.data_dir
+    if not data_dir:
+        if FLAGS.dataset != "adience":
+            raise app.UsageError(f"--dataset={FLAGS.dataset} needs --data_dir")
+        data_dir = FLAGS.sample_dir
+        logging.warning("No --data_dir: using the SYNTHETIC Adience-layout sample in %s. It is "
+                        "drawn by a program, not real faces; pass --data_dir for real Adience.",
+                        data_dir)
+        sample_cfg = sample.SampleConfig(FLAGS.sample_faces, FLAGS.sample_image_size, FLAGS.sample_seed)
+        sample.ensure(data_dir, sample_cfg, FLAGS.num_workers)
+    synthetic = sample.is_sample(data_dir)
+    name = "adience_sample" if synthetic else FLAGS.dataset
+    cfg = BuildConfig(
+        dataset=FLAGS.dataset, data_dir=data_dir,
+        output_dir=FLAGS.output_dir or os.path.join("data", "tfrecords", name),
+        csv_file=FLAGS.csv_file, image_layout=FLAGS.image_layout, label_policy=FLAGS.label_policy,
+        image_size=FLAGS.image_size, jpeg_quality=FLAGS.jpeg_quality, num_shards=FLAGS.num_shards,
+        num_workers=FLAGS.num_workers, dedup=FLAGS.dedup, overwrite=FLAGS.overwrite)
+    logging.info("%s", cfg)
+    start = time.monotonic()
+    try:
+        manifest = build.build(cfg, synthetic=synthetic)
+    except DatasetError as e:
+        sys.exit(f"build_input: error: {e}\nNothing was written.")
+    print(build.summary(manifest, cfg.output_dir, time.monotonic() - start))
+    if synthetic:
+        print("note: these shards hold the SYNTHETIC sample, not real Adience faces.")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,71 @@
+"""What a dataset adapter returns: faces to encode, and rows it could not use."""
+
+import dataclasses
+import zlib
+
+NUM_FOLDS = 5
+
+# Every reason a row can be left out, as written to skipped.csv and the manifest.
+SKIP_REASONS = {
+    "malformed_row": "a row whose fields cannot be read (count, face_id, fold, path)",
+    "bad_encoding": "a row that is not valid UTF-8",
+    "malformed_name": "a UTKFace file name not of the form <age>_<gender>_<race>_<datetime>.jpg",
+    "unknown_labels": "neither age nor gender is known under the label policy",
+    "duplicate_row": "an exact repeat of an earlier row (only with --dedup)",
+    "missing_image": "the image file does not exist",
+    "unreadable_image": "the image file cannot be read (permissions, a folder, I/O error)",
+    "empty_image": "the image file has zero bytes",
+    "not_an_image": "the file is not an image Pillow can identify",
+    "not_jpeg": "an image in another format (PNG, GIF, ...) where JPEG is expected",
+    "truncated_image": "a JPEG whose data ends early",
+    "corrupt_image": "a JPEG that fails to decode",
+    "image_too_large": "more pixels than Pillow's decompression-bomb limit",
+}
+
+
+class DatasetError(Exception):
+    """The input as a whole cannot be used (not the dataset asked for, no usable rows)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """One face to write: where its image is and what it is labelled."""
+
+    fold: int
+    source: str  # Where the row came from, e.g. "fold_0_data.txt:17", for messages.
+    path: str  # The image, relative to the data dir (or absolute, from a CSV).
+    subject_id: str
+    age: int  # 0..7, or labels.UNKNOWN.
+    gender: int  # 0 m, 1 f, or labels.UNKNOWN.
+
+
+@dataclasses.dataclass(frozen=True)
+class Skip:
+    """One row that is not written, and why."""
+
+    fold: int | None  # None where the row is too broken to tell.
+    source: str
+    path: str
+    reason: str
+    detail: str
+
+    def __post_init__(self):
+        if self.reason not in SKIP_REASONS:
+            raise ValueError(f"unknown skip reason {self.reason!r}")
+
+
+@dataclasses.dataclass
+class Rows:
+    """An adapter's result, in source order."""
+
+    faces: list[Face] = dataclasses.field(default_factory=list)
+    skips: list[Skip] = dataclasses.field(default_factory=list)
+
+    @property
+    def num_read(self):
+        return len(self.faces) + len(self.skips)
+
+
+def fold_of(key):
+    """A fold 0..4 that depends only on `key`: stable across runs, machines and row order."""
+    return zlib.crc32(key.encode("utf-8")) % NUM_FOLDS

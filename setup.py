@@ -1,0 +1,29 @@
+"""Age and gender classification on Adience-style face datasets with TensorFlow 2 / Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="adience-age-gender",
+    version="0.1.0",
+    description="TFRecord building, training and evaluation for age and gender classifiers "
+                "on the Adience benchmark (Levi & Hassner, CVPR 2015 workshops).",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.14",
+    packages=find_packages(include=["input_pipeline", "input_pipeline.*",
+                                    "architectures", "architectures.*"]),
+    py_modules=["build_input"],
+    install_requires=[
+        # Keras 3 ships with TF 2.16+; 2.21 is the version this project is tested on.
+        # No tensorflow-addons: it is end-of-life and does not import under Keras 3.
+        "tensorflow>=2.21,<2.22",
+        "numpy>=1.26,<3",
+        "pandas>=2.2,<4",
+        "pillow>=10.3,<14",
+        "absl-py>=2.1,<3",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10"],
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
+    },
+)

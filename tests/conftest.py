@@ -1,0 +1,21 @@
+"""Fixtures: tiny on-disk datasets."""
+
+import pytest
+
+from datasets import row, write_adience
+
+
+@pytest.fixture
+def small_adience(tmp_path):
+    """Two subjects in each of the five folds, three faces each, all labels known."""
+    folds = {}
+    face_id = 0
+    for k in range(5):
+        lines = []
+        for s in range(2):
+            for i in range(3):
+                face_id += 1
+                age = ["(0, 2)", "(25, 32)", "(60, 100)"][i]
+                lines.append(row(f"user{k}{s}@N0{k}", face_id, age, "mf"[s], f"{face_id}_x_o.jpg"))
+        folds[k] = lines
+    return write_adience(str(tmp_path / "adience"), folds)

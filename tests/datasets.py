@@ -1,0 +1,45 @@
+"""Helpers that write tiny on-disk datasets for the tests."""
+
+import io
+import os
+
+from PIL import Image
+
+from input_pipeline import adience
+
+HEADER_LINE = "\t".join(adience.HEADER)
+FIDUCIALS = "\t".join(["10", "20", "300", "300", "0", "5", "80"])
+
+
+def jpeg_bytes(size=(24, 24), colour=(200, 120, 40), quality=90):
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def write_file(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+
+def row(user, face_id, age, gender, original="100_abc_o.jpg"):
+    """One fold-file line (without the newline)."""
+    return f"{user}\t{original}\t{face_id}\t{age}\t{gender}\t{FIDUCIALS}"
+
+
+def write_adience(root, folds, layout="aligned", images=True, ending="\n"):
+    """Writes fold_<k>_data.txt for k in 0..4 from {k: [line, ...]} and, with
+    `images`, a small distinct JPEG for every well-formed row's face."""
+    for k in range(5):
+        lines = [HEADER_LINE, *folds.get(k, [])]
+        write_file(os.path.join(root, adience.FOLD_FILES[k]), "\n".join(lines) + ending)
+        if not images:
+            continue
+        for n, line in enumerate(folds.get(k, [])):
+            fields = line.split("\t")
+            if len(fields) == len(adience.HEADER) and fields[2].isdigit():
+                path = adience.image_path(layout, fields[0], fields[2], fields[1])
+                write_file(os.path.join(root, path), jpeg_bytes(colour=(40 * k, 10 * n % 256, 90)))
+    os.makedirs(os.path.join(root, adience.LAYOUTS[layout][0]), exist_ok=True)
+    return root

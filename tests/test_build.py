@@ -1,0 +1,268 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+from datasets import jpeg_bytes, row, write_adience, write_file
+from input_pipeline import adience, build, schema
+from input_pipeline.config import BuildConfig
+from input_pipeline.rows import DatasetError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def good(user, face_id, age="(25, 32)", gender="f"):
+    return row(user, face_id, age, gender, f"{face_id}_x_o.jpg")
+
+
+@pytest.fixture
+def broken_adience(tmp_path):
+    """14 usable faces and 6 rows that must be skipped, one for each reason."""
+    folds = {
+        0: [good("a@N0", 1), good("a@N0", 2, "(0, 2)"), good("b@N0", 3, gender="m"),
+            good("b@N0", 4), good("b@N0", 5, "None", "u")],
+        1: [good("c@N1", 6), good("c@N1", 7), good("c@N1", 8, "(60, 100)", "m"), good("c@N1", 9)],
+        2: [good("d@N2", 10), good("d@N2", 11), good("d@N2", 12), "d@N2\tbroken row"],
+        3: [good("e@N3", 13, "(8, 12)"), good("e@N3", 14), good("e@N3", 15)],
+        4: [good("f@N4", 16), good("f@N4", 17), good("f@N4", 18, gender="u"),
+            good("f@N4", 19, age="None", gender="m")],
+    }
+    root = write_adience(str(tmp_path / "adience"), folds)
+
+    def image(face_id, user):
+        return os.path.join(root, adience.image_path("aligned", user, face_id, f"{face_id}_x_o.jpg"))
+
+    os.remove(image(4, "b@N0"))
+    write_file(image(9, "c@N1"), jpeg_bytes(size=(64, 64))[:200])
+    png = os.path.join(str(tmp_path), "p.png")
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(png)
+    os.replace(png, image(12, "d@N2"))
+    write_file(image(15, "e@N3"), b"")
+    return root
+
+
+def run_build(data_dir, output_dir, **overrides):
+    fields = dict(data_dir=data_dir, output_dir=str(output_dir), image_size=16, num_shards=2,
+                  num_workers=1)
+    fields.update(overrides)
+    return build.build(BuildConfig(**fields))
+
+
+def read_all(output_dir, manifest):
+    records = []
+    for fold in manifest["folds"]:
+        paths = [os.path.join(output_dir, name) for name in fold["files"]]
+        records += [schema.parse_example(r) for r in tf.data.TFRecordDataset(paths)]
+    return records
+
+
+def test_manifest_counts_and_skipped_reasons(broken_adience, tmp_path):
+    out = tmp_path / "out"
+    manifest = run_build(broken_adience, out)
+    assert manifest == json.loads((out / "manifest.json").read_text())
+    assert manifest["num_rows_read"] == 20 and manifest["num_examples"] == 14
+    assert [f["num_examples"] for f in manifest["folds"]] == [3, 3, 2, 2, 4]
+    assert [f["num_subjects"] for f in manifest["folds"]] == [2, 1, 1, 1, 1]
+    assert manifest["folds"][0]["files"] == ["fold0-00000-of-00002.tfrecord", "fold0-00001-of-00002.tfrecord"]
+    assert manifest["folds"][0]["age_counts"] == {
+        "(0, 2)": 1, "(4, 6)": 0, "(8, 12)": 0, "(15, 20)": 0, "(25, 32)": 2, "(38, 43)": 0,
+        "(48, 53)": 0, "(60, 100)": 0, "unknown": 0}
+    assert manifest["folds"][0]["gender_counts"] == {"m": 1, "f": 2, "unknown": 0}
+    assert manifest["folds"][4]["age_counts"]["unknown"] == 1
+    assert manifest["folds"][4]["gender_counts"] == {"m": 1, "f": 2, "unknown": 1}
+    assert manifest["skipped"] == {"total": 6, "file": "skipped.csv", "by_reason": {
+        "malformed_row": 1, "unknown_labels": 1, "missing_image": 1, "empty_image": 1,
+        "not_jpeg": 1, "truncated_image": 1}}
+    assert manifest["synthetic"] is False and manifest["subjects_in_several_folds"] == 0
+    assert manifest["age_classes"][4] == "(25, 32)" and manifest["gender_classes"] == ["m", "f"]
+    assert manifest["flags"]["label_policy"] == "strict" and "num_workers" not in manifest["flags"]
+
+    with open(out / "skipped.csv", newline="") as f:
+        skipped = list(csv.DictReader(f))
+    assert {(r["fold"], r["source"], r["reason"]) for r in skipped} == {
+        ("0", "fold_0_data.txt:6", "unknown_labels"), ("2", "fold_2_data.txt:5", "malformed_row"),
+        ("0", "fold_0_data.txt:5", "missing_image"), ("1", "fold_1_data.txt:5", "truncated_image"),
+        ("2", "fold_2_data.txt:4", "not_jpeg"), ("3", "fold_3_data.txt:4", "empty_image")}
+    missing = next(r for r in skipped if r["reason"] == "missing_image")
+    assert missing["path"] == "aligned/b@N0/landmark_aligned_face.4.4_x_o.jpg"
+
+
+def test_records_hold_the_rows_labels(broken_adience, tmp_path):
+    manifest = run_build(broken_adience, tmp_path / "out")
+    records = read_all(str(tmp_path / "out"), manifest)
+    assert len(records) == manifest["num_examples"]
+    rows = {f.path: f for f in adience.read(broken_adience).faces}
+    for record in records:
+        face = rows[record[schema.FILENAME].numpy().decode()]
+        assert int(record[schema.AGE]) == face.age == int(record[schema.CLASS])
+        assert int(record[schema.GENDER]) == face.gender
+        assert int(record[schema.FOLD]) == face.fold
+        assert record[schema.SUBJECT_ID].numpy().decode() == face.subject_id
+        assert tf.io.decode_jpeg(record[schema.ENCODED]).shape == (16, 16, 3)
+        assert (int(record[schema.HEIGHT]), int(record[schema.WIDTH])) == (16, 16)
+
+
+def test_image_size_zero_stores_the_files_bytes(small_adience, tmp_path):
+    manifest = run_build(small_adience, tmp_path / "out", image_size=0)
+    records = read_all(str(tmp_path / "out"), manifest)
+    assert len(records) == 30
+    for record in records:
+        with open(os.path.join(small_adience, record[schema.FILENAME].numpy().decode()), "rb") as f:
+            assert record[schema.ENCODED].numpy() == f.read()
+        assert (int(record[schema.HEIGHT]), int(record[schema.WIDTH])) == (24, 24)
+
+
+def files_of(directory):
+    result = {}
+    for name in sorted(os.listdir(directory)):
+        with open(os.path.join(directory, name), "rb") as f:
+            result[name] = f.read()
+    return result
+
+
+def test_output_is_byte_identical_across_runs_and_worker_counts(broken_adience, tmp_path):
+    run_build(broken_adience, tmp_path / "one", num_workers=1)
+    run_build(broken_adience, tmp_path / "two", num_workers=2)
+    one, two = files_of(tmp_path / "one"), files_of(tmp_path / "two")
+    assert len(one) == 5 * 2 + 2 and one == two
+
+
+def test_an_existing_output_dir_needs_overwrite(small_adience, tmp_path):
+    out = tmp_path / "out"
+    run_build(small_adience, out, num_shards=1)
+    with pytest.raises(DatasetError, match="already exists; pass --overwrite"):
+        run_build(small_adience, out, num_shards=3)
+    assert len(os.listdir(out)) == 5 + 2  # Untouched.
+    run_build(small_adience, out, num_shards=3, overwrite=True)
+    assert len(os.listdir(out)) == 15 + 2
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]  # No staging or old copy left.
+
+
+def test_a_failed_overwrite_keeps_the_old_output(small_adience, tmp_path):
+    out = tmp_path / "out"
+    run_build(small_adience, out)
+    before = files_of(out)
+    with pytest.raises(DatasetError, match="not an Adience folder"):
+        run_build(str(tmp_path), out, overwrite=True)
+    assert files_of(out) == before
+
+
+def test_zero_usable_rows_is_an_error_and_writes_nothing(tmp_path):
+    root = write_adience(str(tmp_path / "a"), {0: [good("a@N0", 1, "None", "u")], 1: ["x\ty"]})
+    with pytest.raises(DatasetError, match="no usable rows.*2 rows read.*1 malformed_row, 1 unknown_labels"):
+        run_build(root, tmp_path / "out")
+    root = write_adience(str(tmp_path / "b"), {0: [good("a@N0", 1)]}, images=False)
+    with pytest.raises(DatasetError, match="no image could be used.*1 missing_image"):
+        run_build(root, tmp_path / "out")
+    assert sorted(os.listdir(tmp_path)) == ["a", "b"]
+
+
+def test_an_interrupted_run_leaves_nothing_that_looks_finished(small_adience, tmp_path, monkeypatch):
+    calls = []
+
+    def interrupt_on_fifth(**fields):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(**fields)
+
+    real = schema.make_example
+    monkeypatch.setattr(schema, "make_example", interrupt_on_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        run_build(small_adience, tmp_path / "out")
+    assert sorted(os.listdir(tmp_path)) == ["adience"]  # Not even the staging folder.
+
+
+def worker_pids(token):
+    """Pids of live spawned workers whose environment carries `token` (orphaned or not)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline and f"BUILD_TEST_TOKEN={token}".encode() in environ:
+            pids.append(int(pid))
+    return pids
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_killed_run_leaves_no_finished_shard_and_a_rerun_matches(small_adience, tmp_path):
+    """SIGKILL while encoding (held mid-run by a FIFO in place of an image): no file
+    that looks finished exists, and a rerun is byte-identical to a clean build."""
+    clean = tmp_path / "clean"
+    run_build(small_adience, clean, num_shards=2)
+    blocker = os.path.join(small_adience, adience.image_path("aligned", "user30@N03", "19", "19_x_o.jpg"))
+    with open(blocker, "rb") as f:
+        original = f.read()
+    os.remove(blocker)
+    os.mkfifo(blocker)  # Opening it blocks until a writer comes: the build stops here.
+    out = tmp_path / "out"
+    command = [sys.executable, os.path.join(ROOT, "build_input.py"), f"--data_dir={small_adience}",
+               f"--output_dir={out}", "--image_size=16", "--num_shards=2", "--num_workers=1"]
+    token = str(tmp_path)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "BUILD_TEST_TOKEN": token})
+    assert wait_for(lambda: worker_pids(token)), "no worker process started"
+    staging = tmp_path / ".out.partial"
+    assert wait_for(lambda: staging.is_dir() and any(n.endswith(".tmp") for n in os.listdir(staging)))
+    time.sleep(0.3)  # Let the worker reach the FIFO.
+    assert process.poll() is None, "the build ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists()
+    finished = [n for n in os.listdir(staging) if n.endswith((".tfrecord", ".json", ".csv"))]
+    assert finished == []
+
+    # The orphaned worker, still blocked opening the FIFO, notices its parent is gone.
+    assert wait_for(lambda: not worker_pids(token)), "worker outlived its killed parent"
+    os.remove(blocker)
+    write_file(blocker, original)
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    assert files_of(out) == files_of(clean)
+    assert not staging.exists()
+
+
+def test_command_line_success_and_failure(small_adience, tmp_path):
+    script = os.path.join(ROOT, "build_input.py")
+    ok = subprocess.run([sys.executable, script, f"--data_dir={small_adience}", f"--output_dir={tmp_path / 'o'}",
+                         "--image_size=16", "--num_workers=1"], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "wrote 30 examples" in ok.stdout and "fold 4: 6 examples, 2 subjects, 4 shards" in ok.stdout
+    assert "encoding faces: 30/30 (100%)" in ok.stderr
+    bad = subprocess.run([sys.executable, script, f"--data_dir={tmp_path / 'o'}", f"--output_dir={tmp_path / 'p'}"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "not an Adience folder" in bad.stderr and "Nothing was written" in bad.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_nearest_policy_and_dedup_reach_the_manifest(tmp_path):
+    root = write_adience(str(tmp_path / "a"), {
+        0: [good("a@N0", 1, "35"), good("a@N0", 1, "35"), good("a@N0", 2, "(8, 23)", "u")]})
+    strict = run_build(root, tmp_path / "s")
+    assert strict["num_examples"] == 2 and strict["skipped"]["by_reason"] == {"unknown_labels": 1}
+    nearest = run_build(root, tmp_path / "n", label_policy="nearest", dedup=True)
+    assert nearest["num_examples"] == 2
+    assert nearest["skipped"]["by_reason"] == {"duplicate_row": 1}
+    assert nearest["folds"][0]["age_counts"]["(25, 32)"] == 1
+    assert nearest["folds"][0]["age_counts"]["(15, 20)"] == 1
+    assert nearest["flags"]["dedup"] is True

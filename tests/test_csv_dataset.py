@@ -1,0 +1,83 @@
+import pytest
+
+from datasets import jpeg_bytes, write_file
+from input_pipeline import build, csv_dataset
+from input_pipeline.config import BuildConfig
+from input_pipeline.rows import DatasetError, fold_of
+
+CSV = """path,Age,gender,fold,subject_id
+a.jpg,30,f,0,s1
+b.jpg,"(25, 32)",male,1,s2
+c.jpg,35,,2,s3
+d.jpg,None,1,3,s4
+e.jpg,,u,4,s5
+f.jpg,3,M,7,s6
+,30,f,0,s7
+g.jpg,30,f
+a.jpg,30,f,0,s1
+"""
+
+
+def read(tmp_path, text, policy="strict", dedup=False):
+    write_file(str(tmp_path / "labels.csv"), text)
+    return csv_dataset.read(str(tmp_path / "labels.csv"), str(tmp_path), policy, dedup)
+
+
+def test_columns_labels_and_bad_rows(tmp_path):
+    rows = read(tmp_path, CSV)
+    faces = {f.source: f for f in rows.faces}
+    assert {k: (f.path, f.fold, f.subject_id, f.age, f.gender) for k, f in faces.items()} == {
+        "labels.csv:2": ("a.jpg", 0, "s1", 4, 1),
+        "labels.csv:3": ("b.jpg", 1, "s2", 4, 0),
+        "labels.csv:5": ("d.jpg", 3, "s4", -1, 1),
+        "labels.csv:10": ("a.jpg", 0, "s1", 4, 1),
+    }
+    assert {s.source: s.reason for s in rows.skips} == {
+        "labels.csv:4": "unknown_labels",  # 35 is outside every class under strict.
+        "labels.csv:6": "unknown_labels",
+        "labels.csv:7": "malformed_row",  # fold 7.
+        "labels.csv:8": "malformed_row",  # empty path.
+        "labels.csv:9": "malformed_row",  # 3 fields.
+    }
+
+
+def test_nearest_and_dedup(tmp_path):
+    rows = read(tmp_path, CSV, policy="nearest", dedup=True)
+    assert {f.source: f.age for f in rows.faces}["labels.csv:4"] == 4
+    assert [s.source for s in rows.skips if s.reason == "duplicate_row"] == ["labels.csv:10"]
+
+
+def test_without_a_fold_column_folds_follow_the_subject(tmp_path):
+    rows = read(tmp_path, "path,gender,subject_id\nx/1.jpg,f,anna\nx/2.jpg,f,anna\ny.jpg,m,\n")
+    assert [f.fold for f in rows.faces] == [fold_of("anna"), fold_of("anna"), fold_of("y.jpg")]
+
+
+def test_bad_bytes_are_a_row_not_a_crash(tmp_path):
+    write_file(str(tmp_path / "labels.csv"), b"path,age\na.jpg,30\nb\xff.jpg,30\n")
+    rows = csv_dataset.read(str(tmp_path / "labels.csv"), str(tmp_path))
+    assert [s.reason for s in rows.skips] == ["bad_encoding"] and len(rows.faces) == 1
+
+
+@pytest.mark.parametrize("header,message", [
+    ("file,age", "must name a 'path' column"),
+    ("path,fold", "'age' and/or 'gender'"),
+    ("path,age,age", "named twice: age"),
+])
+def test_bad_headers(tmp_path, header, message):
+    with pytest.raises(DatasetError, match=message):
+        read(tmp_path, header + "\n")
+
+
+def test_build_from_csv_with_absolute_paths(tmp_path):
+    write_file(str(tmp_path / "imgs" / "a.jpg"), jpeg_bytes())
+    write_file(str(tmp_path / "labels.csv"), f"path,age,gender\nimgs/a.jpg,30,f\n{tmp_path}/imgs/a.jpg,1,m\n"
+                                             "imgs/missing.jpg,30,f\n")
+    manifest = build.build(BuildConfig(dataset="csv", data_dir=str(tmp_path), output_dir=str(tmp_path / "o"),
+                                       image_size=16, num_workers=1))
+    assert manifest["num_examples"] == 2
+    assert manifest["skipped"]["by_reason"] == {"missing_image": 1}
+
+
+def test_a_missing_csv_file_is_named(tmp_path):
+    with pytest.raises(DatasetError, match="CSV file .*nope.csv does not exist"):
+        csv_dataset.read(str(tmp_path / "nope.csv"), str(tmp_path))

@@ -1,0 +1,68 @@
+import os
+import zlib
+
+import pytest
+
+from datasets import jpeg_bytes, write_file
+from input_pipeline import build, utkface
+from input_pipeline.config import BuildConfig
+from input_pipeline.rows import DatasetError
+
+NAMES = {
+    "1_0_0_20161219140623097.jpg.chip.jpg": (0, 0),
+    "26_1_2_20170116174525125.jpg.chip.jpg": (4, 1),
+    "14_1_3_20170104222041325.jpg.chip.jpg": (-1, 1),  # 14 lies between (8, 12) and (15, 20).
+    "part2/61_0_1_20170109142408075.jpg": (7, 0),  # The in-the-wild naming, in a subfolder.
+}
+MALFORMED = {
+    "39_1_20170116174525125.jpg.chip.jpg": "expected",  # No race field (as in the real set).
+    "30_2_0_20170116174525125.jpg.chip.jpg": "gender 2",
+    "130_0_0_20170116174525125.jpg.chip.jpg": "age 130",
+    "selfie.jpg": "expected",
+}
+
+
+@pytest.fixture
+def utk_dir(tmp_path):
+    root = tmp_path / "UTKFace"
+    for name in [*NAMES, *MALFORMED]:
+        write_file(str(root / name), jpeg_bytes())
+    write_file(str(root / "README.txt"), "not an image")
+    write_file(str(root / ".hidden.jpg"), "")
+    return str(root)
+
+
+def test_labels_from_file_names(utk_dir):
+    rows = utkface.read(utk_dir, "strict")
+    assert {f.path: (f.age, f.gender) for f in rows.faces} == NAMES
+    skips = {s.path: s for s in rows.skips}
+    assert set(skips) == set(MALFORMED)
+    for name, detail in MALFORMED.items():
+        assert skips[name].reason == "malformed_name" and detail in skips[name].detail
+    face = next(f for f in rows.faces if f.path.startswith("part2"))
+    assert face.subject_id == "61_0_1_20170109142408075"
+
+
+def test_nearest_bins_every_age(utk_dir):
+    ages = {f.path: f.age for f in utkface.read(utk_dir, "nearest").faces}
+    assert ages["14_1_3_20170104222041325.jpg.chip.jpg"] == 3  # 1 from (15, 20), 2 from (8, 12).
+
+
+def test_folds_are_a_stable_hash_of_the_name(utk_dir):
+    for face in utkface.read(utk_dir).faces:
+        name = os.path.basename(face.path)
+        assert face.fold == zlib.crc32(name.encode()) % 5
+
+
+def test_a_folder_without_utkface_names_is_refused(tmp_path):
+    write_file(str(tmp_path / "x" / "photo.jpg"), jpeg_bytes())
+    with pytest.raises(DatasetError, match="not a UTKFace folder"):
+        utkface.read(str(tmp_path / "x"))
+
+
+def test_build_from_utkface(utk_dir, tmp_path):
+    manifest = build.build(BuildConfig(dataset="utkface", data_dir=utk_dir, output_dir=str(tmp_path / "o"),
+                                       image_size=16, num_workers=1))
+    assert manifest["dataset"] == "utkface" and manifest["num_examples"] == 4
+    assert manifest["skipped"]["by_reason"] == {"malformed_name": 4}
+    assert sum(f["age_counts"]["unknown"] for f in manifest["folds"]) == 1
