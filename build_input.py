@@ -68,6 +68,14 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        _build()
+    except KeyboardInterrupt:
+        print("build_input: interrupted; nothing was written (a rerun starts afresh).", file=sys.stderr)
+        sys.exit(130)
+
+
+def _build():
     # TensorFlow is imported here, not at the top: worker processes are spawned and
     # re-import this file, and they need only Pillow.
     from input_pipeline import build

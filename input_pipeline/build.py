@@ -77,7 +77,7 @@ def _write(cfg, rows, staging, synthetic):
     workers = parallel.resolve_workers(cfg.num_workers)
     logging.info("encoding %d faces with %d worker process(es)", len(rows.faces), workers)
     progress = Progress("encoding faces", len(rows.faces))
-    for face, result in zip(rows.faces, parallel.ordered_map(encode, paths, workers)):
+    for face, result in zip(rows.faces, parallel.ordered_map(encode, paths, workers), strict=True):
         progress.update()
         if isinstance(result, images.Failed):
             skips.append(Skip(face.fold, face.source, face.path, result.reason, result.detail))

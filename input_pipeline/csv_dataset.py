@@ -63,7 +63,7 @@ def _parse_row(fields, header, source, policy):
     if len(fields) != len(header):
         return Skip(None, source, "", "malformed_row",
                     f"expected {len(header)} fields, got {len(fields)}")
-    row = {h: f.strip() for h, f in zip(header, fields)}
+    row = {h: f.strip() for h, f in zip(header, fields, strict=True)}
     path = row["path"]
     if not path:
         return Skip(None, source, "", "malformed_row", "path is empty")

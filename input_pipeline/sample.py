@@ -105,7 +105,7 @@ def _write(root, cfg, num_workers):
     folds = _assign_folds(subjects)
     rows, photos = [], []
     face_id = 0
-    for fold, subject in zip(folds, subjects):
+    for fold, subject in zip(folds, subjects, strict=True):
         user_id, person, count = subject
         for _ in range(count):
             face_id += 1
@@ -228,7 +228,7 @@ def _render(photo, seed, size):
     rng = np.random.default_rng([seed, GENERATOR_VERSION, photo.index])
     images = synthetic_face.draw_photo(rng, photo.person, photo.years, size)
     quality = int(rng.integers(75, 96))
-    for path, image in zip(photo.paths, images):
+    for path, image in zip(photo.paths, images, strict=True):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if photo.fault == "missing":
             continue

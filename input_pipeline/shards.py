@@ -31,7 +31,7 @@ class FoldWriter:
 
     def close(self):
         """Flushes every shard and gives it its final name; returns the names."""
-        for writer, path in zip(self.writers, self.paths):
+        for writer, path in zip(self.writers, self.paths, strict=True):
             writer.close()
             os.replace(path + TMP_SUFFIX, path)
         return self.names

@@ -75,7 +75,7 @@ def make_person(rng, age_group, male, years):
 
 
 def _mix(a, b, t):
-    return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))
+    return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b, strict=True))
 
 
 def _shade(colour, factor):

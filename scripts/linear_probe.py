@@ -40,7 +40,7 @@ def load(shards_dir, pixels):
         return tf.reshape(image, [-1]), example[schema.AGE], example[schema.GENDER], example[schema.FOLD]
 
     data = tf.data.TFRecordDataset(paths).map(features, num_parallel_calls=tf.data.AUTOTUNE).batch(256)
-    parts = [np.concatenate(p) for p in zip(*[[t.numpy() for t in batch] for batch in data])]
+    parts = [np.concatenate(p) for p in zip(*[[t.numpy() for t in batch] for batch in data], strict=True)]
     return manifest, *parts
 
 

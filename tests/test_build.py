@@ -205,29 +205,49 @@ def wait_for(condition, seconds=30):
     return False
 
 
-def test_a_killed_run_leaves_no_finished_shard_and_a_rerun_matches(small_adience, tmp_path):
-    """SIGKILL while encoding (held mid-run by a FIFO in place of an image): no file
-    that looks finished exists, and a rerun is byte-identical to a clean build."""
-    clean = tmp_path / "clean"
-    run_build(small_adience, clean, num_shards=2)
-    blocker = os.path.join(small_adience, adience.image_path("aligned", "user30@N03", "19", "19_x_o.jpg"))
+def start_held_build(data_dir, out, token):
+    """Starts build_input in its own session, held mid-encoding by a FIFO that stands in
+    for one image (opening it blocks). Returns the process, its command, the FIFO and
+    the image bytes it replaced."""
+    blocker = os.path.join(data_dir, adience.image_path("aligned", "user30@N03", "19", "19_x_o.jpg"))
     with open(blocker, "rb") as f:
         original = f.read()
     os.remove(blocker)
-    os.mkfifo(blocker)  # Opening it blocks until a writer comes: the build stops here.
-    out = tmp_path / "out"
-    command = [sys.executable, os.path.join(ROOT, "build_input.py"), f"--data_dir={small_adience}",
+    os.mkfifo(blocker)
+    command = [sys.executable, os.path.join(ROOT, "build_input.py"), f"--data_dir={data_dir}",
                f"--output_dir={out}", "--image_size=16", "--num_shards=2", "--num_workers=1"]
-    token = str(tmp_path)
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "BUILD_TEST_TOKEN": token})
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "BUILD_TEST_TOKEN": token}, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert wait_for(lambda: worker_pids(token)), "no worker process started"
-    staging = tmp_path / ".out.partial"
+    staging = out.parent / f".{out.name}.partial"
     assert wait_for(lambda: staging.is_dir() and any(n.endswith(".tmp") for n in os.listdir(staging)))
     time.sleep(0.3)  # Let the worker reach the FIFO.
-    assert process.poll() is None, "the build ended before it could be killed"
+    assert process.poll() is None, "the build ended before it could be stopped"
+    return process, command, blocker, original
+
+
+def test_ctrl_c_stops_cleanly_and_writes_nothing(small_adience, tmp_path):
+    out = tmp_path / "out"
+    process, _, _, _ = start_held_build(small_adience, out, str(tmp_path))
+    os.killpg(process.pid, signal.SIGINT)  # What a terminal sends the whole job.
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted; nothing was written" in stderr.decode()
+    assert sorted(os.listdir(tmp_path)) == ["adience"]  # No output, no staging folder.
+    assert wait_for(lambda: not worker_pids(str(tmp_path)))
+
+
+def test_a_killed_run_leaves_no_finished_shard_and_a_rerun_matches(small_adience, tmp_path):
+    """SIGKILL mid-encoding: no file that looks finished exists, the workers go away,
+    and a rerun is byte-identical to a clean build."""
+    clean = tmp_path / "clean"
+    run_build(small_adience, clean, num_shards=2)
+    out, token = tmp_path / "out", str(tmp_path)
+    process, command, blocker, original = start_held_build(small_adience, out, token)
+    staging = tmp_path / ".out.partial"
     process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.communicate()
     assert not out.exists()
     finished = [n for n in os.listdir(staging) if n.endswith((".tfrecord", ".json", ".csv"))]
     assert finished == []

@@ -26,7 +26,7 @@ def test_round_trip_gives_back_exact_bytes_and_labels(tmp_path):
             writer.write(schema.make_example(**fields))
     parsed = read_records([path])
     assert len(parsed) == len(written)
-    for fields, got in zip(written, parsed):
+    for fields, got in zip(written, parsed, strict=True):
         assert got[schema.ENCODED].numpy() == fields["encoded"]
         assert got[schema.FORMAT].numpy() == b"jpeg"
         assert got[schema.HEIGHT].numpy() == 24 and got[schema.WIDTH].numpy() == 24
