@@ -70,6 +70,8 @@ def main(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         _build()
+    except DatasetError as e:
+        sys.exit(f"build_input: error: {e}\nNothing was written.")
     except KeyboardInterrupt:
         print("build_input: interrupted; nothing was written (a rerun starts afresh).", file=sys.stderr)
         sys.exit(130)
@@ -80,16 +82,7 @@ def _build():
     # re-import this file, and they need only Pillow.
     from input_pipeline import build
 
-    data_dir = FLAGS.data_dir
-    if not data_dir:
-        if FLAGS.dataset != "adience":
-            raise app.UsageError(f"--dataset={FLAGS.dataset} needs --data_dir")
-        data_dir = FLAGS.sample_dir
-        logging.warning("No --data_dir: using the SYNTHETIC Adience-layout sample in %s. It is "
-                        "drawn by a program, not real faces; pass --data_dir for real Adience.",
-                        data_dir)
-        sample_cfg = sample.SampleConfig(FLAGS.sample_faces, FLAGS.sample_image_size, FLAGS.sample_seed)
-        sample.ensure(data_dir, sample_cfg, FLAGS.num_workers)
+    data_dir = FLAGS.data_dir or _ensure_sample()
     synthetic = sample.is_sample(data_dir)
     name = "adience_sample" if synthetic else FLAGS.dataset
     cfg = BuildConfig(
@@ -100,13 +93,21 @@ def _build():
         num_workers=FLAGS.num_workers, dedup=FLAGS.dedup, overwrite=FLAGS.overwrite)
     logging.info("%s", cfg)
     start = time.monotonic()
-    try:
-        manifest = build.build(cfg, synthetic=synthetic)
-    except DatasetError as e:
-        sys.exit(f"build_input: error: {e}\nNothing was written.")
+    manifest = build.build(cfg, synthetic=synthetic)
     print(build.summary(manifest, cfg.output_dir, time.monotonic() - start))
     if synthetic:
         print("note: these shards hold the SYNTHETIC sample, not real Adience faces.")
+
+
+def _ensure_sample():
+    """The synthetic sample's folder, drawn there first if need be."""
+    if FLAGS.dataset != "adience":
+        raise app.UsageError(f"--dataset={FLAGS.dataset} needs --data_dir")
+    logging.warning("No --data_dir: using the SYNTHETIC Adience-layout sample in %s. It is drawn by "
+                    "a program, not real faces; pass --data_dir for real Adience.", FLAGS.sample_dir)
+    cfg = sample.SampleConfig(FLAGS.sample_faces, FLAGS.sample_image_size, FLAGS.sample_seed)
+    sample.ensure(FLAGS.sample_dir, cfg, FLAGS.num_workers)
+    return FLAGS.sample_dir
 
 
 if __name__ == "__main__":

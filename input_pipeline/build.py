@@ -102,6 +102,10 @@ def _write(cfg, rows, staging, synthetic):
             "age_counts": _class_counts(ages[k], labels.AGE_CLASSES),
             "gender_counts": _class_counts(genders[k], labels.GENDER_CLASSES),
         })
+    shared = _shared_subjects(subjects)
+    if shared:
+        logging.warning("%d subjects have faces in more than one fold: the folds are not "
+                        "subject-disjoint, so a held-out fold is not unseen people", shared)
     _write_file(staging, SKIPPED, _skipped_csv(skips))
     manifest = {
         "dataset": cfg.dataset,
@@ -116,7 +120,7 @@ def _write(cfg, rows, staging, synthetic):
         "num_folds": NUM_FOLDS,
         "num_rows_read": rows.num_read,
         "num_examples": num_examples,
-        "subjects_in_several_folds": _shared_subjects(subjects),
+        "subjects_in_several_folds": shared,
         "folds": folds,
         "skipped": {"total": len(skips), "by_reason": _reason_counts(skips), "file": SKIPPED},
     }
@@ -168,10 +172,17 @@ def _publish(staging, output_dir):
         return
     parent, name = os.path.split(output_dir)
     old = os.path.join(parent, f".{name}.old")
-    shutil.rmtree(old, ignore_errors=True)
+    _remove(old)
     os.rename(output_dir, old)
     os.rename(staging, output_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    _remove(old)
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
 
 
 def summary(manifest, output_dir, seconds):

@@ -23,7 +23,7 @@ from absl import logging
 
 from input_pipeline import adience, labels, parallel, synthetic_face
 from input_pipeline.progress import Progress
-from input_pipeline.rows import NUM_FOLDS
+from input_pipeline.rows import NUM_FOLDS, DatasetError
 
 GENERATOR_VERSION = 1
 MARKER = "SAMPLE.json"
@@ -74,13 +74,18 @@ def ensure(sample_dir, cfg, num_workers=0):
 def generate(sample_dir, cfg, num_workers=0):
     """Writes the sample into `sample_dir`, replacing it; atomic like the shard build."""
     sample_dir = os.path.abspath(sample_dir)
+    if os.path.exists(sample_dir) and not is_sample(sample_dir) and (
+            not os.path.isdir(sample_dir) or os.listdir(sample_dir)):
+        raise DatasetError(f"{sample_dir} exists and is not a synthetic sample; choose another "
+                           "--sample_dir (a sample only ever replaces an earlier sample)")
     parent, name = os.path.split(sample_dir)
     staging = os.path.join(parent, f".{name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     try:
         planted = _write(staging, cfg, parallel.resolve_workers(num_workers))
-        shutil.rmtree(sample_dir, ignore_errors=True)
+        if os.path.isdir(sample_dir):
+            shutil.rmtree(sample_dir)
         os.rename(staging, sample_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -110,7 +115,7 @@ def _write(root, cfg, num_workers):
         for _ in range(count):
             face_id += 1
             original = f"{rng.integers(10**10, 10**11)}_{rng.integers(16**9, 16**10):010x}_o.jpg"
-            lo, hi = labels.AGE_RANGES[person.age_group]
+            hi = labels.AGE_RANGES[person.age_group][1]
             years = min(person.years + rng.uniform(0, 1.5), hi + 0.99, 85)
             paths = tuple(os.path.join(root, adience.image_path(layout, user_id, face_id, original))
                           for layout in ("aligned", "faces"))

@@ -286,3 +286,12 @@ def test_nearest_policy_and_dedup_reach_the_manifest(tmp_path):
     assert nearest["folds"][0]["age_counts"]["(25, 32)"] == 1
     assert nearest["folds"][0]["age_counts"]["(15, 20)"] == 1
     assert nearest["flags"]["dedup"] is True
+
+
+def test_overwrite_replaces_a_file_in_the_way(small_adience, tmp_path):
+    write_file(str(tmp_path / "out"), "not a folder")
+    with pytest.raises(DatasetError, match="already exists"):
+        run_build(small_adience, tmp_path / "out")
+    run_build(small_adience, tmp_path / "out", overwrite=True)
+    assert (tmp_path / "out" / "manifest.json").is_file()
+    assert sorted(os.listdir(tmp_path)) == ["adience", "out"]

@@ -81,3 +81,11 @@ def test_build_from_csv_with_absolute_paths(tmp_path):
 def test_a_missing_csv_file_is_named(tmp_path):
     with pytest.raises(DatasetError, match="CSV file .*nope.csv does not exist"):
         csv_dataset.read(str(tmp_path / "nope.csv"), str(tmp_path))
+
+
+def test_a_subject_in_two_folds_is_counted(tmp_path):
+    write_file(str(tmp_path / "a.jpg"), jpeg_bytes())
+    write_file(str(tmp_path / "labels.csv"), "path,gender,fold,subject_id\na.jpg,f,0,ann\na.jpg,f,1,ann\n")
+    manifest = build.build(BuildConfig(dataset="csv", data_dir=str(tmp_path), output_dir=str(tmp_path / "o"),
+                                       image_size=16, num_workers=1))
+    assert manifest["subjects_in_several_folds"] == 1

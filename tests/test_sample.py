@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from input_pipeline import adience, images, labels, sample, synthetic_face
+from input_pipeline.rows import DatasetError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = sample.SampleConfig(num_faces=80, image_size=48, seed=3)
@@ -92,6 +93,16 @@ def test_ensure_reuses_a_complete_sample_and_redoes_a_changed_one(tmp_path):
     assert sample.ensure(root, sample.SampleConfig(num_faces=50, image_size=32, seed=9), num_workers=1) is True
     assert json.load(open(os.path.join(root, sample.MARKER)))["config"]["seed"] == 9
     assert sorted(os.listdir(tmp_path)) == ["s"]  # No staging folder left.
+
+
+def test_a_folder_that_is_not_a_sample_is_never_replaced(tmp_path):
+    precious = tmp_path / "my_adience"
+    precious.mkdir()
+    (precious / "fold_0_data.txt").write_text("real data")
+    with pytest.raises(DatasetError, match="is not a synthetic sample"):
+        sample.ensure(str(precious), sample.SampleConfig(num_faces=50, image_size=32), num_workers=1)
+    assert (precious / "fold_0_data.txt").read_text() == "real data"
+    assert sorted(os.listdir(tmp_path)) == ["my_adience"]
 
 
 def render(group, male, seed=7):
