@@ -108,123 +108,171 @@ def _background(rng, size):
     return image.resize((size, size), Image.Resampling.BILINEAR)
 
 
-def _draw_person(draw, rng, person, years, cx, cy, fw, yaw):
-    """Draws head and shoulders centred at (cx, cy) with face width fw."""
-    young = _clamp((18 - years) / 18)  # 1 at birth, 0 from 18 on.
-    old = _clamp((years - 30) / 45)  # 0 up to 30, 1 at 75.
-    manly = (1 - young) if person.male else 0.0
+@dataclasses.dataclass(frozen=True)
+class _Geometry:
+    """Where a face's parts go in one photo, and the colours that age changes."""
+
+    cx: float
+    cy: float
+    fw: float  # Face width.
+    fh: float  # Face height.
+    yaw: float  # -1..1: how far the head turns.
+    shift: float  # Inner features move towards the side the head turns to.
+    young: float  # 1 at birth, 0 from 18 on.
+    old: float  # 0 up to 30, 1 at 75.
+    manly: float  # 0 for women and children, up to 1 for adult men.
+    skin: tuple
+    dark_skin: tuple
+    hair: tuple
+    eye_y: float
+    eye_dx: float
+    eye_rx: float
+    eye_ry: float
+
+    @property
+    def top(self):
+        return self.cy - self.fh * 0.55
+
+    @property
+    def bottom(self):
+        return self.cy + self.fh * 0.5
+
+
+def _geometry(rng, person, years, cx, cy, fw, yaw):
+    young = _clamp((18 - years) / 18)
+    old = _clamp((years - 30) / 45)
     fh = fw * (1.02 + 0.33 * (1 - young))  # Infants' faces are round.
     grey = _clamp((years - 38) / 32 + rng.normal(0, 0.08))
-    hair = _mix(person.hair, GREY_HAIR, grey)
     skin = _mix(person.skin, (255, 200, 190), 0.15 * young)
-    dark_skin = _shade(skin, 0.78)
-    jx, jy, jz = person.feature_jitter
-    shift = yaw * fw * 0.12  # Inner features move towards the side the head turns to.
+    jx, jy, _ = person.feature_jitter
+    eye_rx = fw * (0.085 + 0.035 * young)  # Infants' eyes are large...
+    return _Geometry(
+        cx=cx, cy=cy, fw=fw, fh=fh, yaw=yaw, shift=yaw * fw * 0.12, young=young, old=old,
+        manly=(1 - young) if person.male else 0.0, skin=skin, dark_skin=_shade(skin, 0.78),
+        hair=_mix(person.hair, GREY_HAIR, grey),
+        eye_y=cy + fh * (-0.03 + 0.13 * young) + jy * fh * 0.01,  # ...and set low.
+        eye_dx=fw * (0.21 + 0.015 * jx), eye_rx=eye_rx,
+        eye_ry=eye_rx * (0.62 - 0.12 * old))  # Lids droop with age.
 
-    top, bottom = cy - fh * 0.55, cy + fh * 0.5
-    # Clothes and neck.
+
+def _draw_body(draw, rng, person, g):
+    """Clothes, neck, and long hair falling behind the head onto the shoulders."""
     clothes = tuple(int(c) for c in rng.integers(0, 256, size=3))
-    shoulder = fw * (1.1 + 0.9 * (1 - young)) * (1.1 if person.male else 1.0)
-    neckline = bottom + fh * (0.25 - 0.18 * young)  # Infants have almost no neck.
-    draw.ellipse((cx - shoulder, neckline, cx + shoulder, neckline + fh * 1.35), fill=clothes)
-    neck = fw * (0.42 + 0.12 * manly)
-    draw.rectangle((cx - neck / 2, cy, cx + neck / 2, neckline + fh * 0.2), fill=dark_skin)
-    # Long hair falls behind the head onto the shoulders.
+    shoulder = g.fw * (1.1 + 0.9 * (1 - g.young)) * (1.1 if person.male else 1.0)
+    neckline = g.bottom + g.fh * (0.25 - 0.18 * g.young)  # Infants have almost no neck.
+    draw.ellipse((g.cx - shoulder, neckline, g.cx + shoulder, neckline + g.fh * 1.35), fill=clothes)
+    neck = g.fw * (0.42 + 0.12 * g.manly)
+    draw.rectangle((g.cx - neck / 2, g.cy, g.cx + neck / 2, neckline + g.fh * 0.2), fill=g.dark_skin)
     if person.long_hair:
-        length = fh * rng.uniform(0.75, 1.15)
-        draw.rounded_rectangle((cx - fw * 0.68, top, cx + fw * 0.68, cy + length),
-                               radius=fw * 0.3, fill=_shade(hair, 0.85))
-    # Ears (the far one hides when the head turns).
-    ear_w, ear_h = fw * 0.13, fh * 0.2
+        length = g.fh * rng.uniform(0.75, 1.15)
+        draw.rounded_rectangle((g.cx - g.fw * 0.68, g.top, g.cx + g.fw * 0.68, g.cy + length),
+                               radius=g.fw * 0.3, fill=_shade(g.hair, 0.85))
+
+
+def _draw_head(draw, rng, person, years, g):
+    """Ears, head (a man's jaw squarer and wider) and the hair on top."""
+    ear_w, ear_h = g.fw * 0.13, g.fh * 0.2
     for side in (-1, 1):
-        if side * yaw < -0.5:
-            continue
-        ex = cx + side * fw * 0.5
-        draw.ellipse((ex - ear_w, cy - ear_h * 0.6, ex + ear_w, cy + ear_h * 0.6), fill=dark_skin)
+        if side * g.yaw < -0.5:
+            continue  # The far ear hides when the head turns.
+        ex = g.cx + side * g.fw * 0.5
+        draw.ellipse((ex - ear_w, g.cy - ear_h * 0.6, ex + ear_w, g.cy + ear_h * 0.6), fill=g.dark_skin)
         if person.earrings:
-            draw.ellipse((ex - 4, cy + ear_h * 0.55, ex + 4, cy + ear_h * 0.55 + 8), fill=(235, 200, 60))
-    # Head; a man's jaw is squarer and wider.
-    draw.ellipse((cx - fw / 2, top, cx + fw / 2, bottom), fill=skin)
-    if manly > 0:
-        jaw = fw * (0.40 + 0.06 * manly)
-        draw.rounded_rectangle((cx - jaw, cy, cx + jaw, bottom - fh * 0.02),
-                               radius=fw * (0.25 - 0.1 * manly), fill=skin)
-    # Hair on top: a cap of the head ellipse cut at the hairline.
-    if person.hairline < 0.95:
+            y = g.cy + ear_h * 0.55
+            draw.ellipse((ex - 4, y, ex + 4, y + 8), fill=(235, 200, 60))
+    draw.ellipse((g.cx - g.fw / 2, g.top, g.cx + g.fw / 2, g.bottom), fill=g.skin)
+    if g.manly > 0:
+        jaw = g.fw * (0.40 + 0.06 * g.manly)
+        draw.rounded_rectangle((g.cx - jaw, g.cy, g.cx + jaw, g.bottom - g.fh * 0.02),
+                               radius=g.fw * (0.25 - 0.1 * g.manly), fill=g.skin)
+    if person.hairline < 0.95:  # A cap of the head ellipse, cut at the hairline.
         cap_angle = 25 + 45 * person.hairline
-        cap = (cx - fw * 0.56, top - fh * 0.06, cx + fw * 0.56, bottom + fh * 0.04)
-        colour = _mix(skin, hair, 0.45) if years < 2 else hair  # Infants: a thin down.
+        cap = (g.cx - g.fw * 0.56, g.top - g.fh * 0.06, g.cx + g.fw * 0.56, g.bottom + g.fh * 0.04)
+        colour = _mix(g.skin, g.hair, 0.45) if years < 2 else g.hair  # Infants: a thin down.
         draw.chord(cap, 180 + cap_angle, 360 - cap_angle, fill=colour)
         if person.long_hair or rng.random() < 0.3:  # A fringe.
-            draw.chord((cx - fw * 0.5, top - fh * 0.02, cx + fw * 0.4, cy), 190, 330, fill=colour)
+            draw.chord((g.cx - g.fw * 0.5, g.top - g.fh * 0.02, g.cx + g.fw * 0.4, g.cy), 190, 330, fill=colour)
 
-    eye_y = cy + fh * (-0.03 + 0.13 * young) + jy * fh * 0.01
-    eye_dx = fw * (0.21 + 0.015 * jx)
-    eye_rx = fw * (0.085 + 0.035 * young)
-    eye_ry = eye_rx * (0.62 - 0.12 * old)  # Lids droop with age.
-    brow = max(1, int(fw * (0.022 + 0.02 * manly)))
+
+def _draw_eyes(draw, rng, person, g):
+    """Eyes and brows; crow's feet and bags with age; eye shadow; glasses."""
+    brow = max(1, int(g.fw * (0.022 + 0.02 * g.manly)))
+    frame = max(2, int(g.fw * 0.015))
     for side in (-1, 1):
-        ex = cx + side * eye_dx + shift
-        if person.lipstick and rng.random() < 0.5:  # Eye shadow.
-            draw.ellipse((ex - eye_rx * 1.1, eye_y - eye_ry * 1.9, ex + eye_rx * 1.1, eye_y),
-                         fill=_mix(skin, (120, 80, 140), 0.4))
-        draw.ellipse((ex - eye_rx, eye_y - eye_ry, ex + eye_rx, eye_y + eye_ry), fill=(245, 245, 240))
-        iris = eye_ry * 0.95
-        draw.ellipse((ex - iris, eye_y - iris, ex + iris, eye_y + iris), fill=person.eyes)
-        draw.ellipse((ex - iris / 2, eye_y - iris / 2, ex + iris / 2, eye_y + iris / 2), fill=(10, 10, 10))
-        by = eye_y - eye_ry - fh * (0.05 + 0.01 * (1 - young))
-        draw.line((ex - eye_rx * 1.2, by, ex + eye_rx * 1.2, by), fill=_shade(hair, 0.8), width=brow)
-        if old > 0.2:  # Crow's feet and bags under the eyes.
-            n = int(1 + 4 * old)
+        ex, ey, rx, ry = g.cx + side * g.eye_dx + g.shift, g.eye_y, g.eye_rx, g.eye_ry
+        if person.lipstick and rng.random() < 0.5:
+            draw.ellipse((ex - rx * 1.1, ey - ry * 1.9, ex + rx * 1.1, ey), fill=_mix(g.skin, (120, 80, 140), 0.4))
+        draw.ellipse((ex - rx, ey - ry, ex + rx, ey + ry), fill=(245, 245, 240))
+        iris = ry * 0.95
+        draw.ellipse((ex - iris, ey - iris, ex + iris, ey + iris), fill=person.eyes)
+        draw.ellipse((ex - iris / 2, ey - iris / 2, ex + iris / 2, ey + iris / 2), fill=(10, 10, 10))
+        by = ey - ry - g.fh * (0.05 + 0.01 * (1 - g.young))
+        draw.line((ex - rx * 1.2, by, ex + rx * 1.2, by), fill=_shade(g.hair, 0.8), width=brow)
+        if g.old > 0.2:
+            n = int(1 + 4 * g.old)
             for i in range(n):
                 a = math.radians(-30 + 60 * i / max(n - 1, 1))
-                x0 = ex + side * eye_rx * 1.15
-                draw.line((x0, eye_y, x0 + side * fw * 0.07 * math.cos(a), eye_y + fw * 0.07 * math.sin(a)),
-                          fill=dark_skin, width=max(1, int(fw * 0.008)))
-            draw.arc((ex - eye_rx, eye_y, ex + eye_rx, eye_y + eye_ry * 2.2), 20, 160,
-                     fill=dark_skin, width=max(1, int(fw * 0.01)))
+                x0 = ex + side * rx * 1.15
+                draw.line((x0, ey, x0 + side * g.fw * 0.07 * math.cos(a), ey + g.fw * 0.07 * math.sin(a)),
+                          fill=g.dark_skin, width=max(1, int(g.fw * 0.008)))
+            draw.arc((ex - rx, ey, ex + rx, ey + ry * 2.2), 20, 160, fill=g.dark_skin,
+                     width=max(1, int(g.fw * 0.01)))
         if person.glasses:
-            r = eye_rx * 1.5
-            draw.ellipse((ex - r, eye_y - r * 0.8, ex + r, eye_y + r * 0.8), outline=(25, 25, 25),
-                         width=max(2, int(fw * 0.015)))
+            r = rx * 1.5
+            draw.ellipse((ex - r, ey - r * 0.8, ex + r, ey + r * 0.8), outline=(25, 25, 25), width=frame)
     if person.glasses:
-        draw.line((cx - eye_dx + eye_rx * 1.5 + shift, eye_y, cx + eye_dx - eye_rx * 1.5 + shift, eye_y),
-                  fill=(25, 25, 25), width=max(2, int(fw * 0.015)))
+        inner = g.eye_dx - g.eye_rx * 1.5
+        draw.line((g.cx - inner + g.shift, g.eye_y, g.cx + inner + g.shift, g.eye_y), fill=(25, 25, 25),
+                  width=frame)
 
-    # Forehead lines, from the late thirties on.
-    forehead_top = top + fh * (0.12 + 0.25 * person.hairline)
-    lines = int(old * 6 + rng.uniform(0, 1.0))
+
+def _draw_forehead_lines(draw, rng, person, g):
+    """None before the late thirties, up to six at 75."""
+    forehead_top = g.top + g.fh * (0.12 + 0.25 * person.hairline)
+    lines = int(g.old * 6 + rng.uniform(0, 1.0))
     for i in range(lines):
-        y = forehead_top + (eye_y - eye_ry - forehead_top) * (0.3 + 0.5 * i / max(lines, 1))
-        draw.arc((cx - fw * 0.3 + shift, y, cx + fw * 0.3 + shift, y + fh * 0.12), 200, 340,
-                 fill=dark_skin, width=max(1, int(fw * 0.01)))
+        y = forehead_top + (g.eye_y - g.eye_ry - forehead_top) * (0.3 + 0.5 * i / max(lines, 1))
+        draw.arc((g.cx - g.fw * 0.3 + g.shift, y, g.cx + g.fw * 0.3 + g.shift, y + g.fh * 0.12), 200, 340,
+                 fill=g.dark_skin, width=max(1, int(g.fw * 0.01)))
 
-    nose_len = fh * (0.15 + 0.07 * (1 - young) + 0.015 * jz)
-    nose_y = eye_y + nose_len
-    nose_w = fw * (0.07 + 0.05 * (1 - young))
-    draw.line((cx + shift * 1.3, eye_y + eye_ry, cx + shift * 1.4, nose_y), fill=dark_skin,
-              width=max(1, int(fw * 0.012)))
+
+def _draw_nose_and_mouth(draw, rng, person, g):
+    """Nose, nasolabial folds with age, beard or stubble, and the mouth."""
+    cx, shift = g.cx, g.shift
+    nose_y = g.eye_y + g.fh * (0.15 + 0.07 * (1 - g.young) + 0.015 * person.feature_jitter[2])
+    nose_w = g.fw * (0.07 + 0.05 * (1 - g.young))
+    draw.line((cx + shift * 1.3, g.eye_y + g.eye_ry, cx + shift * 1.4, nose_y), fill=g.dark_skin,
+              width=max(1, int(g.fw * 0.012)))
     draw.arc((cx - nose_w + shift * 1.3, nose_y - nose_w * 0.6, cx + nose_w + shift * 1.3, nose_y + nose_w * 0.5),
-             20, 160, fill=_shade(skin, 0.6), width=max(1, int(fw * 0.015)))
-
-    mouth_y = nose_y + fh * (0.1 + 0.02 * (1 - young))
-    mouth_w = fw * (0.2 + 0.1 * (1 - young) + 0.02 * jx)
-    if old > 0.15:  # Nasolabial folds.
+             20, 160, fill=_shade(g.skin, 0.6), width=max(1, int(g.fw * 0.015)))
+    mouth_y = nose_y + g.fh * (0.1 + 0.02 * (1 - g.young))
+    mouth_w = g.fw * (0.2 + 0.1 * (1 - g.young) + 0.02 * person.feature_jitter[0])
+    if g.old > 0.15:
         for side in (-1, 1):
             x0 = cx + shift + side * nose_w * 1.2
-            draw.line((x0, nose_y - nose_w * 0.3, cx + shift + side * mouth_w * 0.65, mouth_y + fh * 0.03),
-                      fill=dark_skin, width=max(1, int(fw * (0.006 + 0.012 * old))))
+            draw.line((x0, nose_y - nose_w * 0.3, cx + shift + side * mouth_w * 0.65, mouth_y + g.fh * 0.03),
+                      fill=g.dark_skin, width=max(1, int(g.fw * (0.006 + 0.012 * g.old))))
     if person.beard > 0:
-        beard = _mix(skin, _shade(hair, 0.9), 0.35 if person.beard < 0.5 else 0.9)
-        draw.chord((cx - fw / 2, top, cx + fw / 2, bottom), 15, 165, fill=beard)
+        beard = _mix(g.skin, _shade(g.hair, 0.9), 0.35 if person.beard < 0.5 else 0.9)
+        draw.chord((cx - g.fw / 2, g.top, cx + g.fw / 2, g.bottom), 15, 165, fill=beard)
         draw.polygon(((cx - mouth_w * 0.6 + shift, mouth_y - 2), (cx + mouth_w * 0.6 + shift, mouth_y - 2),
-                      (cx + shift, mouth_y - fh * 0.05)), fill=beard)
-    lips = (200, 30, 60) if person.lipstick else _mix(skin, (170, 80, 80), 0.45)
+                      (cx + shift, mouth_y - g.fh * 0.05)), fill=beard)
+    lips = (200, 30, 60) if person.lipstick else _mix(g.skin, (170, 80, 80), 0.45)
     smile = rng.uniform(-0.2, 1.0)
-    lip = max(2, int(fh * (0.018 + 0.008 * (not person.male))))
-    draw.arc((cx - mouth_w / 2 + shift, mouth_y - fh * 0.04 * smile, cx + mouth_w / 2 + shift,
-              mouth_y + fh * 0.04 * (1 + smile)), 10 if smile > 0 else 190, 170 if smile > 0 else 350,
-             fill=lips, width=lip)
+    lip = max(2, int(g.fh * (0.018 + 0.008 * (not person.male))))
+    arc = (10, 170) if smile > 0 else (190, 350)
+    draw.arc((cx - mouth_w / 2 + shift, mouth_y - g.fh * 0.04 * smile, cx + mouth_w / 2 + shift,
+              mouth_y + g.fh * 0.04 * (1 + smile)), *arc, fill=lips, width=lip)
+
+
+def _draw_person(draw, rng, person, years, cx, cy, fw, yaw):
+    """Draws head and shoulders centred at (cx, cy) with face width fw."""
+    g = _geometry(rng, person, years, cx, cy, fw, yaw)
+    _draw_body(draw, rng, person, g)
+    _draw_head(draw, rng, person, years, g)
+    _draw_eyes(draw, rng, person, g)
+    _draw_forehead_lines(draw, rng, person, g)
+    _draw_nose_and_mouth(draw, rng, person, g)
 
 
 def _photograph(rng, image):
