@@ -12,11 +12,13 @@ setup(
     python_requires=">=3.10,<3.14",
     packages=find_packages(include=["input_pipeline", "input_pipeline.*",
                                     "architectures", "architectures.*"]),
-    py_modules=["build_input"],
+    py_modules=["build_input", "model"],
     install_requires=[
         # Keras 3 ships with TF 2.16+; 2.21 is the version this project is tested on.
         # No tensorflow-addons: it is end-of-life and does not import under Keras 3.
         "tensorflow>=2.21,<2.22",
+        # TF 2.21 no longer depends on TensorBoard; tf.summary needs it to write images.
+        "tensorboard>=2.21,<2.22",
         "numpy>=1.26,<3",
         "pandas>=2.2,<4",
         "pillow>=10.3,<14",

@@ -32,3 +32,33 @@ class BuildConfig:
             raise ValueError(f"need image_size >= 0, jpeg_quality in 1..100, num_shards >= 1: {self}")
         if not self.data_dir or not self.output_dir:
             raise ValueError("data_dir and output_dir must be set")
+
+
+TASKS = ("age", "gender", "age_gender")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """How model.py reads a shard set; model.py's flags mirror these defaults."""
+
+    shards_dir: str = "data/tfrecords/adience_sample"
+    test_fold: int = 0  # Held out for testing; the other four folds train.
+    val_fraction: float = 0.1  # Share of training *subjects* held out for validation.
+    task: str = "age"
+    image_size: int = 227  # Crop side; the shards hold 256x256 faces.
+    resize: int = 0  # Resize stored faces to this side before cropping; 0: as stored.
+    batch_size: int = 50  # Global, across replicas.
+    shuffle_buffer: int = 2048
+    cache: bool = False  # Cache the parsed records in memory after the first epoch.
+    deterministic: bool = False  # Seeded, ordered input (slower).
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.batch_size < 1 or self.image_size < 8:
+            raise ValueError(f"need batch_size >= 1 and image_size >= 8: {self}")
+        if self.resize and self.resize < self.image_size:
+            raise ValueError(f"resize ({self.resize}) must be at least image_size ({self.image_size})")

@@ -5,7 +5,8 @@ import time
 from absl import logging
 
 
-def _duration(seconds):
+def format_duration(seconds):
+    """H:MM:SS, or M:SS under an hour."""
     minutes, seconds = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
@@ -33,9 +34,9 @@ class Progress:
         line = f"{self.what}: {self.done:,}/{self.total:,}"
         if self.total:
             line += f" ({100 * self.done / self.total:.0f}%)"
-        line += f" {rate:,.0f}/s elapsed {_duration(elapsed)}"
+        line += f" {rate:,.0f}/s elapsed {format_duration(elapsed)}"
         if rate > 0 and self.done < self.total:
-            line += f" ETA {_duration((self.total - self.done) / rate)}"
+            line += f" ETA {format_duration((self.total - self.done) / rate)}"
         return line
 
     @property

@@ -19,3 +19,14 @@ def small_adience(tmp_path):
                 lines.append(row(f"user{k}{s}@N0{k}", face_id, age, "mf"[s], f"{face_id}_x_o.jpg"))
         folds[k] = lines
     return write_adience(str(tmp_path / "adience"), folds)
+
+
+@pytest.fixture
+def small_shards(small_adience, tmp_path):
+    """small_adience built into shards of 32x32 faces; returns the shards folder."""
+    from input_pipeline import build
+    from input_pipeline.config import BuildConfig
+
+    out = str(tmp_path / "shards")
+    build.build(BuildConfig(data_dir=small_adience, output_dir=out, image_size=32, num_shards=2, num_workers=1))
+    return out

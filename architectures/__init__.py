@@ -1,0 +1,18 @@
+"""Model builders: each `build(cfg, heads) -> keras.Model` maps float32 [0, 255] images
+to a dict {task: float32 logits}, with any preprocessing inside the model."""
+
+from architectures import levi_hassner, transfer
+
+ARCHITECTURES = {"levi_hassner": levi_hassner.build}
+ARCHITECTURES.update({name: transfer.build for name in transfer.BACKBONES})
+
+
+def build(cfg, heads):
+    if cfg.arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {cfg.arch!r}; choose one of {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[cfg.arch](cfg, heads)
+
+
+def is_transfer(arch):
+    return arch in transfer.BACKBONES
+

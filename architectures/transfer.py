@@ -1,0 +1,83 @@
+"""Transfer learning: a keras.applications backbone with a small classification head.
+
+The backbone's own `preprocess_input` runs inside the model, so the input pipeline
+feeds every architecture the same float32 [0, 255] images. The backbone is always
+called with training=False: its BatchNorm layers stay in inference mode while the
+head trains and while its top layers are fine-tuned (set_trainable).
+"""
+
+import dataclasses
+
+import keras
+
+BACKBONE = "backbone"
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    constructor: object
+    preprocess: object
+
+
+BACKBONES = {
+    "vgg16": Backbone(keras.applications.VGG16, keras.applications.vgg16.preprocess_input),
+    "vgg19": Backbone(keras.applications.VGG19, keras.applications.vgg19.preprocess_input),
+    "resnet50": Backbone(keras.applications.ResNet50, keras.applications.resnet50.preprocess_input),
+    "efficientnetb0": Backbone(keras.applications.EfficientNetB0,
+                               keras.applications.efficientnet.preprocess_input),
+    "mobilenetv2": Backbone(keras.applications.MobileNetV2, keras.applications.mobilenet_v2.preprocess_input),
+}
+
+
+@keras.saving.register_keras_serializable(package="architectures")
+class Preprocess(keras.layers.Layer):
+    """A backbone's `preprocess_input` as a layer (float32, so it is exact under mixed precision)."""
+
+    def __init__(self, backbone, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.backbone = backbone
+
+    def call(self, images):
+        return BACKBONES[self.backbone].preprocess(images)
+
+    def get_config(self):
+        return {**super().get_config(), "backbone": self.backbone}
+
+
+def build(cfg, heads):
+    """cfg.arch names the backbone; `heads` maps task -> number of classes."""
+    backbone_spec = BACKBONES[cfg.arch]
+    size = cfg.image_size
+    weights = {"imagenet": "imagenet", "none": None}.get(cfg.weights, None)
+    backbone = backbone_spec.constructor(include_top=False, weights=weights, input_shape=(size, size, 3))
+    backbone.name = BACKBONE
+    if cfg.weights not in ("imagenet", "none"):
+        backbone.load_weights(cfg.weights)  # A local file, e.g. for machines without network.
+
+    images = keras.Input((size, size, 3), name="image")
+    x = Preprocess(cfg.arch, name="preprocess")(images)
+    x = backbone(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(cfg.dropout, name="drop_features")(x)
+    x = keras.layers.Dense(cfg.head_units, activation="relu", name="head",
+                           kernel_regularizer=keras.regularizers.L1L2(cfg.l1, cfg.l2))(x)
+    x = keras.layers.Dropout(cfg.dropout, name="drop_head")(x)
+    logits = {task: keras.layers.Dense(n, dtype="float32", name=f"logits_{task}")(x)
+              for task, n in heads.items()}
+    model = keras.Model(images, logits, name=f"transfer_{cfg.arch}")
+    set_trainable(model, 0)
+    return model
+
+
+def set_trainable(model, fine_tune_layers):
+    """Freezes the backbone except its top `fine_tune_layers` layers (0: all frozen).
+
+    BatchNorm layers stay frozen: their moving statistics come from the pre-training.
+    """
+    backbone = model.get_layer(BACKBONE)
+    backbone.trainable = fine_tune_layers > 0
+    if fine_tune_layers > 0:
+        cut = max(len(backbone.layers) - fine_tune_layers, 0)
+        for i, layer in enumerate(backbone.layers):
+            layer.trainable = i >= cut and not isinstance(layer, keras.layers.BatchNormalization)

@@ -1,0 +1,89 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import architectures
+from architectures import levi_hassner, transfer
+from architectures.config import ModelConfig
+
+HEADS = {"age": 8, "gender": 2}
+
+
+def test_levi_hassner_sizes_at_227():
+    model = levi_hassner.build(ModelConfig(), HEADS)
+    assert model.get_layer("conv1").output.shape == (None, 56, 56, 96)
+    assert model.get_layer("pool1").output.shape == (None, 28, 28, 96)
+    assert model.get_layer("pool2").output.shape == (None, 14, 14, 256)
+    assert model.get_layer("pool5").output.shape == (None, 7, 7, 384)
+    assert model.get_layer("fc6").units == 512 and model.get_layer("fc7").units == 512
+
+
+def test_levi_hassner_initialisation():
+    model = levi_hassner.build(ModelConfig(image_size=64), HEADS)
+    biases = {name: float(np.unique(model.get_layer(name).bias.numpy())[0])
+              for name in ("conv1", "conv2", "conv3", "fc6", "fc7", "fc8_age")}
+    assert biases == {"conv1": 0.0, "conv2": 1.0, "conv3": 0.0, "fc6": 1.0, "fc7": 1.0, "fc8_age": 0.0}
+    assert abs(np.std(model.get_layer("conv2").kernel.numpy()) - 0.01) < 0.001
+    assert abs(np.std(model.get_layer("fc6").kernel.numpy()) - 0.005) < 0.0005
+
+
+def test_lrn_matches_caffe():
+    """Caffe: x / (1 + alpha / n * sum of x^2 over n = 5 channels) ^ beta, alpha 1e-4, beta 0.75."""
+    x = np.random.default_rng(0).uniform(0, 40, size=(1, 2, 2, 9)).astype(np.float32)
+    squares = np.pad(x ** 2, [(0, 0), (0, 0), (0, 0), (2, 2)])
+    window = sum(squares[..., i:i + 9] for i in range(5))
+    expected = x / (1 + 1e-4 / 5 * window) ** 0.75
+    got = levi_hassner.LocalResponseNorm()(x).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert levi_hassner.LRN == dict(depth_radius=2, bias=1.0, alpha=2e-5, beta=0.75)
+
+
+def grads_of(model, size):
+    images = tf.random.uniform((2, size, size, 3), 0, 255, seed=1)
+    with tf.GradientTape() as tape:
+        logits = model(images, training=True)
+        loss = sum(tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(tf.zeros(2, tf.int32), v))
+                   for v in logits.values())
+    return logits, tape.gradient(loss, model.trainable_variables)
+
+
+@pytest.mark.parametrize("arch", sorted(architectures.ARCHITECTURES))
+def test_every_architecture_gives_logits_and_gradients(arch):
+    size = 32
+    model = architectures.build(ModelConfig(arch=arch, image_size=size, weights="none"), HEADS)
+    logits, grads = grads_of(model, size)
+    assert {k: tuple(v.shape) for k, v in logits.items()} == {"age": (2, 8), "gender": (2, 2)}
+    assert all(v.dtype == tf.float32 and bool(tf.reduce_all(tf.math.is_finite(v))) for v in logits.values())
+    assert model.trainable_variables
+    assert all(g is not None for g in grads), [v.path for v, g in zip(model.trainable_variables, grads) if g is None]
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "mobilenetv2"])
+def test_a_frozen_backbone_gets_no_gradient_until_fine_tuned(arch):
+    model = architectures.build(ModelConfig(arch=arch, image_size=32, weights="none"), HEADS)
+    backbone = model.get_layer(transfer.BACKBONE)
+    backbone_ids = {id(v) for v in backbone.weights}
+    assert not {id(v) for v in model.trainable_variables} & backbone_ids
+    transfer.set_trainable(model, 6)
+    tuned = [v for v in model.trainable_variables if id(v) in backbone_ids]
+    assert tuned
+    _, grads = grads_of(model, 32)
+    assert all(g is not None for g in grads)
+    bn = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert all(not layer.trainable for layer in bn)
+
+
+def test_weights_from_a_local_file(tmp_path):
+    cfg = ModelConfig(arch="mobilenetv2", image_size=32, weights="none")
+    source = architectures.build(cfg, HEADS).get_layer(transfer.BACKBONE)
+    path = str(tmp_path / "backbone.weights.h5")
+    source.save_weights(path)
+    loaded = architectures.build(ModelConfig(arch="mobilenetv2", image_size=32, weights=path), HEADS)
+    for a, b in zip(source.weights, loaded.get_layer(transfer.BACKBONE).weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_unknown_arch():
+    with pytest.raises(ValueError, match="unknown arch"):
+        architectures.build(ModelConfig(arch="alexnet"), HEADS)

@@ -1,0 +1,137 @@
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import architectures
+import model as trainer
+from architectures import losses
+from architectures.config import ModelConfig
+from input_pipeline.config import DataConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def configs(shards, model_dir, **train):
+    data = DataConfig(shards_dir=shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16)
+    model = ModelConfig(image_size=24)
+    fields = dict(model_dir=str(model_dir), train_steps=4, optimizer="adam", schedule="constant",
+                  learning_rate=1e-3, log_every=2, eval_every=2, checkpoint_every=2, histogram_every=2,
+                  mixed_precision="off")
+    fields.update(train)
+    return data, model, trainer.TrainConfig(**fields)
+
+
+def test_a_few_steps_on_separable_data_lower_the_loss():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=64).astype(np.int32)
+    images = rng.uniform(0, 60, size=(64, 32, 32, 3)).astype(np.float32)
+    images[labels == 1, :, :16] += 150  # Class 1: bright left half.
+    data = tf.data.Dataset.from_tensor_slices((images, {"age": labels, "gender": labels})).repeat().batch(16)
+    strategy = tf.distribute.get_strategy()
+    model = architectures.build(ModelConfig(image_size=32, dropout=0.0), {"gender": 2})
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+    step = trainer.make_train_step(model, optimizer, strategy, {"gender": 2}, 16)
+    iterator = iter(data)
+    history = [float(step(iterator)[0]) for _ in range(40)]
+    assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5]), history
+
+
+def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shards, tmp_path):
+    metrics = trainer.train_and_evaluate(*configs(small_shards, tmp_path / "run"))
+    run = tmp_path / "run"
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["single_crop"]["age"]["num_examples"] == 6
+    assert set(saved["over_sampled"]["age"]) >= {"accuracy", "one_off_accuracy", "confusion_matrix",
+                                                 "per_class_accuracy"}
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["train_steps"] == 4 and config["resolved"]["replicas"] == 1
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-4")
+    assert tf.train.latest_checkpoint(str(run / "best"))
+
+    tags = set()
+    for folder in ("train", "val", "test"):
+        for name in os.listdir(run / folder):
+            for event in tf.compat.v1.train.summary_iterator(str(run / folder / name)):
+                tags |= {v.tag for v in event.summary.value}
+    for tag in ("loss", "age/accuracy", "learning_rate", "images_per_second", "val/age/accuracy",
+                "val/age/one_off_accuracy", "val/age/confusion_matrix", "test_over_sampled/age/accuracy",
+                "_hparams_/session_start_info"):
+        assert tag in tags, tag
+    assert any(t.startswith("input") for t in tags) and any("kernel" in t for t in tags)
+
+    exported = tf.saved_model.load(metrics["export_dir"])
+    from datasets import jpeg_bytes
+    out = exported.signatures["serving_default"](tf.constant([jpeg_bytes(size=(50, 40))]))
+    np.testing.assert_allclose(out["age_probabilities"].numpy().sum(), 1.0, rtol=1e-5)
+    assert out["age_classes"].numpy()[0][4] == b"(25, 32)"
+
+
+def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
+    data, model_cfg, cfg = configs(small_shards, tmp_path / "run", train_steps=4)
+    trainer.train_and_evaluate(data, model_cfg, cfg)
+    keras.mixed_precision.set_global_policy("float32")
+    _, _, more = configs(small_shards, tmp_path / "run", train_steps=6)
+    trainer.train_and_evaluate(data, model_cfg, more)
+    reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 6
+    assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 6  # 4 + 2: it resumed.
+    names = sorted(os.listdir(tmp_path / "run" / "checkpoints"))
+    assert "ckpt-6.index" in names and "ckpt-4.index" in names
+
+
+def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(small_shards, tmp_path, monkeypatch):
+    data, model_cfg, cfg = configs(small_shards, tmp_path / "run", train_steps=2)
+    trainer.train_and_evaluate(data, model_cfg, cfg)
+    keras.mixed_precision.set_global_policy("float32")
+    real = losses.masked_cross_entropy
+    monkeypatch.setattr(losses, "masked_cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
+    _, _, more = configs(small_shards, tmp_path / "run", train_steps=4)
+    with pytest.raises(FloatingPointError, match="loss is nan at step 3"):
+        trainer.train_and_evaluate(data, model_cfg, more)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+
+
+def test_transfer_learning_trains_the_head_then_fine_tunes(small_shards, tmp_path, caplog):
+    data, _, cfg = configs(small_shards, tmp_path / "run", head_steps=2, fine_tune_layers=4, export=False)
+    model_cfg = ModelConfig(arch="mobilenetv2", image_size=32, weights="none")
+    data = DataConfig(shards_dir=small_shards, image_size=32, batch_size=4, val_fraction=0.3, shuffle_buffer=16)
+    with caplog.at_level("INFO", logger="absl"):
+        trainer.train_and_evaluate(data, model_cfg, cfg)
+    assert "step 3: fine-tuning the top 4 backbone layers" in caplog.text
+    reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert reader.get_tensor("fine_tune_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 2
+
+
+def run_cli(shards, model_dir, *flags):
+    command = [sys.executable, os.path.join(ROOT, "model.py"), f"--shards_dir={shards}", f"--model_dir={model_dir}",
+               "--image_size=24", "--batch_size=4", "--train_steps=3", "--log_every=1", "--eval_every=3",
+               "--checkpoint_every=3", "--shuffle_buffer=16", "--val_fraction=0.3", "--noexport", *flags]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(open(os.path.join(model_dir, "config.json")).read()), result
+
+
+def test_mirrored_strategy_over_two_logical_cpus(small_shards, tmp_path):
+    config, result = run_cli(small_shards, tmp_path / "m", "--distribution=mirrored", "--cpu_devices=2",
+                             "--mixed_precision=off")
+    assert config["resolved"]["replicas"] == 2 and config["resolved"]["strategy"] == "MirroredStrategy"
+    assert "step 3/3" in result.stderr and "test fold 0" in result.stdout
+
+
+def test_mixed_bfloat16_runs_steps(small_shards, tmp_path):
+    config, result = run_cli(small_shards, tmp_path / "b", "--mixed_precision=mixed_bfloat16")
+    assert config["resolved"]["precision"] == "mixed_bfloat16"
+    assert "step 3/3" in result.stderr
