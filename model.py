@@ -20,6 +20,7 @@ from absl import app, flags, logging
 
 import architectures
 from architectures import evaluation, losses, transfer
+from input_pipeline import augment
 from architectures.config import ModelConfig
 from input_pipeline import dataset
 from input_pipeline.config import TASKS, DataConfig
@@ -229,13 +230,16 @@ def make_optimizer(cfg, learning_rate, policy):
 # ----------------------------------------------------------------------------- steps
 
 
-def make_train_step(model, optimizer, strategy, heads, global_batch_size, label_smoothing=0.0,
+def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_size, seed=0, label_smoothing=0.0,
                     class_weights=None):
-    """A tf.function that takes the next batch from a distributed iterator, trains one
-    step on every replica, and returns the summed loss and per-head (correct, known)."""
+    """A tf.function that takes the next batch of uint8 faces from a distributed
+    iterator, augments it (augment.train_batch: crops of `image_size`), trains one step
+    on every replica, and returns the summed loss and per-head (correct, known)."""
     class_weights = class_weights or {}
 
-    def replica_step(images, labels):
+    def replica_step(images, labels, step_seed):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        images = augment.train_batch(images, tf.random.experimental.stateless_fold_in(step_seed, replica), image_size)
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
             loss = 0.0
@@ -251,13 +255,18 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, label_
         for task in heads:
             known = labels[task] >= 0
             predicted = tf.argmax(logits[task], axis=-1, output_type=tf.int32)
+            one_off = tf.abs(predicted - labels[task]) <= 1  # Adjacent age groups count (age only).
             counts[task] = tf.stack([tf.reduce_sum(tf.cast((predicted == labels[task]) & known, tf.float32)),
+                                     tf.reduce_sum(tf.cast(one_off & known, tf.float32)),
                                      tf.reduce_sum(tf.cast(known, tf.float32))])
         return loss, counts
 
     @tf.function
-    def train_step(iterator):
-        loss, counts = strategy.run(replica_step, args=next(iterator))
+    def train_step(iterator, step):
+        """`step` (int64 scalar) seeds this step's augmentation (with the seed of the run)."""
+        images, labels = next(iterator)
+        step_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), step)
+        loss, counts = strategy.run(replica_step, args=(images, labels, step_seed))
         return strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", counts, axis=None)
 
     return train_step
@@ -272,7 +281,7 @@ def make_predict_step(model, heads, oversample):
         if oversample:
             shape = tf.shape(images)
             images = tf.reshape(images, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
-        logits = model(images, training=False)
+        logits = model(tf.cast(images, tf.float32), training=False)
         probabilities = {}
         for task in heads:
             p = tf.nn.softmax(tf.cast(logits[task], tf.float32))
@@ -303,20 +312,26 @@ def evaluate(predict, heads, eval_dataset):
 # ----------------------------------------------------------------------------- summaries
 
 
+def _short(name):
+    return name.strip("()").replace(", ", "-")  # "(25, 32)" -> "25-32"
+
+
 def confusion_image(matrix, class_names, title):
-    """The confusion matrix as a (1, H, W, 3) uint8 image (rows: truth, columns: prediction)."""
+    """The confusion matrix as a (1, H, W, 3) uint8 image (rows: truth, columns: prediction),
+    each row shaded by the share of that true class."""
     from PIL import Image, ImageDraw
 
     matrix = np.asarray(matrix, dtype=np.float64)
-    n, cell, margin = len(class_names), 44, 90
+    n, cell, margin = len(class_names), 44, 70
     rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     image = Image.new("RGB", (margin + n * cell + 10, margin + n * cell + 10), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((10, 8), title, fill="black")
-    draw.text((margin, margin - 30), "predicted ->", fill="black")
+    draw.text((8, 8), title, fill="black")
+    draw.text((margin, 28), "predicted ->", fill="black")
+    draw.text((8, 28), "true", fill="black")
     for i, name in enumerate(class_names):
-        draw.text((4, margin + i * cell + cell // 3), name, fill="black")
-        draw.text((margin + i * cell + 2, margin - 16), name[:7], fill="black")
+        draw.text((8, margin + i * cell + cell // 3), _short(name), fill="black")
+        draw.text((margin + i * cell + 4, margin - 16), _short(name), fill="black")
         for j in range(n):
             shade = int(255 * (1 - rows[i, j]))
             box = (margin + j * cell, margin + i * cell, margin + (j + 1) * cell - 1, margin + (i + 1) * cell - 1)
@@ -333,15 +348,20 @@ def write_eval_summaries(writer, figures, step, prefix):
             if "one_off_accuracy" in f:
                 tf.summary.scalar(f"{prefix}/{task}/one_off_accuracy", f["one_off_accuracy"])
             tf.summary.image(f"{prefix}/{task}/confusion_matrix",
-                             confusion_image(f["confusion_matrix"], CLASS_NAMES[task], f"{prefix} {task}, step {step}"))
+                             confusion_image(f["confusion_matrix"], CLASS_NAMES[task],
+                                             f"{prefix} / {task}, step {step}"))
 
 
-def write_input_images(writer, train_dataset, task):
+def write_input_images(writer, train_dataset, image_size):
+    """A few training inputs as the model sees them (augmented), labels in the description."""
     images, labels = next(iter(train_dataset))
-    names = [CLASS_NAMES[task][int(v)] if int(v) >= 0 else "?" for v in labels[task][:6]] if task != "age_gender" else []
+    images = augment.train_batch(images[:6], tf.constant([0, 0], tf.int64), image_size)
+    names = []
+    for i in range(len(images)):
+        parts = [CLASS_NAMES[t][int(labels[t][i])] if int(labels[t][i]) >= 0 else "?" for t in ("age", "gender")]
+        names.append(f"{i + 1}: age {parts[0]}, gender {parts[1]}")
     with writer.as_default(step=0):
-        tf.summary.image("input/" + " ".join(names).replace(" ", "_")[:100] if names else "input",
-                         tf.cast(images[:6], tf.uint8), max_outputs=6)
+        tf.summary.image("input/augmented", tf.cast(images, tf.uint8), max_outputs=6, description="; ".join(names))
 
 
 def write_hparams(writer, config):
@@ -425,6 +445,11 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         tf.config.experimental.enable_op_determinism()
     strategy = choose_strategy(cfg.distribution)
     os.makedirs(cfg.model_dir, exist_ok=True)
+    manifest = dataset.load_manifest(data_cfg.shards_dir)
+    if not manifest["image_size"] and not data_cfg.resize:
+        # Original JPEGs (build_input --image_size=0) differ in size; batches need one.
+        data_cfg = dataclasses.replace(data_cfg, resize=256)
+        logging.info("the shards hold faces of varying size: resizing them to 256 (set --resize to change)")
     config = {"data": dataclasses.asdict(data_cfg), "model": dataclasses.asdict(model_cfg),
               "train": dataclasses.asdict(cfg), "resolved": {"precision": policy,
                                                               "strategy": type(strategy).__name__,
@@ -433,7 +458,6 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         json.dump(config, f, indent=2)
     logging.info("config: %s", json.dumps(config))
 
-    manifest = dataset.load_manifest(data_cfg.shards_dir)
     train_files, test_files = dataset.split_files(manifest, data_cfg.shards_dir, data_cfg.test_fold)
     heads = heads_for(data_cfg.task)
     class_weights = (balanced_class_weights(manifest, data_cfg.test_fold, heads)
@@ -475,10 +499,11 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         logging.info("no checkpoint: starting from scratch")
 
     val_ds = dataset.make_eval_dataset(data_cfg, train_files, "val")
-    writers = {name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name)) for name in ("train", "val", "test")}
+    writers = {name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name))
+               for name in ("train", "val", "test")}
     start_step = int(step_var.numpy())
     if start_step == 0:
-        write_input_images(writers["train"], dataset.make_train_dataset(data_cfg, train_files), data_cfg.task)
+        write_input_images(writers["train"], dataset.make_train_dataset(data_cfg, train_files), data_cfg.image_size)
         write_hparams(writers["train"], {**dataclasses.asdict(data_cfg), **dataclasses.asdict(model_cfg),
                                           **dataclasses.asdict(cfg)})
 
@@ -487,16 +512,15 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         if transfer_learning:
             transfer.set_trainable(model, cfg.fine_tune_layers if fine_tuning else 0)
         active = fine_tune_optimizer if fine_tuning else optimizer
-        step_fn = make_train_step(model, active, strategy, heads, data_cfg.batch_size, cfg.label_smoothing,
-                                  class_weights)
+        step_fn = make_train_step(model, active, strategy, heads, data_cfg.batch_size, data_cfg.image_size,
+                                  data_cfg.seed, cfg.label_smoothing, class_weights)
         return active, step_fn
 
     predict_single = make_predict_step(model, heads, oversample=False)
     fine_tuning = fine_tune_optimizer is not None and start_step >= cfg.head_steps
     active, train_step = start_phase(fine_tuning)
     loss_mean = keras.metrics.Mean()
-    correct = {task: keras.metrics.Sum() for task in heads}
-    known = {task: keras.metrics.Sum() for task in heads}
+    counted = {task: [keras.metrics.Sum() for _ in range(3)] for task in heads}  # correct, one-off, known
     interval_start, interval_step = time.monotonic(), start_step
     run_start = time.monotonic()
     for step in range(start_step + 1, cfg.train_steps + 1):
@@ -504,7 +528,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
             fine_tuning = True
             logging.info("step %d: fine-tuning the top %d backbone layers", step, cfg.fine_tune_layers)
             active, train_step = start_phase(fine_tuning)
-        loss, counts = train_step(iterator)
+        loss, counts = train_step(iterator, tf.constant(step, tf.int64))
         loss = float(loss.numpy())
         if not np.isfinite(loss):
             raise FloatingPointError(f"the training loss is {loss} at step {step}; the last good checkpoint "
@@ -512,18 +536,21 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         step_var.assign(step)
         loss_mean.update_state(loss)
         for task in heads:
-            correct[task].update_state(counts[task][0])
-            known[task].update_state(counts[task][1])
+            for metric, value in zip(counted[task], counts[task], strict=True):
+                metric.update_state(value)
 
         if step % cfg.log_every == 0 or step == cfg.train_steps:
             now = time.monotonic()
             images_per_second = (step - interval_step) * data_cfg.batch_size / max(now - interval_start, 1e-9)
-            accuracy = {t: float(correct[t].result()) / max(float(known[t].result()), 1) for t in heads}
+            totals = {t: [float(m.result()) for m in counted[t]] for t in heads}
+            accuracy = {t: correct / max(known, 1) for t, (correct, _, known) in totals.items()}
             learning_rate = float(keras.ops.convert_to_numpy(active.learning_rate))
             with writers["train"].as_default(step=step):
                 tf.summary.scalar("loss", loss_mean.result())
                 for task in heads:
                     tf.summary.scalar(f"{task}/accuracy", accuracy[task])
+                    if task == "age":
+                        tf.summary.scalar("age/one_off_accuracy", totals[task][1] / max(totals[task][2], 1))
                 tf.summary.scalar("learning_rate", learning_rate)
                 tf.summary.scalar("images_per_second", images_per_second)
                 if isinstance(active, keras.optimizers.LossScaleOptimizer):
@@ -534,9 +561,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
                          " ".join(f"{t} acc {100 * a:.1f}%" for t, a in accuracy.items()), learning_rate,
                          images_per_second, format_duration(eta))
             loss_mean.reset_state()
-            for task in heads:
-                correct[task].reset_state()
-                known[task].reset_state()
+            for metric in (m for t in heads for m in counted[t]):
+                metric.reset_state()
             interval_start, interval_step = now, step
         if cfg.histogram_every and step % cfg.histogram_every == 0:
             with writers["train"].as_default(step=step):
@@ -568,6 +594,10 @@ def finish(model, heads, data_cfg, cfg, manifest, test_files, best_manager, writ
         figures = evaluate(make_predict_step(model, heads, oversample), heads, test_ds)
         write_eval_summaries(writer, figures, cfg.train_steps, f"test_{name}")
         metrics[name] = figures
+        for task, f in figures.items():
+            png = os.path.join(cfg.model_dir, f"confusion_{task}_{name}.png")
+            keras.utils.save_img(png, confusion_image(f["confusion_matrix"], CLASS_NAMES[task],
+                                                      f"test fold {data_cfg.test_fold} / {task}, {name}")[0])
     with open(os.path.join(cfg.model_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     if cfg.export:

@@ -14,7 +14,6 @@ import tensorflow as tf
 from input_pipeline import augment, decode
 
 AUTOTUNE = tf.data.AUTOTUNE
-SPLITS = ("train", "val", "test")
 
 
 def load_manifest(shards_dir):
@@ -53,9 +52,10 @@ def _labels(record):
 
 
 def _image(record, resize):
+    """The decoded uint8 face, resized to `resize` x `resize` if that is set."""
     image = decode.decode_image(record["encoded"])
     if resize:
-        image = tf.image.resize(image, (resize, resize), antialias=True)
+        image = tf.cast(tf.round(tf.image.resize(image, (resize, resize), antialias=True)), tf.uint8)
     return image
 
 
@@ -71,16 +71,28 @@ def _read(files, cfg, split, deterministic, input_context=None):
     # consecutive records come from different shards, i.e. different subjects.
     records = files.interleave(tf.data.TFRecordDataset, cycle_length=8, block_length=1,
                                num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    # Parse before filtering (cheap, no JPEG decode) so unwanted records cost nothing more.
-    records = records.map(decode.parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     keep = functools.partial(_keep, split=split, task=cfg.task, val_fraction=cfg.val_fraction)
-    return records.filter(keep)
+
+    def parse_and_filter(serialized):
+        records = decode.parse(serialized)
+        mask = keep(records)
+        return {key: tf.boolean_mask(value, mask) for key, value in records.items()}
+
+    # Parse and filter batches of records, then unbatch: one vectorised parse and mask
+    # per 128 records instead of a parse and a filter call per record, and no JPEG is
+    # decoded for a record that is dropped.
+    return (records.batch(128)
+            .map(parse_and_filter, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+            .unbatch())
 
 
 def make_train_dataset(cfg, files, input_context=None):
-    """Endless shuffled, augmented batches of (float32 images, {"age", "gender"} labels).
+    """Endless shuffled batches of (uint8 faces as stored, {"age", "gender"} labels).
 
-    With an `input_context` (tf.distribute), batches are per replica.
+    The training augmentation (augment.train_batch: random crop, flip, brightness and
+    contrast) runs in the training step, not here. Every stored face must have the
+    same size (build_input's default), or cfg.resize must be set. With an
+    `input_context` (tf.distribute), batches are per replica.
     """
     deterministic = cfg.deterministic
     batch_size = cfg.batch_size
@@ -92,15 +104,8 @@ def make_train_dataset(cfg, files, input_context=None):
     # Shuffle encoded records (small) before the expensive decode, then repeat so the
     # shuffle buffer refills across epoch boundaries.
     records = records.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True).repeat()
-    # One stateless seed pair per example: augmentation is reproducible in order.
-    seeds = tf.data.Dataset.random(seed=cfg.seed).batch(2)
-    crop = functools.partial(augment.train_crop, size=cfg.image_size)
-
-    def decode_and_augment(record, seed):
-        return crop(_image(record, cfg.resize), seed), _labels(record)
-
-    batches = (tf.data.Dataset.zip(records, seeds)
-               .map(decode_and_augment, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    batches = (records.map(lambda r: (_image(r, cfg.resize), _labels(r)), num_parallel_calls=AUTOTUNE,
+                           deterministic=deterministic)
                .batch(batch_size, drop_remainder=True)  # Fixed shapes: one compiled step.
                .prefetch(AUTOTUNE))  # Overlap input with the training step.
     options = tf.data.Options()
@@ -109,7 +114,7 @@ def make_train_dataset(cfg, files, input_context=None):
 
 
 def make_eval_dataset(cfg, files, split, oversample=False):
-    """One ordered pass over `split` ("val" or "test"): centre crops, or with
+    """One ordered pass over `split` ("val" or "test"): uint8 centre crops, or with
     `oversample` the paper's 10 crops per face, shaped (B, 10, S, S, 3)."""
     if split not in ("val", "test"):
         raise ValueError(f"split must be 'val' or 'test', got {split!r}")

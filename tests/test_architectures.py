@@ -56,7 +56,8 @@ def test_every_architecture_gives_logits_and_gradients(arch):
     assert {k: tuple(v.shape) for k, v in logits.items()} == {"age": (2, 8), "gender": (2, 2)}
     assert all(v.dtype == tf.float32 and bool(tf.reduce_all(tf.math.is_finite(v))) for v in logits.values())
     assert model.trainable_variables
-    assert all(g is not None for g in grads), [v.path for v, g in zip(model.trainable_variables, grads) if g is None]
+    missing = [v.path for v, g in zip(model.trainable_variables, grads, strict=True) if g is None]
+    assert not missing, missing
 
 
 @pytest.mark.parametrize("arch", ["vgg16", "mobilenetv2"])

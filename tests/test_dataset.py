@@ -12,23 +12,38 @@ def ramp_image(size=8):
     return tf.constant(np.stack([r, c, r + c], axis=-1).astype(np.uint8))
 
 
-def test_train_crop_eagerly_and_in_a_dataset():
-    image = tf.cast(tf.random.uniform((32, 32, 3), 0, 256, dtype=tf.int32), tf.uint8)
+def test_train_batch_eagerly_and_in_a_dataset():
+    images = tf.cast(tf.random.uniform((3, 32, 32, 3), 0, 256, dtype=tf.int32), tf.uint8)
     seed = tf.constant([1, 2], tf.int64)
-    eager = augment.train_crop(image, seed, 24)
-    assert eager.shape == (24, 24, 3) and eager.dtype == tf.float32
+    eager = augment.train_batch(images, seed, 24)
+    assert eager.shape == (3, 24, 24, 3) and eager.dtype == tf.float32
     assert 0 <= float(tf.reduce_min(eager)) and float(tf.reduce_max(eager)) <= 255
-    mapped = next(iter(tf.data.Dataset.from_tensors((image, seed)).map(lambda i, s: augment.train_crop(i, s, 24))))
-    np.testing.assert_allclose(mapped.numpy(), eager.numpy(), atol=1e-4)  # Stateless: same seed, same crop.
-    other = augment.train_crop(image, tf.constant([3, 4], tf.int64), 24)
+    mapped = next(iter(tf.data.Dataset.from_tensors((images, seed)).map(lambda i, s: augment.train_batch(i, s, 24))))
+    np.testing.assert_allclose(mapped.numpy(), eager.numpy(), atol=1e-3)  # Stateless: same seed, same result.
+    other = augment.train_batch(images, tf.constant([3, 4], tf.int64), 24)
     assert not np.allclose(other.numpy(), eager.numpy())
 
 
-def test_brightness_stays_mild():
-    image = tf.fill((16, 16, 3), tf.constant(128, tf.uint8))
-    means = [float(tf.reduce_mean(augment.train_crop(image, tf.constant([i, 0], tf.int64), 16)))
-             for i in range(50)]
-    assert max(abs(m - 128) for m in means) <= augment.MAX_BRIGHTNESS_DELTA + 1e-3
+def test_crops_and_flips_are_true_windows_of_each_image():
+    image = ramp_image(8)
+    images = tf.stack([image, image + 100])
+    for seed in range(20):
+        crops = augment.random_crops_and_flips(images, tf.constant([seed, 0], tf.int64), 4).numpy()
+        for crop, base in zip(crops, images.numpy(), strict=True):
+            top, left = crop[0, 0, 0] - base[0, 0, 0], min(crop[0, 0, 1], crop[0, -1, 1]) - base[0, 0, 1]
+            window = base[top:top + 4, left:left + 4]
+            assert np.array_equal(crop, window) or np.array_equal(crop, window[:, ::-1])
+    flips = [augment.random_crops_and_flips(images, tf.constant([seed, 0], tf.int64), 4).numpy()[0, 0, 0, 1]
+             > augment.random_crops_and_flips(images, tf.constant([seed, 0], tf.int64), 4).numpy()[0, 0, -1, 1]
+             for seed in range(40)]
+    assert 5 < sum(flips) < 35  # Both orientations occur.
+
+
+def test_brightness_and_contrast_stay_mild():
+    images = tf.fill((50, 16, 16, 3), tf.constant(128, tf.uint8))
+    out = augment.photometric(images, tf.constant([5, 0], tf.int64)).numpy()
+    assert np.abs(out.mean(axis=(1, 2, 3)) - 128).max() <= augment.MAX_BRIGHTNESS_DELTA + 1e-3
+    assert np.abs(out.mean(axis=(1, 2, 3)) - 128).max() > 5  # It does vary.
 
 
 def test_ten_crops_are_the_corners_centre_and_mirrors():
@@ -59,7 +74,7 @@ def test_validation_is_subject_disjoint(small_shards):
         subjects[split] = read_subjects(dataset._read(train_files, cfg, split, deterministic=True))
     assert subjects["train"] and subjects["val"]
     assert not subjects["train"] & subjects["val"]
-    everything = read_subjects(tf.data.TFRecordDataset(train_files).map(decode.parse))
+    everything = read_subjects(tf.data.TFRecordDataset(train_files).batch(64).map(decode.parse))
     assert subjects["train"] | subjects["val"] == everything
 
 
@@ -79,7 +94,7 @@ def test_train_batches_and_determinism(small_shards):
                      deterministic=True, seed=7)
     first = [(x.numpy(), y["age"].numpy()) for x, y in dataset.make_train_dataset(cfg, train_files).take(3)]
     again = [(x.numpy(), y["age"].numpy()) for x, y in dataset.make_train_dataset(cfg, train_files).take(3)]
-    assert first[0][0].shape == (4, 24, 24, 3) and first[0][0].dtype == np.float32
+    assert first[0][0].shape == (4, 32, 32, 3) and first[0][0].dtype == np.uint8  # As stored; cropped in the step.
     for (x1, y1), (x2, y2) in zip(first, again, strict=True):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)

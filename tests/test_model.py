@@ -43,9 +43,9 @@ def test_a_few_steps_on_separable_data_lower_the_loss():
     model = architectures.build(ModelConfig(image_size=32, dropout=0.0), {"gender": 2})
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
-    step = trainer.make_train_step(model, optimizer, strategy, {"gender": 2}, 16)
+    step = trainer.make_train_step(model, optimizer, strategy, {"gender": 2}, 16, image_size=32)
     iterator = iter(data)
-    history = [float(step(iterator)[0]) for _ in range(40)]
+    history = [float(step(iterator, tf.constant(i, tf.int64))[0]) for i in range(40)]
     assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5]), history
 
 
@@ -66,7 +66,10 @@ def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shard
         for name in os.listdir(run / folder):
             for event in tf.compat.v1.train.summary_iterator(str(run / folder / name)):
                 tags |= {v.tag for v in event.summary.value}
-    for tag in ("loss", "age/accuracy", "learning_rate", "images_per_second", "val/age/accuracy",
+    assert (run / "confusion_age_over_sampled.png").is_file()
+    assert (run / "confusion_age_single_crop.png").is_file()
+    for tag in ("loss", "age/accuracy", "age/one_off_accuracy", "learning_rate", "images_per_second",
+                "val/age/accuracy",
                 "val/age/one_off_accuracy", "val/age/confusion_matrix", "test_over_sampled/age/accuracy",
                 "_hparams_/session_start_info"):
         assert tag in tags, tag
@@ -77,6 +80,16 @@ def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shard
     out = exported.signatures["serving_default"](tf.constant([jpeg_bytes(size=(50, 40))]))
     np.testing.assert_allclose(out["age_probabilities"].numpy().sum(), 1.0, rtol=1e-5)
     assert out["age_classes"].numpy()[0][4] == b"(25, 32)"
+
+
+def test_two_heads_train_together(small_shards, tmp_path):
+    data, model_cfg, cfg = configs(small_shards, tmp_path / "run", train_steps=2, export=False)
+    data = DataConfig(shards_dir=small_shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16,
+                      task="age_gender")
+    metrics = trainer.train_and_evaluate(data, model_cfg, cfg)
+    assert set(metrics["single_crop"]) == {"age", "gender"}
+    assert "one_off_accuracy" in metrics["single_crop"]["age"]
+    assert "one_off_accuracy" not in metrics["single_crop"]["gender"]
 
 
 def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
@@ -135,3 +148,14 @@ def test_mixed_bfloat16_runs_steps(small_shards, tmp_path):
     config, result = run_cli(small_shards, tmp_path / "b", "--mixed_precision=mixed_bfloat16")
     assert config["resolved"]["precision"] == "mixed_bfloat16"
     assert "step 3/3" in result.stderr
+
+
+def test_original_size_shards_are_resized_before_batching(small_adience, tmp_path):
+    from input_pipeline import build
+    from input_pipeline.config import BuildConfig
+
+    shards = str(tmp_path / "raw")
+    build.build(BuildConfig(data_dir=small_adience, output_dir=shards, image_size=0, num_shards=1, num_workers=1))
+    data, model_cfg, cfg = configs(shards, tmp_path / "run", train_steps=2, export=False)
+    trainer.train_and_evaluate(data, model_cfg, cfg)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["resize"] == 256
