@@ -26,10 +26,7 @@ from architectures.config import ModelConfig  # noqa: E402
 from input_pipeline import augment, dataset  # noqa: E402
 from input_pipeline.config import DataConfig  # noqa: E402
 
-flags.DEFINE_string("shards_dir", DataConfig.shards_dir, "A build_input output folder.")
-flags.DEFINE_string("arch", ModelConfig.arch, "Architecture.")
-flags.DEFINE_integer("image_size", DataConfig.image_size, "Crop size.")
-flags.DEFINE_integer("batch_size", DataConfig.batch_size, "Batch size.")
+# --shards_dir, --arch, --image_size and --batch_size are model.py's flags.
 flags.DEFINE_integer("steps", 15, "Timed steps per configuration.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps first.")
 FLAGS = flags.FLAGS
