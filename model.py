@@ -372,6 +372,48 @@ def write_hparams(writer, config):
         hp.hparams(values)
 
 
+class TrainLog:
+    """Training figures over one logging interval: TensorBoard scalars and a progress line."""
+
+    def __init__(self, writer, heads, batch_size, start_step, total_steps):
+        self.writer, self.heads, self.batch_size, self.total_steps = writer, heads, batch_size, total_steps
+        self.loss = keras.metrics.Mean()
+        self.counts = {task: [keras.metrics.Sum() for _ in range(3)] for task in heads}  # correct, one-off, known
+        self.run_start = self.interval_start = time.monotonic()
+        self.start_step = self.interval_step = start_step
+
+    def update(self, loss, counts):
+        self.loss.update_state(loss)
+        for task in self.heads:
+            for metric, value in zip(self.counts[task], counts[task], strict=True):
+                metric.update_state(value)
+
+    def write(self, step, optimizer):
+        now = time.monotonic()
+        images_per_second = (step - self.interval_step) * self.batch_size / max(now - self.interval_start, 1e-9)
+        totals = {t: [float(m.result()) for m in self.counts[t]] for t in self.heads}
+        accuracy = {t: correct / max(known, 1) for t, (correct, _, known) in totals.items()}
+        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("loss", self.loss.result())
+            for task in self.heads:
+                tf.summary.scalar(f"{task}/accuracy", accuracy[task])
+            if "age" in self.heads:
+                tf.summary.scalar("age/one_off_accuracy", totals["age"][1] / max(totals["age"][2], 1))
+            tf.summary.scalar("learning_rate", learning_rate)
+            tf.summary.scalar("images_per_second", images_per_second)
+            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                tf.summary.scalar("loss_scale", float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)))
+        eta = (self.total_steps - step) * (now - self.run_start) / max(step - self.start_step, 1)
+        logging.info("step %d/%d loss %.4f %s lr %.2e %.0f images/s ETA %s", step, self.total_steps,
+                     float(self.loss.result()), " ".join(f"{t} acc {100 * a:.1f}%" for t, a in accuracy.items()),
+                     learning_rate, images_per_second, format_duration(eta))
+        self.loss.reset_state()
+        for metric in (m for t in self.heads for m in self.counts[t]):
+            metric.reset_state()
+        self.interval_start, self.interval_step = now, step
+
+
 # ----------------------------------------------------------------------------- export
 
 
@@ -519,10 +561,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     predict_single = make_predict_step(model, heads, oversample=False)
     fine_tuning = fine_tune_optimizer is not None and start_step >= cfg.head_steps
     active, train_step = start_phase(fine_tuning)
-    loss_mean = keras.metrics.Mean()
-    counted = {task: [keras.metrics.Sum() for _ in range(3)] for task in heads}  # correct, one-off, known
-    interval_start, interval_step = time.monotonic(), start_step
-    run_start = time.monotonic()
+    log = TrainLog(writers["train"], heads, data_cfg.batch_size, start_step, cfg.train_steps)
     for step in range(start_step + 1, cfg.train_steps + 1):
         if fine_tune_optimizer is not None and not fine_tuning and step > cfg.head_steps:
             fine_tuning = True
@@ -534,36 +573,9 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
             raise FloatingPointError(f"the training loss is {loss} at step {step}; the last good checkpoint "
                                      f"({manager.latest_checkpoint}) is kept")
         step_var.assign(step)
-        loss_mean.update_state(loss)
-        for task in heads:
-            for metric, value in zip(counted[task], counts[task], strict=True):
-                metric.update_state(value)
-
+        log.update(loss, counts)
         if step % cfg.log_every == 0 or step == cfg.train_steps:
-            now = time.monotonic()
-            images_per_second = (step - interval_step) * data_cfg.batch_size / max(now - interval_start, 1e-9)
-            totals = {t: [float(m.result()) for m in counted[t]] for t in heads}
-            accuracy = {t: correct / max(known, 1) for t, (correct, _, known) in totals.items()}
-            learning_rate = float(keras.ops.convert_to_numpy(active.learning_rate))
-            with writers["train"].as_default(step=step):
-                tf.summary.scalar("loss", loss_mean.result())
-                for task in heads:
-                    tf.summary.scalar(f"{task}/accuracy", accuracy[task])
-                    if task == "age":
-                        tf.summary.scalar("age/one_off_accuracy", totals[task][1] / max(totals[task][2], 1))
-                tf.summary.scalar("learning_rate", learning_rate)
-                tf.summary.scalar("images_per_second", images_per_second)
-                if isinstance(active, keras.optimizers.LossScaleOptimizer):
-                    tf.summary.scalar("loss_scale", float(keras.ops.convert_to_numpy(active.dynamic_scale)))
-            eta = (cfg.train_steps - step) * (now - run_start) / max(step - start_step, 1)
-            logging.info("step %d/%d loss %.4f %s lr %.2e %.0f images/s ETA %s", step, cfg.train_steps,
-                         float(loss_mean.result()),
-                         " ".join(f"{t} acc {100 * a:.1f}%" for t, a in accuracy.items()), learning_rate,
-                         images_per_second, format_duration(eta))
-            loss_mean.reset_state()
-            for metric in (m for t in heads for m in counted[t]):
-                metric.reset_state()
-            interval_start, interval_step = now, step
+            log.write(step, active)
         if cfg.histogram_every and step % cfg.histogram_every == 0:
             with writers["train"].as_default(step=step):
                 for variable in model.trainable_variables:
