@@ -487,7 +487,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         tf.config.experimental.enable_op_determinism()
     strategy = choose_strategy(cfg.distribution)
     os.makedirs(cfg.model_dir, exist_ok=True)
-    manifest = dataset.load_manifest(data_cfg.shards_dir)
+    manifest, train_files, test_files = dataset.load_folds(data_cfg.shards_dir, data_cfg.test_fold)
     if not manifest["image_size"] and not data_cfg.resize:
         # Original JPEGs (build_input --image_size=0) differ in size; batches need one.
         data_cfg = dataclasses.replace(data_cfg, resize=256)
@@ -500,7 +500,6 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         json.dump(config, f, indent=2)
     logging.info("config: %s", json.dumps(config))
 
-    train_files, test_files = dataset.split_files(manifest, data_cfg.shards_dir, data_cfg.test_fold)
     heads = heads_for(data_cfg.task)
     class_weights = (balanced_class_weights(manifest, data_cfg.test_fold, heads)
                      if cfg.class_weights == "balanced" else None)

@@ -35,6 +35,12 @@ def split_files(manifest, shards_dir, test_fold):
     return train, test
 
 
+def load_folds(shards_dir, test_fold):
+    """(manifest, training-fold files, test-fold files) of a shard set."""
+    manifest = load_manifest(shards_dir)
+    return (manifest, *split_files(manifest, shards_dir, test_fold))
+
+
 def _keep(record, split, task, val_fraction):
     """The record belongs to `split` and has the label(s) `task` trains on."""
     if task == "age_gender":
@@ -69,8 +75,8 @@ def _read(files, cfg, split, deterministic, input_context=None):
         files = files.shuffle(1024, seed=cfg.seed, reshuffle_each_iteration=True)
     # Parallel interleave reads several shards at once: file I/O overlaps, and
     # consecutive records come from different shards, i.e. different subjects.
-    records = files.interleave(tf.data.TFRecordDataset, cycle_length=8, block_length=1,
-                               num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    records = files.interleave(lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20), cycle_length=8,
+                               block_length=1, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
     keep = functools.partial(_keep, split=split, task=cfg.task, val_fraction=cfg.val_fraction)
 
     def parse_and_filter(serialized):

@@ -48,8 +48,7 @@ def main(argv):
     del argv
     cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
                      val_fraction=0.0)
-    manifest = dataset.load_manifest(cfg.shards_dir)
-    train_files, _ = dataset.split_files(manifest, cfg.shards_dir, cfg.test_fold)
+    _, train_files, _ = dataset.load_folds(cfg.shards_dir, cfg.test_fold)
     records = []
     for batch in tf.data.TFRecordDataset(train_files).batch(256).map(decode.parse):
         records += [(jpeg, int(age)) for jpeg, age in zip(batch["encoded"].numpy(), batch["age"].numpy(),

@@ -72,8 +72,7 @@ def main(argv):
     del argv
     cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
                      val_fraction=0.0)
-    manifest = dataset.load_manifest(cfg.shards_dir)
-    train_files, _ = dataset.split_files(manifest, cfg.shards_dir, cfg.test_fold)
+    _, train_files, _ = dataset.load_folds(cfg.shards_dir, cfg.test_fold)
     train_ds = dataset.make_train_dataset(cfg, train_files)
     mixed = trainer.choose_precision("auto")
     if mixed == "float32":

@@ -160,3 +160,14 @@ def test_original_size_shards_are_resized_before_batching(small_adience, tmp_pat
     data, model_cfg, cfg = configs(shards, tmp_path / "run", train_steps=2, export=False)
     trainer.train_and_evaluate(data, model_cfg, cfg)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["resize"] == 256
+
+
+def test_mixed_float16_uses_loss_scaling(small_shards, tmp_path):
+    """The GPU path (float16 with Keras 3's LossScaleOptimizer), run on the CPU."""
+    config, _ = run_cli(small_shards, tmp_path / "h", "--mixed_precision=mixed_float16")
+    assert config["resolved"]["precision"] == "mixed_float16"
+    tags = set()
+    for name in os.listdir(tmp_path / "h" / "train"):
+        for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "h" / "train" / name)):
+            tags |= {v.tag for v in event.summary.value}
+    assert "loss_scale" in tags
