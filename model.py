@@ -179,15 +179,18 @@ def balanced_class_weights(manifest, test_fold, heads):
 # ----------------------------------------------------------------------------- optimizer
 
 
-def make_schedule(cfg, learning_rate):
+def make_schedule(cfg, learning_rate, total_steps):
+    """cfg.schedule over the `total_steps` its optimizer will take, after cfg.warmup_steps."""
     if cfg.schedule == "cosine":
-        decay = max(cfg.train_steps - cfg.warmup_steps, 1)
+        decay = max(total_steps - cfg.warmup_steps, 1)
         if cfg.warmup_steps:
             return keras.optimizers.schedules.CosineDecay(0.0, decay, warmup_target=learning_rate,
                                                           warmup_steps=cfg.warmup_steps)
         return keras.optimizers.schedules.CosineDecay(learning_rate, decay)
     if cfg.schedule == "step":
-        boundaries = list(range(cfg.decay_steps, cfg.train_steps, cfg.decay_steps))
+        # Caffe's "step" policy: rate * decay_rate ** floor(step / decay_steps). Keras keeps a
+        # value while step <= boundary, so each boundary is one step earlier.
+        boundaries = [b - 1 for b in range(cfg.decay_steps, total_steps, cfg.decay_steps)]
         values = [learning_rate * cfg.decay_rate ** i for i in range(len(boundaries) + 1)]
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else None
     else:
@@ -213,8 +216,8 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
         return {"after": self.after, "peak": self.peak, "warmup_steps": self.warmup_steps}
 
 
-def make_optimizer(cfg, learning_rate, policy):
-    schedule = make_schedule(cfg, learning_rate)
+def make_optimizer(cfg, learning_rate, policy, total_steps):
+    schedule = make_schedule(cfg, learning_rate, total_steps)
     clip = dict(global_clipnorm=cfg.clip_norm) if cfg.clip_norm else {}
     if cfg.optimizer == "sgd":
         optimizer = keras.optimizers.SGD(schedule, momentum=cfg.momentum, **clip)
@@ -507,12 +510,16 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
 
     with strategy.scope():
         model = architectures.build(model_cfg, heads)
-        optimizer = make_optimizer(cfg, cfg.learning_rate, policy)
+        fine_tunes = transfer_learning and cfg.fine_tune_layers > 0
+        # Each optimizer's schedule spans the steps it takes: the head-only phase, then the rest.
+        head_steps = min(cfg.head_steps, cfg.train_steps) if fine_tunes else cfg.train_steps
+        optimizer = make_optimizer(cfg, cfg.learning_rate, policy, head_steps)
         optimizer.build(model.trainable_variables)  # keras-team/keras#23085
         fine_tune_optimizer = None
-        if transfer_learning and cfg.fine_tune_layers:
+        if fine_tunes:
             transfer.set_trainable(model, cfg.fine_tune_layers)
-            fine_tune_optimizer = make_optimizer(cfg, cfg.learning_rate * cfg.fine_tune_lr_factor, policy)
+            fine_tune_optimizer = make_optimizer(cfg, cfg.learning_rate * cfg.fine_tune_lr_factor, policy,
+                                                 cfg.train_steps - head_steps)
             fine_tune_optimizer.build(model.trainable_variables)
             transfer.set_trainable(model, 0)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")

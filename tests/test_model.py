@@ -33,6 +33,24 @@ def configs(shards, model_dir, **train):
     return data, model, trainer.TrainConfig(**fields)
 
 
+def rates(schedule, steps):
+    return [float(schedule(step)) for step in steps]
+
+
+def test_the_papers_step_schedule():
+    cfg = trainer.TrainConfig(schedule="step", decay_steps=10_000, decay_rate=0.1)
+    schedule = trainer.make_schedule(cfg, 1e-3, total_steps=50_000)
+    np.testing.assert_allclose(rates(schedule, [0, 9_999, 10_000, 25_000, 49_999]),
+                               [1e-3, 1e-3, 1e-4, 1e-5, 1e-7], rtol=1e-5)
+
+
+def test_warm_up_then_cosine_or_constant():
+    cosine = trainer.make_schedule(trainer.TrainConfig(schedule="cosine", warmup_steps=100), 1e-3, 1100)
+    np.testing.assert_allclose(rates(cosine, [0, 50, 100, 600, 1100]), [0, 5e-4, 1e-3, 5e-4, 0], atol=1e-9)
+    constant = trainer.make_schedule(trainer.TrainConfig(schedule="constant", warmup_steps=10), 1e-3, 1000)
+    np.testing.assert_allclose(rates(constant, [0, 5, 10, 999]), [0, 5e-4, 1e-3, 1e-3], rtol=1e-6)
+
+
 def test_a_few_steps_on_separable_data_lower_the_loss():
     keras.utils.set_random_seed(0)  # Some initialisations of Levi-Hassner stall at first.
     rng = np.random.default_rng(0)
