@@ -533,6 +533,9 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     iterator = iter(train_ds)
     if strategy.num_replicas_in_sync == 1:
         trackables["input"] = iterator  # Resume at the same input position where feasible.
+    else:
+        logging.info("%d replicas: the input position is not checkpointed (distributed iterators do not "
+                     "restore reliably); a resumed run starts a new shuffle", strategy.num_replicas_in_sync)
     checkpoint = tf.train.Checkpoint(**trackables)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(cfg.model_dir, "checkpoints"),
                                          max_to_keep=cfg.keep_checkpoints)
