@@ -447,6 +447,11 @@ class ExportModule(tf.Module):
     def serve_images(self, images):
         return self._predict(images)
 
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    def serve_probabilities(self, images):
+        """Numbers only (TFLite has no string outputs); class names are in metadata.json."""
+        return {key: value for key, value in self._predict(images).items() if key.endswith("_probabilities")}
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def serve_jpeg(self, jpegs):
         def one(jpeg):
@@ -458,16 +463,23 @@ class ExportModule(tf.Module):
 
 
 def export(model, heads, stored_size, crop_size, directory):
+    """A SavedModel with three signatures (JPEG bytes in; uint8 images in; uint8 images in
+    and probabilities only out) and metadata.json with class names and sizes."""
     module = ExportModule(model, heads, stored_size, crop_size)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
-                                                       "serve_images": module.serve_images})
+                                                       "serve_images": module.serve_images,
+                                                       "serve_probabilities": module.serve_probabilities})
+    with open(os.path.join(directory, "metadata.json"), "w") as f:
+        json.dump({"class_names": {task: list(CLASS_NAMES[task]) for task in heads},
+                   "stored_size": stored_size, "crop_size": crop_size}, f, indent=2)
     return directory
 
 
 # ----------------------------------------------------------------------------- main
 
 
-def _configs():
+def configs_from_flags():
+    """DataConfig, ModelConfig and TrainConfig from the parsed flags."""
     data = DataConfig(shards_dir=FLAGS.shards_dir, test_fold=FLAGS.test_fold, val_fraction=FLAGS.val_fraction,
                       task=FLAGS.task, image_size=FLAGS.image_size, resize=FLAGS.resize, batch_size=FLAGS.batch_size,
                       shuffle_buffer=FLAGS.shuffle_buffer, cache=FLAGS.cache, deterministic=FLAGS.deterministic,
@@ -632,7 +644,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     tf.get_logger().setLevel("WARNING")  # TF's INFO lines (saver sharding, assets) are noise here.
-    data_cfg, model_cfg, cfg = _configs()
+    data_cfg, model_cfg, cfg = configs_from_flags()
     metrics = train_and_evaluate(data_cfg, model_cfg, cfg)
     print(f"test fold {data_cfg.test_fold} ({cfg.model_dir}/metrics.json):")
     for name in ("single_crop", "over_sampled"):

@@ -1,0 +1,75 @@
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from architectures.config import ModelConfig
+from input_pipeline.config import DataConfig
+import model as trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("cross_validate", os.path.join(ROOT, "scripts", "cross_validate.py"))
+cross_validate = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cross_validate)
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def tiny(shards):
+    data = DataConfig(shards_dir=shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16)
+    train = trainer.TrainConfig(train_steps=2, optimizer="adam", schedule="constant", log_every=1, eval_every=2,
+                                checkpoint_every=1, histogram_every=0, mixed_precision="off", export=False)
+    return data, ModelConfig(image_size=24), train
+
+
+def test_finished_folds_are_skipped_and_an_interrupted_one_resumes(small_shards, tmp_path, caplog):
+    data, model_cfg, train = tiny(small_shards)
+    cv_dir = str(tmp_path / "cv")
+    for fold in (0, 1):
+        cross_validate.run_fold(data, model_cfg, train, fold, cv_dir)
+    done = os.path.join(cv_dir, "fold_0", "metrics.json")
+    before = os.path.getmtime(done)
+    # Fold 1 "interrupted" after its checkpoints: no metrics.json yet.
+    os.remove(os.path.join(cv_dir, "fold_1", "metrics.json"))
+    with caplog.at_level("INFO", logger="absl"):
+        metrics = {k: cross_validate.run_fold(data, model_cfg, train, k, cv_dir) for k in (0, 1)}
+    assert os.path.getmtime(done) == before and "fold 0: done already" in caplog.text
+    assert "fold_1/checkpoints/ckpt-2 at step 2" in caplog.text  # Resumed, not retrained.
+    assert metrics[1]["test_fold"] == 1 and os.path.isfile(os.path.join(cv_dir, "fold_1", "metrics.json"))
+
+
+def test_summary_table_and_figure(tmp_path):
+    per_fold = {0: {("age", "exact", "over_sampled"): 40.0, ("age", "one_off", "over_sampled"): 80.0},
+                1: {("age", "exact", "over_sampled"): 50.0, ("age", "one_off", "over_sampled"): 90.0}}
+    rows = cross_validate.summarize(per_fold)
+    exact = next(r for r in rows if r["measure"] == "exact")
+    assert exact["mean"] == 45.0 and round(exact["std"], 3) == 7.071 and exact["paper"] == 50.7
+    table = cross_validate.markdown(rows, [0, 1], synthetic=True)
+    assert "| age | exact | over_sampled | 40.0 | 50.0 | 45.0 ± 7.1 | 50.7 |" in table and "SYNTHETIC" in table
+    matrix = [[1 if i == j else 0 for j in range(8)] for i in range(8)]
+    metrics = {k: {"over_sampled": {"age": {"confusion_matrix": matrix}}} for k in (0, 1)}
+    path = str(tmp_path / "results.png")
+    cross_validate.figure(metrics, rows, ["0", "1"], "age", path)
+    assert os.path.getsize(path) > 1000
+
+
+def test_command_line_writes_the_results(small_shards, tmp_path):
+    cv_dir = tmp_path / "cv"
+    command = [sys.executable, os.path.join(ROOT, "scripts", "cross_validate.py"), f"--shards_dir={small_shards}",
+               f"--cv_dir={cv_dir}", "--folds=0,3", "--image_size=24", "--batch_size=4", "--train_steps=2",
+               "--log_every=1", "--eval_every=2", "--checkpoint_every=2", "--val_fraction=0.3",
+               "--shuffle_buffer=16", "--mixed_precision=off", "--noexport", "--histogram_every=0"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((cv_dir / "results.json").read_text())
+    assert saved["folds"] == [0, 3] and {r["crop"] for r in saved["results"]} == {"single_crop", "over_sampled"}
+    assert "mean ± std" in (cv_dir / "results.md").read_text() and (cv_dir / "results.png").is_file()
+    assert "mean ± std" in result.stdout

@@ -1,0 +1,51 @@
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from architectures.config import ModelConfig
+from input_pipeline.config import DataConfig
+import model as trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("export_tflite", os.path.join(ROOT, "scripts", "export_tflite.py"))
+export_tflite = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(export_tflite)
+
+
+@pytest.fixture
+def exported(small_shards, tmp_path):
+    data = DataConfig(shards_dir=small_shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16,
+                      task="age_gender")
+    train = trainer.TrainConfig(model_dir=str(tmp_path / "run"), train_steps=3, optimizer="adam",
+                                schedule="constant", log_every=1, eval_every=3, checkpoint_every=3,
+                                histogram_every=0, mixed_precision="off")
+    metrics = trainer.train_and_evaluate(data, ModelConfig(image_size=24), train)
+    keras.mixed_precision.set_global_policy("float32")
+    return metrics["export_dir"]
+
+
+def test_tflite_agrees_with_the_saved_model(exported, small_shards):
+    tflite_model, output_names = export_tflite.convert(exported)
+    assert output_names == ["age_probabilities", "gender_probabilities"]
+    faces = list(export_tflite.test_faces(small_shards, 0))
+    result = export_tflite.agreement(exported, tflite_model, output_names, faces)
+    assert set(result) == {"age", "gender"}
+    for same, total in result.values():
+        assert total == len(faces) == 6 and same / total >= 0.99
+    metadata = json.load(open(os.path.join(exported, "metadata.json")))
+    assert metadata["class_names"]["gender"] == ["m", "f"] and metadata["crop_size"] == 24
+
+
+def test_command_line(exported, small_shards):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "export_tflite.py"), f"--model={exported}",
+                             f"--shards_dir={small_shards}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.isfile(os.path.join(exported, "model.tflite"))
+    sidecar = json.load(open(os.path.join(exported, "model.tflite.json")))
+    assert sidecar["outputs"] == {"output_0": "age_probabilities", "output_1": "gender_probabilities"}
+    assert "age: same predicted class for 6/6 test faces (100.0%)" in result.stdout
