@@ -448,6 +448,12 @@ class ExportModule(tf.Module):
         return self._predict(images)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    def serve_crops(self, crops):
+        """Probabilities of crops already at the model's input size (e.g. the 10 over-sampling crops)."""
+        logits = self.model(tf.cast(crops, tf.float32), training=False)
+        return {f"{task}_probabilities": tf.nn.softmax(tf.cast(logits[task], tf.float32)) for task in self.heads}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
     def serve_probabilities(self, images):
         """Numbers only (TFLite has no string outputs); class names are in metadata.json."""
         return {key: value for key, value in self._predict(images).items() if key.endswith("_probabilities")}
@@ -463,11 +469,13 @@ class ExportModule(tf.Module):
 
 
 def export(model, heads, stored_size, crop_size, directory):
-    """A SavedModel with three signatures (JPEG bytes in; uint8 images in; uint8 images in
-    and probabilities only out) and metadata.json with class names and sizes."""
+    """A SavedModel with four signatures (JPEG bytes in; uint8 images in; uint8 crops of
+    the input size in; uint8 images in and probabilities only out) and metadata.json
+    with class names and sizes."""
     module = ExportModule(model, heads, stored_size, crop_size)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
                                                        "serve_images": module.serve_images,
+                                                       "serve_crops": module.serve_crops,
                                                        "serve_probabilities": module.serve_probabilities})
     with open(os.path.join(directory, "metadata.json"), "w") as f:
         json.dump({"class_names": {task: list(CLASS_NAMES[task]) for task in heads},

@@ -23,6 +23,9 @@ setup(
         "pandas>=2.2,<4",
         "pillow>=10.3,<14",
         "absl-py>=2.1,<3",
+        # Face detection in scripts/predict.py: the Haar cascade files ship in the wheels
+        # below 5.0 only.
+        "opencv-python-headless>=4.8,<5",
     ],
     extras_require={
         "test": ["pytest>=8,<10"],

@@ -1,8 +1,8 @@
 """Converts an exported model to TFLite and checks that the two agree.
 
-    python scripts/export_tflite.py --model=runs/demo/export
+    python scripts/export_tflite.py --saved_model=runs/demo/export
 
-Writes <model>/model.tflite (uint8 faces of any size in, class probabilities out, as the
+Writes <saved_model>/model.tflite (uint8 faces of any size in, class probabilities out, as the
 SavedModel's `serve_probabilities` signature) and model.tflite.json (its outputs' names
 in order, class names, sizes),
 then runs the SavedModel and the TFLite model on every face of the test fold of
@@ -22,8 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import model  # noqa: E402,F401  (after the path set-up; --shards_dir and --test_fold are model.py's flags)
 from input_pipeline import dataset, decode  # noqa: E402
 
-flags.DEFINE_string("model", "runs/demo/export", "A SavedModel exported by model.py.")
-flags.DEFINE_string("output", "", "The .tflite file; empty: <model>/model.tflite.")
+flags.DEFINE_string("saved_model", "runs/demo/export", "A SavedModel exported by model.py.")
+flags.DEFINE_string("tflite_file", "", "The .tflite file to write; empty: <saved_model>/model.tflite.")
 flags.DEFINE_float("min_agreement", 0.99, "Least share of faces with the same predicted class.")
 FLAGS = flags.FLAGS
 SIGNATURE = "serve_probabilities"
@@ -69,18 +69,18 @@ def agreement(saved_model_dir, tflite_model, output_names, faces):
 
 def main(argv):
     del argv
-    output = FLAGS.output or os.path.join(FLAGS.model, "model.tflite")
-    tflite_model, output_names = convert(FLAGS.model)
+    output = FLAGS.tflite_file or os.path.join(FLAGS.saved_model, "model.tflite")
+    tflite_model, output_names = convert(FLAGS.saved_model)
     with open(output, "wb") as f:
         f.write(tflite_model)
-    with open(os.path.join(FLAGS.model, "metadata.json")) as f:
+    with open(os.path.join(FLAGS.saved_model, "metadata.json")) as f:
         metadata = json.load(f)
     metadata.update(input="images: uint8 [N, H, W, 3], any H and W (resized and centre-cropped inside)",
                     outputs={f"output_{i}": name for i, name in enumerate(output_names)})
     with open(output + ".json", "w") as f:
         json.dump(metadata, f, indent=2)
     print(f"wrote {output} ({len(tflite_model) / 2**20:.1f} MiB) and {output}.json; outputs {metadata['outputs']}")
-    result = agreement(FLAGS.model, tflite_model, output_names, test_faces(FLAGS.shards_dir, FLAGS.test_fold))
+    result = agreement(FLAGS.saved_model, tflite_model, output_names, test_faces(FLAGS.shards_dir, FLAGS.test_fold))
     worst = 1.0
     for task, (same, total) in result.items():
         share = same / max(total, 1)

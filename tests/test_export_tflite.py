@@ -42,8 +42,9 @@ def test_tflite_agrees_with_the_saved_model(exported, small_shards):
 
 
 def test_command_line(exported, small_shards):
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "export_tflite.py"), f"--model={exported}",
-                             f"--shards_dir={small_shards}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    script = os.path.join(ROOT, "scripts", "export_tflite.py")
+    result = subprocess.run([sys.executable, script, f"--saved_model={exported}", f"--shards_dir={small_shards}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert os.path.isfile(os.path.join(exported, "model.tflite"))
     sidecar = json.load(open(os.path.join(exported, "model.tflite.json")))

@@ -1,0 +1,102 @@
+"""Any photo a user has -> an upright RGB image, or a clear reason why not.
+
+Files and http(s) URLs; JPEG, PNG, BMP, WebP, GIF and more; grayscale, RGBA (laid on
+white), palette and CMYK images; EXIF rotation undone. Refused with PhotoError: a
+missing or unreadable file, a file that is not an image or is truncated, a picture
+over Pillow's decompression-bomb limit, a URL that is not http(s), an HTTP error, and
+a download over the size or time limit.
+"""
+
+import io
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from PIL import Image, ImageOps
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+MAX_DOWNLOAD_BYTES = 20 << 20
+DOWNLOAD_TIMEOUT_SECONDS = 15.0
+
+
+class PhotoError(Exception):
+    """A photo that cannot be used; the message says why."""
+
+
+def is_url(source):
+    return "://" in source
+
+
+def expand(sources):
+    """Files and URLs as given; folders replaced by their image files (sorted, recursive)."""
+    for source in sources:
+        if not is_url(source) and os.path.isdir(source):
+            for root, dirs, files in os.walk(source):
+                dirs.sort()
+                for name in sorted(files):
+                    if name.lower().endswith(IMAGE_EXTENSIONS):
+                        yield os.path.join(root, name)
+        else:
+            yield source
+
+
+def fetch(url, max_bytes=MAX_DOWNLOAD_BYTES, timeout=DOWNLOAD_TIMEOUT_SECONDS):
+    """The bytes at an http(s) URL, refusing other schemes, HTTP errors and oversize bodies."""
+    scheme = urllib.parse.urlparse(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise PhotoError(f"only http and https URLs are fetched, not {scheme}:")
+    request = urllib.request.Request(url, headers={"User-Agent": "adience-age-gender/0.1"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+            length = response.headers.get("Content-Length")
+            if length and int(length) > max_bytes:
+                raise PhotoError(f"download of {int(length):,} bytes is over the {max_bytes:,}-byte limit")
+            data = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as e:
+        raise PhotoError(f"HTTP error {e.code} {e.reason}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise PhotoError(f"download failed: {reason}") from None
+    if len(data) > max_bytes:
+        raise PhotoError(f"download is over the {max_bytes:,}-byte limit")
+    return data
+
+
+def read(source, max_bytes=MAX_DOWNLOAD_BYTES, timeout=DOWNLOAD_TIMEOUT_SECONDS):
+    """The bytes of a file or URL."""
+    if is_url(source):
+        return fetch(source, max_bytes, timeout)
+    try:
+        with open(source, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise PhotoError("no such file") from None
+    except OSError as e:
+        raise PhotoError(f"cannot read the file: {e.strerror or e}") from None
+
+
+def decode(data):
+    """Image bytes -> an upright RGB PIL image."""
+    if not data:
+        raise PhotoError("empty file")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+                image = image.convert("RGBA")
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image)
+            return image.convert("RGB")
+    except Image.DecompressionBombError:
+        raise PhotoError(f"more pixels than the limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)") from None
+    except Image.UnidentifiedImageError:
+        raise PhotoError("not an image") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise PhotoError(f"broken image: {e}") from None
+
+
+def load(source, max_bytes=MAX_DOWNLOAD_BYTES, timeout=DOWNLOAD_TIMEOUT_SECONDS):
+    """A file path or http(s) URL -> an upright RGB PIL image; PhotoError if it cannot be."""
+    return decode(read(source, max_bytes, timeout))

@@ -1,0 +1,235 @@
+import http.server
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from architectures.config import ModelConfig
+from input_pipeline import faces, photos, synthetic_face
+from input_pipeline.config import DataConfig
+import model as trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+spec = importlib.util.spec_from_file_location("predict", os.path.join(ROOT, "scripts", "predict.py"))
+predict = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(predict)
+# Renderer seeds whose face the Haar cascade finds (see test_two_drawn_faces_are_found).
+FACE_SEEDS = (5, 7)
+
+
+def drawn_face(seed, size=320):
+    rng = np.random.default_rng([seed, 7])
+    person = synthetic_face.make_person(rng, 4, seed % 2 == 0, 28.0)
+    return synthetic_face.draw_photo(rng, person, 28.0, size)[0]
+
+
+def two_faces():
+    canvas = Image.new("RGB", (700, 340), (200, 200, 200))
+    for i, seed in enumerate(FACE_SEEDS):
+        canvas.paste(drawn_face(seed), (10 + i * 360, 10))
+    return canvas
+
+
+def encoded(image, fmt, **kwargs):
+    out = io.BytesIO()
+    image.save(out, format=fmt, **kwargs)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- photos
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF"])
+def test_every_common_format_loads_as_rgb(fmt):
+    image = photos.decode(encoded(Image.new("RGB", (30, 20), (10, 200, 30)), fmt))
+    assert image.mode == "RGB" and image.size == (30, 20)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "LA", "1"])
+def test_every_mode_becomes_rgb(mode):
+    image = Image.new(mode, (16, 12))
+    fmt = "JPEG" if mode in ("L", "CMYK") else "PNG"
+    assert photos.decode(encoded(image, fmt)).mode == "RGB"
+
+
+def test_transparency_is_laid_on_white():
+    image = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    assert np.asarray(photos.decode(encoded(image, "PNG"))).min() == 255
+
+
+def test_exif_rotation_is_undone():
+    image = Image.new("RGB", (40, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    assert photos.decode(encoded(image, "JPEG", exif=exif)).size == (20, 40)
+
+
+def test_tiny_and_large_photos():
+    assert photos.decode(encoded(Image.new("RGB", (1, 1)), "PNG")).size == (1, 1)
+    assert photos.decode(encoded(Image.new("RGB", (4000, 3000)), "JPEG")).size == (4000, 3000)
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"", "empty file"),
+    (b"just text", "not an image"),
+    (encoded(Image.new("RGB", (64, 64)), "JPEG")[:200], "broken image"),
+])
+def test_bad_bytes(data, message):
+    with pytest.raises(photos.PhotoError, match=message):
+        photos.decode(data)
+
+
+def test_decompression_bombs_are_refused(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(photos.PhotoError, match="decompression bomb"):
+        photos.decode(encoded(Image.new("RGB", (64, 64)), "PNG"))
+
+
+def test_missing_file_and_other_url_schemes(tmp_path):
+    with pytest.raises(photos.PhotoError, match="no such file"):
+        photos.load(str(tmp_path / "nope.jpg"))
+    for url in ("file:///etc/passwd", "ftp://127.0.0.1/x.jpg"):
+        with pytest.raises(photos.PhotoError, match="only http and https"):
+            photos.load(url)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    face = b""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        if self.path == "/face.jpg":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(self.face)))
+            self.end_headers()
+            self.wfile.write(self.face)
+        elif self.path == "/big_declared":
+            self.send_response(200)
+            self.send_header("Content-Length", str(10 << 20))
+            self.end_headers()
+        elif self.path == "/big_streamed":
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"x" * (3 << 20))
+        elif self.path == "/slow":
+            time.sleep(2)
+            self.send_response(200)
+            self.end_headers()
+        else:
+            self.send_error(404, "Not Found")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    Handler.face = encoded(two_faces(), "JPEG")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_urls(server):
+    assert photos.load(f"{server}/face.jpg").size == (700, 340)
+    with pytest.raises(photos.PhotoError, match="HTTP error 404"):
+        photos.load(f"{server}/missing.jpg")
+    with pytest.raises(photos.PhotoError, match="over the 1,048,576-byte limit"):
+        photos.load(f"{server}/big_declared", max_bytes=1 << 20)
+    with pytest.raises(photos.PhotoError, match="over the 1,048,576-byte limit"):
+        photos.load(f"{server}/big_streamed", max_bytes=1 << 20)
+    with pytest.raises(photos.PhotoError, match="download failed"):
+        photos.load(f"{server}/slow", timeout=0.5)
+
+
+# ---------------------------------------------------------------- faces
+
+
+def test_two_drawn_faces_are_found():
+    boxes = faces.Detector().detect(two_faces())
+    assert len(boxes) == 2
+    centres = sorted(x + w / 2 for x, _, w, _ in boxes)
+    assert abs(centres[0] - 170) < 40 and abs(centres[1] - 530) < 40  # The two photos' centres.
+    crop = faces.crop(two_faces(), boxes[0], 32)
+    assert crop.size == (32, 32)
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    from datasets import row, write_adience
+    from input_pipeline import build
+    from input_pipeline.config import BuildConfig
+
+    root = tmp_path_factory.mktemp("p")
+    data_dir = write_adience(str(root / "a"), {k: [row(f"u{k}@N0", k * 2 + i, "(25, 32)", "mf"[i], f"{k}{i}.jpg")
+                                                   for i in range(2)] for k in range(5)})
+    shards = str(root / "shards")
+    build.build(BuildConfig(data_dir=data_dir, output_dir=shards, image_size=32, num_shards=1, num_workers=1))
+    data = DataConfig(shards_dir=shards, image_size=24, batch_size=4, val_fraction=0.0, shuffle_buffer=8,
+                      task="age_gender")
+    train = trainer.TrainConfig(model_dir=str(root / "run"), train_steps=2, optimizer="adam", schedule="constant",
+                                log_every=1, eval_every=2, checkpoint_every=2, histogram_every=0,
+                                mixed_precision="off")
+    metrics = trainer.train_and_evaluate(data, ModelConfig(image_size=24), train)
+    keras.mixed_precision.set_global_policy("float32")
+    return metrics["export_dir"]
+
+
+def test_predict_reports_each_face_and_each_failed_input(exported, server, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    two_faces().save(folder / "two.jpg")
+    two_faces().convert("L").save(folder / "gray.png")
+    Image.new("RGB", (300, 300), (90, 90, 90)).save(folder / "blank.webp")
+    (folder / "notes.jpg").write_text("not a photo")
+    classifier = predict.Classifier(exported)
+    rows, errors = predict.predict([str(folder), f"{server}/face.jpg", f"{server}/gone.jpg", "ftp://x/y.jpg"],
+                                   classifier, faces.Detector(), oversample=False,
+                                   annotate_dir=str(tmp_path / "annotated"))
+    assert [(os.path.basename(r["input"]), r["face"]) for r in rows] == [
+        ("gray.png", 0), ("gray.png", 1), ("two.jpg", 0), ("two.jpg", 1), ("face.jpg", 0), ("face.jpg", 1)]
+    for r in rows:
+        assert r["age"] in classifier.class_names["age"] and r["gender"] in ("m", "f")
+        assert 0 <= r["age_probability"] <= 1 and r["next_age"] != r["age"]
+    assert {os.path.basename(s): m.split(" (")[0] for s, m in errors} == {
+        "blank.webp": "no face found", "notes.jpg": "not an image", "gone.jpg": "HTTP error 404 Not Found",
+        "y.jpg": "only http and https URLs are fetched, not ftp:"}
+    assert sorted(os.listdir(tmp_path / "annotated")) == ["face.annotated.png", "gray.annotated.png",
+                                                          "two.annotated.png"]
+
+
+def test_no_detect_and_oversample(exported, tmp_path):
+    drawn_face(5, size=64).save(tmp_path / "face.png")
+    classifier = predict.Classifier(exported)
+    single, _ = predict.predict([str(tmp_path / "face.png")], classifier, None, oversample=False)
+    over, _ = predict.predict([str(tmp_path / "face.png")], classifier, None, oversample=True)
+    assert single[0]["box"] == over[0]["box"] == "0,0,64,64"
+    assert over[0]["age_probability"] != single[0]["age_probability"]  # Ten crops, not one.
+
+
+def test_command_line_formats_and_exit_status(exported, tmp_path):
+    two_faces().save(tmp_path / "two.jpg")
+    script = os.path.join(ROOT, "scripts", "predict.py")
+    ok = subprocess.run([sys.executable, script, f"--model={exported}", "--format=json", str(tmp_path / "two.jpg")],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert len(json.loads(ok.stdout)) == 2
+    bad = subprocess.run([sys.executable, script, f"--model={exported}", "--format=csv",
+                          f"--output={tmp_path / 'out.csv'}", str(tmp_path / "two.jpg"), str(tmp_path / "none.jpg")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "none.jpg: no such file" in bad.stderr
+    lines = (tmp_path / "out.csv").read_text().splitlines()
+    assert lines[0] == ",".join(predict.COLUMNS) and len(lines) == 3
