@@ -26,9 +26,11 @@ setup(
         # Face detection in scripts/predict.py: the Haar cascade files ship in the wheels
         # below 5.0 only.
         "opencv-python-headless>=4.8,<5",
+        "flask>=3,<4",  # scripts/serve.py
     ],
     extras_require={
-        "test": ["pytest>=8,<10"],
+        # The browser test drives Debian's chromium and chromium-driver (make browser).
+        "test": ["pytest>=8,<10", "selenium>=4.20,<5"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
     },
 )

@@ -85,7 +85,8 @@ def describe(source, index, box, probabilities, class_names):
     return row
 
 
-def annotate(image, rows, path):
+def annotate(image, rows):
+    """A copy of `image` with each face's box and labels drawn on it."""
     image = image.copy()
     draw = ImageDraw.Draw(image)
     width = max(2, image.width // 300)
@@ -95,7 +96,24 @@ def annotate(image, rows, path):
         label = " ".join(str(v) for v in (row["age"], row["gender"]) if v)
         draw.rectangle((x, max(0, y - 14), x + 7 * len(label) + 6, y), fill=(255, 40, 40))
         draw.text((x + 3, max(0, y - 13)), label, fill="white")
-    image.save(path)
+    return image
+
+
+NO_FACE = "no face found (try --no_detect for a photo that is already a face)"
+
+
+def classify(image, source, classifier, detector, oversample):
+    """One row per face found in a PIL RGB image (no row: no face); `detector` None
+    takes the whole image as the face."""
+    boxes = detector.detect(image) if detector else [(0, 0, image.width, image.height)]
+    rows = []
+    for index, box in enumerate(boxes):
+        if detector:
+            face = faces.crop(image, box, classifier.stored_size)
+        else:
+            face = image.resize((classifier.stored_size, classifier.stored_size))
+        rows.append(describe(source, index, box, classifier(face, oversample), classifier.class_names))
+    return rows
 
 
 def predict(sources, classifier, detector, oversample, annotate_dir="", max_bytes=photos.MAX_DOWNLOAD_BYTES,
@@ -108,22 +126,15 @@ def predict(sources, classifier, detector, oversample, annotate_dir="", max_byte
         except photos.PhotoError as e:
             errors.append((source, str(e)))
             continue
-        boxes = detector.detect(image) if detector else [(0, 0, image.width, image.height)]
-        if not boxes:
-            errors.append((source, "no face found (try --no_detect for a photo that is already a face)"))
+        found = classify(image, source, classifier, detector, oversample)
+        if not found:
+            errors.append((source, NO_FACE))
             continue
-        found = []
-        for index, box in enumerate(boxes):
-            if detector:
-                face = faces.crop(image, box, classifier.stored_size)
-            else:
-                face = image.resize((classifier.stored_size, classifier.stored_size))
-            found.append(describe(source, index, box, classifier(face, oversample), classifier.class_names))
         rows += found
         if annotate_dir:
             os.makedirs(annotate_dir, exist_ok=True)
             name = os.path.splitext(os.path.basename(source.rstrip("/")) or "photo")[0] + ".annotated.png"
-            annotate(image, found, os.path.join(annotate_dir, name))
+            annotate(image, found).save(os.path.join(annotate_dir, name))
     return rows, errors
 
 

@@ -1,5 +1,4 @@
 import http.server
-import importlib.util
 import io
 import json
 import os
@@ -8,20 +7,15 @@ import sys
 import threading
 import time
 
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from architectures.config import ModelConfig
 from input_pipeline import faces, photos, synthetic_face
-from input_pipeline.config import DataConfig
-import model as trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-spec = importlib.util.spec_from_file_location("predict", os.path.join(ROOT, "scripts", "predict.py"))
-predict = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(predict)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import predict  # noqa: E402  (scripts/ on the path, as serve.py imports it)
 # Renderer seeds whose face the Haar cascade finds (see test_two_drawn_faces_are_found).
 FACE_SEEDS = (5, 7)
 
@@ -167,35 +161,14 @@ def test_two_drawn_faces_are_found():
 # ---------------------------------------------------------------- end to end
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    from datasets import row, write_adience
-    from input_pipeline import build
-    from input_pipeline.config import BuildConfig
-
-    root = tmp_path_factory.mktemp("p")
-    data_dir = write_adience(str(root / "a"), {k: [row(f"u{k}@N0", k * 2 + i, "(25, 32)", "mf"[i], f"{k}{i}.jpg")
-                                                   for i in range(2)] for k in range(5)})
-    shards = str(root / "shards")
-    build.build(BuildConfig(data_dir=data_dir, output_dir=shards, image_size=32, num_shards=1, num_workers=1))
-    data = DataConfig(shards_dir=shards, image_size=24, batch_size=4, val_fraction=0.0, shuffle_buffer=8,
-                      task="age_gender")
-    train = trainer.TrainConfig(model_dir=str(root / "run"), train_steps=2, optimizer="adam", schedule="constant",
-                                log_every=1, eval_every=2, checkpoint_every=2, histogram_every=0,
-                                mixed_precision="off")
-    metrics = trainer.train_and_evaluate(data, ModelConfig(image_size=24), train)
-    keras.mixed_precision.set_global_policy("float32")
-    return metrics["export_dir"]
-
-
-def test_predict_reports_each_face_and_each_failed_input(exported, server, tmp_path):
+def test_predict_reports_each_face_and_each_failed_input(exported_model, server, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     two_faces().save(folder / "two.jpg")
     two_faces().convert("L").save(folder / "gray.png")
     Image.new("RGB", (300, 300), (90, 90, 90)).save(folder / "blank.webp")
     (folder / "notes.jpg").write_text("not a photo")
-    classifier = predict.Classifier(exported)
+    classifier = predict.Classifier(exported_model)
     rows, errors = predict.predict([str(folder), f"{server}/face.jpg", f"{server}/gone.jpg", "ftp://x/y.jpg"],
                                    classifier, faces.Detector(), oversample=False,
                                    annotate_dir=str(tmp_path / "annotated"))
@@ -211,23 +184,23 @@ def test_predict_reports_each_face_and_each_failed_input(exported, server, tmp_p
                                                           "two.annotated.png"]
 
 
-def test_no_detect_and_oversample(exported, tmp_path):
+def test_no_detect_and_oversample(exported_model, tmp_path):
     drawn_face(5, size=64).save(tmp_path / "face.png")
-    classifier = predict.Classifier(exported)
+    classifier = predict.Classifier(exported_model)
     single, _ = predict.predict([str(tmp_path / "face.png")], classifier, None, oversample=False)
     over, _ = predict.predict([str(tmp_path / "face.png")], classifier, None, oversample=True)
     assert single[0]["box"] == over[0]["box"] == "0,0,64,64"
     assert over[0]["age_probability"] != single[0]["age_probability"]  # Ten crops, not one.
 
 
-def test_command_line_formats_and_exit_status(exported, tmp_path):
+def test_command_line_formats_and_exit_status(exported_model, tmp_path):
     two_faces().save(tmp_path / "two.jpg")
     script = os.path.join(ROOT, "scripts", "predict.py")
-    ok = subprocess.run([sys.executable, script, f"--model={exported}", "--format=json", str(tmp_path / "two.jpg")],
-                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    ok = subprocess.run([sys.executable, script, f"--model={exported_model}", "--format=json",
+                         str(tmp_path / "two.jpg")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert len(json.loads(ok.stdout)) == 2
-    bad = subprocess.run([sys.executable, script, f"--model={exported}", "--format=csv",
+    bad = subprocess.run([sys.executable, script, f"--model={exported_model}", "--format=csv",
                           f"--output={tmp_path / 'out.csv'}", str(tmp_path / "two.jpg"), str(tmp_path / "none.jpg")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "none.jpg: no such file" in bad.stderr
