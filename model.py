@@ -468,10 +468,23 @@ class ExportModule(tf.Module):
         return self._predict(tf.cast(tf.round(images), tf.uint8))
 
 
+def float32_copy(model, model_cfg, heads):
+    """The same architecture and weights computing in float32: a mixed-precision model
+    would export bfloat16 or float16 ops, slow or missing on many CPUs and in TFLite."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        copy = architectures.build(model_cfg, heads)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def export(model, heads, stored_size, crop_size, directory):
     """A SavedModel with four signatures (JPEG bytes in; uint8 images in; uint8 crops of
     the input size in; uint8 images in and probabilities only out) and metadata.json
-    with class names and sizes."""
+    with class names and sizes. `model` must compute in float32 (float32_copy)."""
     module = ExportModule(model, heads, stored_size, crop_size)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
                                                        "serve_images": module.serve_images,
@@ -621,10 +634,10 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
             manager.save(checkpoint_number=step)
 
-    return finish(model, heads, data_cfg, cfg, manifest, test_files, best_manager, writers["test"])
+    return finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best_manager, writers["test"])
 
 
-def finish(model, heads, data_cfg, cfg, manifest, test_files, best_manager, writer):
+def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best_manager, writer):
     """Evaluates the best checkpoint on the test fold, writes metrics.json, exports."""
     if best_manager.latest_checkpoint:
         tf.train.Checkpoint(model=model).restore(best_manager.latest_checkpoint).expect_partial()
@@ -643,7 +656,7 @@ def finish(model, heads, data_cfg, cfg, manifest, test_files, best_manager, writ
         json.dump(metrics, f, indent=2)
     if cfg.export:
         stored = data_cfg.resize or manifest["image_size"] or 256
-        metrics["export_dir"] = export(model, heads, stored, data_cfg.image_size,
+        metrics["export_dir"] = export(float32_copy(model, model_cfg, heads), heads, stored, data_cfg.image_size,
                                        os.path.join(cfg.model_dir, "export"))
     return metrics
 

@@ -50,3 +50,17 @@ def test_command_line(exported, small_shards):
     sidecar = json.load(open(os.path.join(exported, "model.tflite.json")))
     assert sidecar["outputs"] == {"output_0": "age_probabilities", "output_1": "gender_probabilities"}
     assert "age: same predicted class for 6/6 test faces (100.0%)" in result.stdout
+
+
+def test_a_mixed_precision_model_exports_in_float32(small_shards, tmp_path):
+    """Trained in bfloat16, exported in float32: TFLite has no bfloat16 convolutions."""
+    data = DataConfig(shards_dir=small_shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16)
+    train = trainer.TrainConfig(model_dir=str(tmp_path / "run"), train_steps=2, optimizer="adam",
+                                schedule="constant", log_every=1, eval_every=2, checkpoint_every=2,
+                                histogram_every=0, mixed_precision="mixed_bfloat16")
+    metrics = trainer.train_and_evaluate(data, ModelConfig(image_size=24), train)
+    keras.mixed_precision.set_global_policy("float32")
+    tflite_model, names = export_tflite.convert(metrics["export_dir"])
+    faces = list(export_tflite.test_faces(small_shards, 0))
+    same, total = export_tflite.agreement(metrics["export_dir"], tflite_model, names, faces)["age"]
+    assert same == total == 6
