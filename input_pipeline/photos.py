@@ -41,6 +41,19 @@ def expand(sources):
             yield source
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) only (urllib would also follow one to ftp:)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        scheme = urllib.parse.urlparse(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise PhotoError(f"redirected to a {scheme}: URL, which is not fetched")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def fetch(url, max_bytes=MAX_DOWNLOAD_BYTES, timeout=DOWNLOAD_TIMEOUT_SECONDS):
     """The bytes at an http(s) URL, refusing other schemes, HTTP errors and oversize bodies."""
     scheme = urllib.parse.urlparse(url).scheme.lower()
@@ -48,7 +61,7 @@ def fetch(url, max_bytes=MAX_DOWNLOAD_BYTES, timeout=DOWNLOAD_TIMEOUT_SECONDS):
         raise PhotoError(f"only http and https URLs are fetched, not {scheme}:")
     request = urllib.request.Request(url, headers={"User-Agent": "adience-age-gender/0.1"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+        with _OPENER.open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             if length and int(length) > max_bytes:
                 raise PhotoError(f"download of {int(length):,} bytes is over the {max_bytes:,}-byte limit")

@@ -113,6 +113,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"x" * (3 << 20))
+        elif self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/face.jpg" if self.path == "/redirect_ftp" else "/face.jpg")
+            self.end_headers()
         elif self.path == "/slow":
             time.sleep(2)
             self.send_response(200)
@@ -144,6 +148,9 @@ def test_urls(server):
         photos.load(f"{server}/big_streamed", max_bytes=1 << 20)
     with pytest.raises(photos.PhotoError, match="download failed"):
         photos.load(f"{server}/slow", timeout=0.5)
+    assert photos.load(f"{server}/redirect").size == (700, 340)  # http -> http is followed.
+    with pytest.raises(photos.PhotoError, match="redirected to a ftp: URL"):
+        photos.load(f"{server}/redirect_ftp")
 
 
 # ---------------------------------------------------------------- faces
