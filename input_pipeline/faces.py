@@ -7,6 +7,7 @@ include the hair, ears and chin that the cascade's box leaves out.
 
 import os
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -16,19 +17,16 @@ MARGIN = 0.4  # Of the box's side, added on each side.
 
 class Detector:
     def __init__(self, min_size=40, scale_factor=1.1, min_neighbors=5):
-        import cv2  # Only prediction needs OpenCV.
-
         path = os.path.join(cv2.data.haarcascades, CASCADE)
         self.cascade = cv2.CascadeClassifier(path)
         if self.cascade.empty():
             raise RuntimeError(f"cannot load the face detector {path}: is opencv-python-headless < 5 installed?")
-        self.cv2 = cv2
         self.min_size, self.scale_factor, self.min_neighbors = min_size, scale_factor, min_neighbors
 
     def detect(self, image):
         """Boxes (x, y, width, height) of the faces in a PIL RGB image, largest first."""
         gray = np.asarray(image.convert("L"))
-        gray = self.cv2.equalizeHist(gray)  # Helps with dim or washed-out photos.
+        gray = cv2.equalizeHist(gray)  # Helps with dim or washed-out photos.
         boxes = self.cascade.detectMultiScale(gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
                                               minSize=(self.min_size, self.min_size))
         return sorted((tuple(int(v) for v in box) for box in boxes), key=lambda b: -b[2] * b[3])

@@ -38,7 +38,3 @@ class Progress:
         if rate > 0 and self.done < self.total:
             line += f" ETA {format_duration((self.total - self.done) / rate)}"
         return line
-
-    @property
-    def rate(self):
-        return self.done / max(self.clock() - self.start, 1e-9)

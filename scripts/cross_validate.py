@@ -16,7 +16,6 @@ import json
 import os
 import sys
 
-import keras
 import numpy as np
 from absl import app, flags, logging
 from PIL import Image, ImageDraw
@@ -48,10 +47,8 @@ def run_fold(data_cfg, model_cfg, train_cfg, fold, cv_dir):
         with open(done) as f:
             return json.load(f)
     logging.info("fold %d: training in %s", fold, model_dir)
-    metrics = trainer.train_and_evaluate(dataclasses.replace(data_cfg, test_fold=fold), model_cfg,
-                                         dataclasses.replace(train_cfg, model_dir=model_dir))
-    keras.mixed_precision.set_global_policy("float32")  # The next fold sets its own.
-    return metrics
+    return trainer.train_and_evaluate(dataclasses.replace(data_cfg, test_fold=fold), model_cfg,
+                                      dataclasses.replace(train_cfg, model_dir=model_dir))
 
 
 def figures_of(metrics):

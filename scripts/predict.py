@@ -21,11 +21,12 @@ import os
 import sys
 
 import numpy as np
+import tensorflow as tf
 from absl import app, flags
 from PIL import ImageDraw
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from input_pipeline import faces, photos  # noqa: E402  (after the path set-up)
+from input_pipeline import augment, faces, photos  # noqa: E402  (after the path set-up)
 
 flags.DEFINE_string("model", "runs/demo/export", "A SavedModel exported by model.py.")
 flags.DEFINE_bool("detect", True, "Find faces with OpenCV; --no_detect takes each image as one face.")
@@ -45,9 +46,6 @@ class Classifier:
     """An exported model: face images in, {task: probabilities} out."""
 
     def __init__(self, model_dir):
-        import tensorflow as tf
-
-        self.tf = tf
         metadata_file = os.path.join(model_dir, "metadata.json")
         if not os.path.isfile(metadata_file):
             raise app.UsageError(f"{model_dir} is not a model exported by model.py (no metadata.json)")
@@ -61,11 +59,9 @@ class Classifier:
         """{task: probabilities} of one face (a PIL image of stored_size x stored_size)."""
         pixels = np.asarray(face, dtype=np.uint8)[None]
         if not oversample:
-            out = self.model.signatures["serve_images"](images=self.tf.constant(pixels))
+            out = self.model.signatures["serve_images"](images=tf.constant(pixels))
         else:
-            from input_pipeline import augment
-
-            crops = self.tf.cast(augment.ten_crops(self.tf.constant(pixels[0]), self.crop_size), self.tf.uint8)
+            crops = tf.cast(augment.ten_crops(tf.constant(pixels[0]), self.crop_size), tf.uint8)
             out = self.model.signatures["serve_crops"](crops=crops)
         return {task: out[f"{task}_probabilities"].numpy().mean(axis=0) for task in self.class_names}
 
