@@ -9,10 +9,18 @@ the end the test fold's figures in <model_dir>/metrics.json and an exported Save
 """
 
 import dataclasses
+import hashlib
 import json
+import logging as pylogging
 import os
+import signal
+import sys
+import threading
 import time
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO lines; warnings still show.
+
+# ruff: noqa: E402 (imports after the environment set-up)
 import keras
 import numpy as np
 import tensorflow as tf
@@ -20,9 +28,8 @@ from absl import app, flags, logging
 
 import architectures
 from architectures import evaluation, losses, transfer
-from input_pipeline import augment
 from architectures.config import ModelConfig
-from input_pipeline import dataset
+from input_pipeline import augment, dataset
 from input_pipeline.config import TASKS, DataConfig
 from input_pipeline.labels import AGE_CLASSES, GENDER_CLASSES
 from input_pipeline.progress import format_duration
@@ -101,7 +108,8 @@ flags.DEFINE_integer("fine_tune_layers", _T.fine_tune_layers,
                      "Transfer: backbone layers unfrozen after --head_steps (BatchNorm stays frozen).")
 flags.DEFINE_float("fine_tune_lr_factor", _T.fine_tune_lr_factor, "Transfer: learning-rate factor when fine-tuning.")
 flags.DEFINE_enum("distribution", _T.distribution, ["auto", "default", "one_device", "mirrored", "multi_worker"],
-                  "auto: mirrored over all GPUs if there are several, else default.")
+                  "auto: mirrored over all GPUs if there are several, else default. multi_worker: "
+                  "MultiWorkerMirroredStrategy over the workers in the TF_CONFIG environment variable.")
 flags.DEFINE_integer("cpu_devices", _T.cpu_devices,
                      "Split the CPU into this many logical devices; with --distribution=mirrored and no "
                      "GPU, each is a replica (tests and CPU stand-ins for multi-GPU runs).", lower_bound=1)
@@ -127,6 +135,9 @@ def split_cpu(num_devices):
 
 
 def choose_strategy(name):
+    if name == "multi_worker":
+        # Configured from TF_CONFIG; created before anything else touches the runtime.
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "default"
@@ -134,11 +145,20 @@ def choose_strategy(name):
         return tf.distribute.get_strategy()
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    if name == "mirrored":
-        # Without GPUs MirroredStrategy would use /cpu:0 only; name every logical CPU.
-        devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    return tf.distribute.MultiWorkerMirroredStrategy()  # Configured from TF_CONFIG.
+    # mirrored. Without GPUs MirroredStrategy would use /cpu:0 only; name every logical CPU.
+    devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def worker_role(strategy):
+    """(is_chief, task_id). Under MultiWorkerMirroredStrategy only the chief (task 0 of
+    "worker" unless there is a "chief" task) writes summaries, metrics and the export;
+    every worker must take part in saving checkpoints, so the others save into
+    temporary folders that they delete again (TF's multi-worker guide)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().jobs:
+        return True, 0
+    return strategy.extended.should_checkpoint, resolver.task_id
 
 
 def cpu_has_bf16():
@@ -237,10 +257,11 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_
                     class_weights=None):
     """A tf.function that takes the next batch of uint8 faces from a distributed
     iterator, augments it (augment.train_batch: crops of `image_size`), trains one step
-    on every replica, and returns the summed loss and per-head (correct, known)."""
+    on every replica, and returns the summed loss, per-head (correct, one-off, known)
+    and the number of replicas asked to stop."""
     class_weights = class_weights or {}
 
-    def replica_step(images, labels, step_seed):
+    def replica_step(images, labels, step_seed, stop):
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
         images = augment.train_batch(images, tf.random.experimental.stateless_fold_in(step_seed, replica), image_size)
         with tf.GradientTape() as tape:
@@ -262,15 +283,21 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_
             counts[task] = tf.stack([tf.reduce_sum(tf.cast((predicted == labels[task]) & known, tf.float32)),
                                      tf.reduce_sum(tf.cast(one_off & known, tf.float32)),
                                      tf.reduce_sum(tf.cast(known, tf.float32))])
-        return loss, counts
+        # Every replica of every worker votes; all of them see the same total.
+        stops = tf.distribute.get_replica_context().all_reduce("SUM", tf.cast(stop, tf.float32))
+        return loss, counts, stops
 
     @tf.function
-    def train_step(iterator, step):
-        """`step` (int64 scalar) seeds this step's augmentation (with the seed of the run)."""
+    def train_step(iterator, step, stop=False):
+        """`step` (int64 scalar) seeds this step's augmentation (with the seed of the run).
+        `stop` (bool) is this worker's wish to stop; the third result, summed over every
+        replica of every worker, is > 0 when any worker wants to, so all stop together."""
         images, labels = next(iterator)
         step_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), step)
-        loss, counts = strategy.run(replica_step, args=(images, labels, step_seed))
-        return strategy.reduce("SUM", loss, axis=None), strategy.reduce("SUM", counts, axis=None)
+        loss, counts, stops = strategy.run(replica_step, args=(images, labels, step_seed, stop))
+        # One reduce per tensor: MultiWorkerMirroredStrategy cannot reduce a dict across workers.
+        counts = {task: strategy.reduce("SUM", value, axis=None) for task, value in counts.items()}
+        return strategy.reduce("SUM", loss, axis=None), counts, strategy.experimental_local_results(stops)[0]
 
     return train_step
 
@@ -512,16 +539,82 @@ def configs_from_flags():
     return data, model, train
 
 
+class Interrupted(Exception):
+    """Training stopped early on a signal, after saving a checkpoint to resume from."""
+
+    def __init__(self, signum, step, checkpoint):
+        cause = signal.Signals(signum).name if signum else "another worker's stop signal"
+        super().__init__(f"stopped by {cause} at step {step}, saved {checkpoint}; "
+                         "run the same command again to resume")
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        self.exit_status = 128 + (signum or signal.SIGTERM)  # The shell's status for "ended by this signal".
+
+
+class StopRequest:
+    """Within `with StopRequest() as stop:`, SIGTERM (a preemption notice) or Ctrl-C sets
+    `stop.signum` instead of killing the process, so the loop can finish its step, save
+    a checkpoint and raise Interrupted. A second Ctrl-C stops at once."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.signum = 0
+        self.previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # Python only allows handlers there.
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        logging.warning("%s received: stopping after this step with a checkpoint", signal.Signals(signum).name)
+
+    def __exit__(self, *exc_info):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def fingerprint(model):
+    """A short hash of the model's weights: workers in sync print the same one."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_workers_agree(strategy, start_step):
+    """Every worker must resume from the same checkpoint; a worker that cannot see the
+    chief's model_dir would silently train other weights."""
+    def own_step():
+        return tf.constant([start_step], tf.int64)
+
+    @tf.function
+    def gather():
+        return strategy.gather(strategy.run(own_step), axis=0)
+
+    steps = gather().numpy()
+    if steps.min() != steps.max():
+        raise RuntimeError(f"the workers resumed from different steps {sorted(set(steps.tolist()))}: every "
+                           "worker must read the chief's --model_dir (shared storage such as NFS or gs://)")
+
+
 def train_and_evaluate(data_cfg, model_cfg, cfg):
     """Trains (resuming from cfg.model_dir if it holds a checkpoint), evaluates the test
-    fold and returns the metrics written to metrics.json."""
+    fold and returns the metrics written to metrics.json (None on a worker that is not
+    the chief). Raises Interrupted after saving a checkpoint on SIGTERM or Ctrl-C."""
     split_cpu(cfg.cpu_devices)
-    policy = choose_precision(cfg.mixed_precision)
-    keras.mixed_precision.set_global_policy(policy)  # Before any layer is built.
     if data_cfg.deterministic:
         keras.utils.set_random_seed(data_cfg.seed)
         tf.config.experimental.enable_op_determinism()
     strategy = choose_strategy(cfg.distribution)
+    is_chief, task_id = worker_role(strategy)
+    policy = choose_precision(cfg.mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)  # Before any layer is built.
+    # Other workers write checkpoints into a temporary folder and delete it again.
+    write_dir = cfg.model_dir if is_chief else os.path.join(cfg.model_dir, f"workertemp_{task_id}")
     os.makedirs(cfg.model_dir, exist_ok=True)
     manifest, train_files, test_files = dataset.load_folds(data_cfg.shards_dir, data_cfg.test_fold)
     if not manifest["image_size"] and not data_cfg.resize:
@@ -532,8 +625,9 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
               "train": dataclasses.asdict(cfg), "resolved": {"precision": policy,
                                                               "strategy": type(strategy).__name__,
                                                               "replicas": strategy.num_replicas_in_sync}}
-    with open(os.path.join(cfg.model_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+    if is_chief:
+        with open(os.path.join(cfg.model_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
     logging.info("config: %s", json.dumps(config))
 
     heads = heads_for(data_cfg.task)
@@ -570,23 +664,38 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         logging.info("%d replicas: the input position is not checkpointed (distributed iterators do not "
                      "restore reliably); a resumed run starts a new shuffle", strategy.num_replicas_in_sync)
     checkpoint = tf.train.Checkpoint(**trackables)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(cfg.model_dir, "checkpoints"),
+    # A save writes the data files, then renames the checkpoint state file into place:
+    # a crash mid-save leaves the previous checkpoint the latest one.
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
                                          max_to_keep=cfg.keep_checkpoints)
-    best_manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), os.path.join(cfg.model_dir, "best"),
+    best_manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), os.path.join(write_dir, "best"),
                                               max_to_keep=1)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).expect_partial()
-        logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(step_var.numpy()))
+
+    def save(which, step):
+        path = which.save(checkpoint_number=step)
+        if not is_chief:
+            tf.io.gfile.rmtree(write_dir)
+        return path
+
+    latest = tf.train.latest_checkpoint(os.path.join(cfg.model_dir, "checkpoints"))  # The chief's.
+    if latest:
+        checkpoint.restore(latest).expect_partial()
+        logging.info("resumed from %s at step %d", latest, int(step_var.numpy()))
     elif transfer_learning and model_cfg.weights not in ("none",):
         logging.info("no checkpoint: starting from the %s backbone weights", model_cfg.weights)
     else:
         logging.info("no checkpoint: starting from scratch")
+    start_step = int(step_var.numpy())
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        check_workers_agree(strategy, start_step)
 
     val_ds = dataset.make_eval_dataset(data_cfg, train_files, "val")
-    writers = {name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name))
-               for name in ("train", "val", "test")}
-    start_step = int(step_var.numpy())
-    if start_step == 0:
+    if is_chief:
+        writers = {name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name))
+                   for name in ("train", "val", "test")}
+    else:
+        writers = dict.fromkeys(("train", "val", "test"), tf.summary.create_noop_writer())
+    if start_step == 0 and is_chief:
         write_input_images(writers["train"], dataset.make_train_dataset(data_cfg, train_files), data_cfg.image_size)
         write_hparams(writers["train"], {**dataclasses.asdict(data_cfg), **dataclasses.asdict(model_cfg),
                                           **dataclasses.asdict(cfg)})
@@ -604,43 +713,54 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     fine_tuning = fine_tune_optimizer is not None and start_step >= cfg.head_steps
     active, train_step = start_phase(fine_tuning)
     log = TrainLog(writers["train"], heads, data_cfg.batch_size, start_step, cfg.train_steps)
-    for step in range(start_step + 1, cfg.train_steps + 1):
-        if fine_tune_optimizer is not None and not fine_tuning and step > cfg.head_steps:
-            fine_tuning = True
-            logging.info("step %d: fine-tuning the top %d backbone layers", step, cfg.fine_tune_layers)
-            active, train_step = start_phase(fine_tuning)
-        loss, counts = train_step(iterator, tf.constant(step, tf.int64))
-        loss = float(loss.numpy())
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"the training loss is {loss} at step {step}; the last good checkpoint "
-                                     f"({manager.latest_checkpoint}) is kept")
-        step_var.assign(step)
-        log.update(loss, counts)
-        if step % cfg.log_every == 0 or step == cfg.train_steps:
-            log.write(step, active)
-        if cfg.histogram_every and step % cfg.histogram_every == 0:
-            with writers["train"].as_default(step=step):
-                for variable in model.trainable_variables:
-                    tf.summary.histogram(variable.path, variable)
-        if step % cfg.eval_every == 0 or step == cfg.train_steps:
-            figures = evaluate(predict_single, heads, val_ds)
-            write_eval_summaries(writers["val"], figures, step, "val")
-            score = float(np.mean([f["accuracy"] for f in figures.values()]))
-            logging.info("step %d validation: %s", step,
-                         ", ".join(f"{t} {100 * f['accuracy']:.1f}%" for t, f in figures.items()))
-            if score > best_val.numpy():
-                best_val.assign(score)
-                best_manager.save(checkpoint_number=step)
-        if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
-            manager.save(checkpoint_number=step)
-
+    with StopRequest() as stop:
+        try:
+            for step in range(start_step + 1, cfg.train_steps + 1):
+                if fine_tune_optimizer is not None and not fine_tuning and step > cfg.head_steps:
+                    fine_tuning = True
+                    logging.info("step %d: fine-tuning the top %d backbone layers", step, cfg.fine_tune_layers)
+                    active, train_step = start_phase(fine_tuning)
+                loss, counts, stops = train_step(iterator, tf.constant(step, tf.int64), tf.constant(stop.signum > 0))
+                loss = float(loss.numpy())
+                if not np.isfinite(loss):
+                    raise FloatingPointError(f"the training loss is {loss} at step {step}; the last good "
+                                             f"checkpoint ({manager.latest_checkpoint}) is kept")
+                step_var.assign(step)
+                log.update(loss, counts)
+                if step % cfg.log_every == 0 or step == cfg.train_steps:
+                    log.write(step, active)
+                if cfg.histogram_every and step % cfg.histogram_every == 0:
+                    with writers["train"].as_default(step=step):
+                        for variable in model.trainable_variables:
+                            tf.summary.histogram(variable.path, variable)
+                if float(stops) > 0:  # Some worker was told to stop; all of them save this step and stop.
+                    raise Interrupted(stop.signum, step, save(manager, step))
+                if step % cfg.eval_every == 0 or step == cfg.train_steps:
+                    figures = evaluate(predict_single, heads, val_ds)
+                    write_eval_summaries(writers["val"], figures, step, "val")
+                    score = float(np.mean([f["accuracy"] for f in figures.values()]))
+                    logging.info("step %d validation: %s", step,
+                                 ", ".join(f"{t} {100 * f['accuracy']:.1f}%" for t, f in figures.items()))
+                    if score > best_val.numpy():  # The same on every worker: same weights, same data.
+                        best_val.assign(score)
+                        save(best_manager, step)
+                if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
+                    save(manager, step)
+        finally:
+            for writer in writers.values():
+                writer.flush()
+    logging.info("trained %d steps; weights fingerprint %s", cfg.train_steps, fingerprint(model))
+    if not is_chief:
+        return None
     return finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best_manager, writers["test"])
 
 
 def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best_manager, writer):
-    """Evaluates the best checkpoint on the test fold, writes metrics.json, exports."""
+    """Evaluates the best checkpoint on the test fold, writes metrics.json, exports. The
+    figures are those of the exported model: the float32 copy, outside any strategy."""
+    model = float32_copy(model, model_cfg, heads)
     if best_manager.latest_checkpoint:
-        tf.train.Checkpoint(model=model).restore(best_manager.latest_checkpoint).expect_partial()
+        tf.train.Checkpoint(model=model).restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
     metrics = {"test_fold": data_cfg.test_fold, "checkpoint": best_manager.latest_checkpoint,
                "synthetic_data": manifest.get("synthetic", False)}
     for name, oversample in (("single_crop", False), ("over_sampled", True)):
@@ -652,21 +772,38 @@ def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best_ma
             png = os.path.join(cfg.model_dir, f"confusion_{task}_{name}.png")
             keras.utils.save_img(png, confusion_image(f["confusion_matrix"], CLASS_NAMES[task],
                                                       f"test fold {data_cfg.test_fold} / {task}, {name}")[0])
+    writer.flush()
     with open(os.path.join(cfg.model_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     if cfg.export:
         stored = data_cfg.resize or manifest["image_size"] or 256
-        metrics["export_dir"] = export(float32_copy(model, model_cfg, heads), heads, stored, data_cfg.image_size,
+        metrics["export_dir"] = export(model, heads, stored, data_cfg.image_size,
                                        os.path.join(cfg.model_dir, "export"))
     return metrics
+
+
+def quiet_tensorflow_info():
+    """Drops TensorFlow's own INFO lines (saver sharding, signature renames, ...) from the
+    log: several per checkpoint, they bury the progress lines."""
+    tf.get_logger().setLevel("WARNING")
+    package = os.path.dirname(tf.__file__)
+    logging.get_absl_handler().addFilter(
+        lambda record: record.levelno >= pylogging.WARNING or not record.pathname.startswith(package))
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    tf.get_logger().setLevel("WARNING")  # TF's INFO lines (saver sharding, assets) are noise here.
+    quiet_tensorflow_info()
     data_cfg, model_cfg, cfg = configs_from_flags()
-    metrics = train_and_evaluate(data_cfg, model_cfg, cfg)
+    try:
+        metrics = train_and_evaluate(data_cfg, model_cfg, cfg)
+    except Interrupted as e:
+        logging.warning("%s", e)
+        sys.exit(e.exit_status)
+    if metrics is None:
+        print("worker done: the chief writes metrics and the export")
+        return
     print(f"test fold {data_cfg.test_fold} ({cfg.model_dir}/metrics.json):")
     for name in ("single_crop", "over_sampled"):
         for task, f in metrics[name].items():

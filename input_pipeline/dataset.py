@@ -67,16 +67,23 @@ def _image(record, resize):
 
 def _read(files, cfg, split, deterministic, input_context=None):
     """Records of `split` with known labels, parsed but not decoded."""
+    workers, worker = 1, 0
+    if input_context is not None:
+        workers, worker = input_context.num_input_pipelines, input_context.input_pipeline_id
+    shard_files = workers > 1 and len(files) >= workers
     files = tf.data.Dataset.from_tensor_slices(files)
-    if input_context is not None and input_context.num_input_pipelines > 1:
+    if shard_files:
         # Multi-worker: each worker reads its own files, so no record is seen twice.
-        files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        files = files.shard(workers, worker)
     if split == "train":
         files = files.shuffle(1024, seed=cfg.seed, reshuffle_each_iteration=True)
     # Parallel interleave reads several shards at once: file I/O overlaps, and
     # consecutive records come from different shards, i.e. different subjects.
     records = files.interleave(lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20), cycle_length=8,
                                block_length=1, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if workers > 1 and not shard_files:
+        # Fewer files than workers: every worker reads them all and keeps its share of records.
+        records = records.shard(workers, worker)
     keep = functools.partial(_keep, split=split, task=cfg.task, val_fraction=cfg.val_fraction)
 
     def parse_and_filter(serialized):

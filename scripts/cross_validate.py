@@ -128,10 +128,17 @@ def figure(per_fold_metrics, rows, folds, task, path):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    trainer.quiet_tensorflow_info()
     data_cfg, model_cfg, train_cfg = trainer.configs_from_flags()
     folds = [int(k) for k in FLAGS.folds]
     os.makedirs(FLAGS.cv_dir, exist_ok=True)
-    metrics = {k: run_fold(data_cfg, model_cfg, train_cfg, k, FLAGS.cv_dir) for k in folds}
+    try:
+        metrics = {k: run_fold(data_cfg, model_cfg, train_cfg, k, FLAGS.cv_dir) for k in folds}
+    except trainer.Interrupted as e:
+        logging.warning("%s", e)
+        sys.exit(e.exit_status)
+    if any(m is None for m in metrics.values()):  # A multi-worker run's other worker: the chief tabulates.
+        return
     rows = summarize({k: figures_of(m) for k, m in metrics.items()})
     synthetic = any(m.get("synthetic_data") for m in metrics.values())
     with open(os.path.join(FLAGS.cv_dir, "results.json"), "w") as f:

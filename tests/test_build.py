@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from datasets import jpeg_bytes, row, write_adience, write_file
+from processes import wait_for
 from input_pipeline import adience, build, schema
 from input_pipeline.config import BuildConfig
 from input_pipeline.rows import DatasetError
@@ -194,15 +195,6 @@ def worker_pids(token):
         if b"spawn_main" in cmdline and f"BUILD_TEST_TOKEN={token}".encode() in environ:
             pids.append(int(pid))
     return pids
-
-
-def wait_for(condition, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def start_held_build(data_dir, out, token):

@@ -1,7 +1,6 @@
 import json
 import os
 import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,8 +12,7 @@ import model as trainer
 from architectures import losses
 from architectures.config import ModelConfig
 from input_pipeline.config import DataConfig
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from processes import ROOT, model_command
 
 
 @pytest.fixture(autouse=True)
@@ -148,17 +146,15 @@ def test_transfer_learning_trains_the_head_then_fine_tunes(small_shards, tmp_pat
 
 
 def run_cli(shards, model_dir, *flags):
-    command = [sys.executable, os.path.join(ROOT, "model.py"), f"--shards_dir={shards}", f"--model_dir={model_dir}",
-               "--image_size=24", "--batch_size=4", "--train_steps=3", "--log_every=1", "--eval_every=3",
-               "--checkpoint_every=3", "--shuffle_buffer=16", "--val_fraction=0.3", "--noexport", *flags]
+    command = model_command(shards, model_dir, "--train_steps=3", "--eval_every=3", "--checkpoint_every=3",
+                            "--noexport", *flags)
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(open(os.path.join(model_dir, "config.json")).read()), result
 
 
 def test_mirrored_strategy_over_two_logical_cpus(small_shards, tmp_path):
-    config, result = run_cli(small_shards, tmp_path / "m", "--distribution=mirrored", "--cpu_devices=2",
-                             "--mixed_precision=off")
+    config, result = run_cli(small_shards, tmp_path / "m", "--distribution=mirrored", "--cpu_devices=2")
     assert config["resolved"]["replicas"] == 2 and config["resolved"]["strategy"] == "MirroredStrategy"
     assert "step 3/3" in result.stderr and "test fold 0" in result.stdout
 
