@@ -4,13 +4,14 @@
 
 In one run, over the same faces of the training folds:
 (a) bare `tf.io.decode_jpeg` of the records' JPEG bytes (already in memory) in a
-    parallel tf.data map: the ceiling of any pipeline that decodes these files;
+    parallel tf.data map: the ceiling of any pipeline that decodes these files; and
+    (a1) the same on one thread, the per-core decode rate BENCHMARKS.md works from;
 (b) this project's training pipeline (read shards, parse, filter, shuffle, decode,
     batch, crop and flip, prefetch; brightness/contrast run in the training step);
 (c) `keras.utils.image_dataset_from_directory` over the same faces written as JPEG
     files in one folder per age group, resized to the same crop size (what a Keras user
     would otherwise write).
-Prints images/s of each, then `pipeline/decode: X.XX` and
+Prints images/s of each, then `decode per core`, `pipeline/decode: X.XX` and
 `pipeline/image_dataset_from_directory: X.XX` last.
 """
 
@@ -57,10 +58,20 @@ def main(argv):
           f"batch {cfg.batch_size}, crop {cfg.image_size}, {os.cpu_count()} cores")
 
     jpegs = tf.constant([jpeg for jpeg, _ in records])
-    bare = (tf.data.Dataset.from_tensor_slices(jpegs).repeat()
-            .map(lambda j: (decode.decode_image(j), 0), num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
-    rate_decode = images_per_second(bare, FLAGS.batches)
+
+    def bare(threads):
+        ds = (tf.data.Dataset.from_tensor_slices(jpegs).repeat()
+              .map(lambda j: (decode.decode_image(j), 0), num_parallel_calls=threads)
+              .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
+        if threads == 1:
+            options = tf.data.Options()
+            options.threading.private_threadpool_size = 1
+            ds = ds.with_options(options)
+        return ds
+
+    rate_one_core = images_per_second(bare(1), FLAGS.batches)
+    print(f"(a1) decode_jpeg on one core:     {rate_one_core:8.1f} images/s")
+    rate_decode = images_per_second(bare(tf.data.AUTOTUNE), FLAGS.batches)
     print(f"(a) bare decode_jpeg:             {rate_decode:8.1f} images/s")
 
     rate_pipeline = images_per_second(dataset.make_train_dataset(cfg, train_files), FLAGS.batches)
@@ -79,6 +90,7 @@ def main(argv):
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"(c) image_dataset_from_directory: {rate_keras:8.1f} images/s")
+    print(f"decode per core: {rate_one_core:.0f} images/s")
     print(f"pipeline/decode: {rate_pipeline / rate_decode:.2f}")
     print(f"pipeline/image_dataset_from_directory: {rate_pipeline / rate_keras:.2f}")
 

@@ -62,9 +62,9 @@ def fit(train_ds):
     seed = tf.constant([0, 0], tf.int64)
     # The same augmentation, here in the input pipeline (fit's step cannot take it).
     data = train_ds.map(lambda x, y: (augment.train_batch(x, seed, FLAGS.image_size), {"age": y["age"]}))
-    model.fit(data, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0)
+    model.fit(data, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0, shuffle=False)
     start = time.perf_counter()
-    model.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0)
+    model.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, shuffle=False)
     return FLAGS.steps * FLAGS.batch_size / (time.perf_counter() - start)
 
 
