@@ -601,6 +601,50 @@ def check_workers_agree(strategy, start_step):
                            "worker must read the chief's --model_dir (shared storage such as NFS or gs://)")
 
 
+class Checkpoints:
+    """A run's checkpoints: `checkpoints/` (the last few, to resume from) and `best/` (the
+    model at its best validation). A save writes the data files first and then renames
+    the state file into place, so a crash mid-save leaves the previous checkpoint the
+    latest. Workers other than the chief must take part in every save, and save into
+    `workertemp_<task>/`, which they delete again (TF's multi-worker guide)."""
+
+    def __init__(self, model_dir, trackables, keep, is_chief=True, task_id=0):
+        self.chief_dir = os.path.join(model_dir, "checkpoints")
+        self.write_dir = model_dir if is_chief else os.path.join(model_dir, f"workertemp_{task_id}")
+        self.is_chief = is_chief
+        self.checkpoint = tf.train.Checkpoint(**trackables)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.write_dir, "checkpoints"),
+                                                  max_to_keep=keep)
+        self.best_manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=trackables["model"]),
+                                                       os.path.join(self.write_dir, "best"), max_to_keep=1)
+
+    @property
+    def latest(self):
+        return tf.train.latest_checkpoint(self.chief_dir)
+
+    @property
+    def best(self):
+        return self.best_manager.latest_checkpoint
+
+    def restore(self):
+        """Restores the chief's latest checkpoint, if any (every worker reads it); returns its path."""
+        latest = self.latest
+        if latest:
+            self.checkpoint.restore(latest).expect_partial()
+        return latest
+
+    def save(self, step):
+        return self._saved(self.manager.save(checkpoint_number=step))
+
+    def save_best(self, step):
+        return self._saved(self.best_manager.save(checkpoint_number=step))
+
+    def _saved(self, path):
+        if not self.is_chief:
+            tf.io.gfile.rmtree(self.write_dir)
+        return path
+
+
 def train_and_evaluate(data_cfg, model_cfg, cfg):
     """Trains (resuming from cfg.model_dir if it holds a checkpoint), evaluates the test
     fold and returns the metrics written to metrics.json (None on a worker that is not
@@ -613,8 +657,6 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     is_chief, task_id = worker_role(strategy)
     policy = choose_precision(cfg.mixed_precision)
     keras.mixed_precision.set_global_policy(policy)  # Before any layer is built.
-    # Other workers write checkpoints into a temporary folder and delete it again.
-    write_dir = cfg.model_dir if is_chief else os.path.join(cfg.model_dir, f"workertemp_{task_id}")
     os.makedirs(cfg.model_dir, exist_ok=True)
     manifest, train_files, test_files = dataset.load_folds(data_cfg.shards_dir, data_cfg.test_fold)
     if not manifest["image_size"] and not data_cfg.resize:
@@ -663,23 +705,9 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     else:
         logging.info("%d replicas: the input position is not checkpointed (distributed iterators do not "
                      "restore reliably); a resumed run starts a new shuffle", strategy.num_replicas_in_sync)
-    checkpoint = tf.train.Checkpoint(**trackables)
-    # A save writes the data files, then renames the checkpoint state file into place:
-    # a crash mid-save leaves the previous checkpoint the latest one.
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"),
-                                         max_to_keep=cfg.keep_checkpoints)
-    best_manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), os.path.join(write_dir, "best"),
-                                              max_to_keep=1)
-
-    def save(which, step):
-        path = which.save(checkpoint_number=step)
-        if not is_chief:
-            tf.io.gfile.rmtree(write_dir)
-        return path
-
-    latest = tf.train.latest_checkpoint(os.path.join(cfg.model_dir, "checkpoints"))  # The chief's.
+    checkpoints = Checkpoints(cfg.model_dir, trackables, cfg.keep_checkpoints, is_chief, task_id)
+    latest = checkpoints.restore()
     if latest:
-        checkpoint.restore(latest).expect_partial()
         logging.info("resumed from %s at step %d", latest, int(step_var.numpy()))
     elif transfer_learning and model_cfg.weights not in ("none",):
         logging.info("no checkpoint: starting from the %s backbone weights", model_cfg.weights)
@@ -724,7 +752,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
                 loss = float(loss.numpy())
                 if not np.isfinite(loss):
                     raise FloatingPointError(f"the training loss is {loss} at step {step}; the last good "
-                                             f"checkpoint ({manager.latest_checkpoint}) is kept")
+                                             f"checkpoint ({checkpoints.latest}) is kept")
                 step_var.assign(step)
                 log.update(loss, counts)
                 if step % cfg.log_every == 0 or step == cfg.train_steps:
@@ -734,7 +762,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
                         for variable in model.trainable_variables:
                             tf.summary.histogram(variable.path, variable)
                 if float(stops) > 0:  # Some worker was told to stop; all of them save this step and stop.
-                    raise Interrupted(stop.signum, step, save(manager, step))
+                    raise Interrupted(stop.signum, step, checkpoints.save(step))
                 if step % cfg.eval_every == 0 or step == cfg.train_steps:
                     figures = evaluate(predict_single, heads, val_ds)
                     write_eval_summaries(writers["val"], figures, step, "val")
@@ -743,25 +771,26 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
                                  ", ".join(f"{t} {100 * f['accuracy']:.1f}%" for t, f in figures.items()))
                     if score > best_val.numpy():  # The same on every worker: same weights, same data.
                         best_val.assign(score)
-                        save(best_manager, step)
+                        checkpoints.save_best(step)
                 if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
-                    save(manager, step)
+                    checkpoints.save(step)
         finally:
             for writer in writers.values():
                 writer.flush()
     logging.info("trained %d steps; weights fingerprint %s", cfg.train_steps, fingerprint(model))
     if not is_chief:
         return None
-    return finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best_manager, writers["test"])
+    return finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, checkpoints.best, writers["test"])
 
 
-def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best_manager, writer):
-    """Evaluates the best checkpoint on the test fold, writes metrics.json, exports. The
+def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best, writer):
+    """Evaluates the `best` checkpoint (or the model as it is, if None) on the test fold,
+    writes metrics.json, exports. The
     figures are those of the exported model: the float32 copy, outside any strategy."""
     model = float32_copy(model, model_cfg, heads)
-    if best_manager.latest_checkpoint:
-        tf.train.Checkpoint(model=model).restore(best_manager.latest_checkpoint).assert_existing_objects_matched()
-    metrics = {"test_fold": data_cfg.test_fold, "checkpoint": best_manager.latest_checkpoint,
+    if best:
+        tf.train.Checkpoint(model=model).restore(best).assert_existing_objects_matched()
+    metrics = {"test_fold": data_cfg.test_fold, "checkpoint": best,
                "synthetic_data": manifest.get("synthetic", False)}
     for name, oversample in (("single_crop", False), ("over_sampled", True)):
         test_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", oversample=oversample)
