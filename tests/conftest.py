@@ -5,6 +5,15 @@ import pytest
 from datasets import row, write_adience
 
 
+@pytest.fixture(autouse=True)
+def float32_policy():
+    """Training sets Keras's global dtype policy; each test starts from float32 again."""
+    yield
+    import keras
+
+    keras.mixed_precision.set_global_policy("float32")
+
+
 @pytest.fixture
 def small_adience(tmp_path):
     """Two subjects in each of the five folds, three faces each, all labels known."""
@@ -35,23 +44,16 @@ def small_shards(small_adience, tmp_path):
 @pytest.fixture(scope="session")
 def exported_model(tmp_path_factory):
     """A tiny age-and-gender Levi-Hassner, trained 2 steps and exported (for prediction tests)."""
-    import keras
-
     import model as trainer
-    from architectures.config import ModelConfig
+    from configs import tiny, with_data
     from input_pipeline import build
-    from input_pipeline.config import BuildConfig, DataConfig
+    from input_pipeline.config import BuildConfig
 
     root = tmp_path_factory.mktemp("exported")
     data_dir = write_adience(str(root / "a"), {k: [row(f"u{k}@N0", k * 2 + i, "(25, 32)", "mf"[i], f"{k}{i}.jpg")
                                                    for i in range(2)] for k in range(5)})
     shards = str(root / "shards")
     build.build(BuildConfig(data_dir=data_dir, output_dir=shards, image_size=32, num_shards=1, num_workers=1))
-    data = DataConfig(shards_dir=shards, image_size=24, batch_size=4, val_fraction=0.0, shuffle_buffer=8,
-                      task="age_gender")
-    train = trainer.TrainConfig(model_dir=str(root / "run"), train_steps=2, optimizer="adam", schedule="constant",
-                                log_every=1, eval_every=2, checkpoint_every=2, histogram_every=0,
-                                mixed_precision="off")
-    metrics = trainer.train_and_evaluate(data, ModelConfig(image_size=24), train)
-    keras.mixed_precision.set_global_policy("float32")
+    configs = tiny(shards, root / "run", task="age_gender", train_steps=2, histogram_every=0)
+    metrics = trainer.train_and_evaluate(*with_data(configs, val_fraction=0.0, shuffle_buffer=8))
     return metrics["export_dir"]

@@ -4,30 +4,16 @@ import os
 import subprocess
 import sys
 
-import keras
-import pytest
+import configs
+from processes import ROOT
 
-from architectures.config import ModelConfig
-from input_pipeline.config import DataConfig
-import model as trainer
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 spec = importlib.util.spec_from_file_location("cross_validate", os.path.join(ROOT, "scripts", "cross_validate.py"))
 cross_validate = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cross_validate)
 
 
-@pytest.fixture(autouse=True)
-def float32_policy():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
 def tiny(shards):
-    data = DataConfig(shards_dir=shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16)
-    train = trainer.TrainConfig(train_steps=2, optimizer="adam", schedule="constant", log_every=1, eval_every=2,
-                                checkpoint_every=1, histogram_every=0, mixed_precision="off", export=False)
-    return data, ModelConfig(image_size=24), train
+    return configs.tiny(shards, train_steps=2, log_every=1, checkpoint_every=1, histogram_every=0, export=False)
 
 
 def test_finished_folds_are_skipped_and_an_interrupted_one_resumes(small_shards, tmp_path, caplog):

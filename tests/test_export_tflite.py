@@ -4,14 +4,11 @@ import os
 import subprocess
 import sys
 
-import keras
 import pytest
 
-from architectures.config import ModelConfig
-from input_pipeline.config import DataConfig
 import model as trainer
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from configs import tiny
+from processes import ROOT
 spec = importlib.util.spec_from_file_location("export_tflite", os.path.join(ROOT, "scripts", "export_tflite.py"))
 export_tflite = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(export_tflite)
@@ -19,13 +16,8 @@ spec.loader.exec_module(export_tflite)
 
 @pytest.fixture
 def exported(small_shards, tmp_path):
-    data = DataConfig(shards_dir=small_shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16,
-                      task="age_gender")
-    train = trainer.TrainConfig(model_dir=str(tmp_path / "run"), train_steps=3, optimizer="adam",
-                                schedule="constant", log_every=1, eval_every=3, checkpoint_every=3,
-                                histogram_every=0, mixed_precision="off")
-    metrics = trainer.train_and_evaluate(data, ModelConfig(image_size=24), train)
-    keras.mixed_precision.set_global_policy("float32")
+    metrics = trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run", task="age_gender", train_steps=3,
+                                               eval_every=3, checkpoint_every=3, histogram_every=0))
     return metrics["export_dir"]
 
 
@@ -54,12 +46,8 @@ def test_command_line(exported, small_shards):
 
 def test_a_mixed_precision_model_exports_in_float32(small_shards, tmp_path):
     """Trained in bfloat16, exported in float32: TFLite has no bfloat16 convolutions."""
-    data = DataConfig(shards_dir=small_shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16)
-    train = trainer.TrainConfig(model_dir=str(tmp_path / "run"), train_steps=2, optimizer="adam",
-                                schedule="constant", log_every=1, eval_every=2, checkpoint_every=2,
-                                histogram_every=0, mixed_precision="mixed_bfloat16")
-    metrics = trainer.train_and_evaluate(data, ModelConfig(image_size=24), train)
-    keras.mixed_precision.set_global_policy("float32")
+    metrics = trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=2, histogram_every=0,
+                                               mixed_precision="mixed_bfloat16"))
     tflite_model, names = export_tflite.convert(metrics["export_dir"])
     faces = list(export_tflite.test_faces(small_shards, 0))
     same, total = export_tflite.agreement(metrics["export_dir"], tflite_model, names, faces)["age"]

@@ -11,24 +11,8 @@ import architectures
 import model as trainer
 from architectures import losses
 from architectures.config import ModelConfig
-from input_pipeline.config import DataConfig
+from configs import tiny
 from processes import ROOT, model_command
-
-
-@pytest.fixture(autouse=True)
-def float32_policy():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
-def configs(shards, model_dir, **train):
-    data = DataConfig(shards_dir=shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16)
-    model = ModelConfig(image_size=24)
-    fields = dict(model_dir=str(model_dir), train_steps=4, optimizer="adam", schedule="constant",
-                  learning_rate=1e-3, log_every=2, eval_every=2, checkpoint_every=2, histogram_every=2,
-                  mixed_precision="off")
-    fields.update(train)
-    return data, model, trainer.TrainConfig(**fields)
 
 
 def rates(schedule, steps):
@@ -67,7 +51,7 @@ def test_a_few_steps_on_separable_data_lower_the_loss():
 
 
 def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shards, tmp_path):
-    metrics = trainer.train_and_evaluate(*configs(small_shards, tmp_path / "run"))
+    metrics = trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run"))
     run = tmp_path / "run"
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["single_crop"]["age"]["num_examples"] == 6
@@ -100,20 +84,17 @@ def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shard
 
 
 def test_two_heads_train_together(small_shards, tmp_path):
-    data, model_cfg, cfg = configs(small_shards, tmp_path / "run", train_steps=2, export=False)
-    data = DataConfig(shards_dir=small_shards, image_size=24, batch_size=4, val_fraction=0.3, shuffle_buffer=16,
-                      task="age_gender")
-    metrics = trainer.train_and_evaluate(data, model_cfg, cfg)
+    metrics = trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run", task="age_gender", train_steps=2,
+                                               export=False))
     assert set(metrics["single_crop"]) == {"age", "gender"}
     assert "one_off_accuracy" in metrics["single_crop"]["age"]
     assert "one_off_accuracy" not in metrics["single_crop"]["gender"]
 
 
 def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
-    data, model_cfg, cfg = configs(small_shards, tmp_path / "run", train_steps=4)
+    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=4)
     trainer.train_and_evaluate(data, model_cfg, cfg)
-    keras.mixed_precision.set_global_policy("float32")
-    _, _, more = configs(small_shards, tmp_path / "run", train_steps=6)
+    _, _, more = tiny(small_shards, tmp_path / "run", train_steps=6)
     trainer.train_and_evaluate(data, model_cfg, more)
     reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 6
@@ -123,23 +104,21 @@ def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
 
 
 def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(small_shards, tmp_path, monkeypatch):
-    data, model_cfg, cfg = configs(small_shards, tmp_path / "run", train_steps=2)
+    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=2)
     trainer.train_and_evaluate(data, model_cfg, cfg)
-    keras.mixed_precision.set_global_policy("float32")
     real = losses.masked_cross_entropy
     monkeypatch.setattr(losses, "masked_cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
-    _, _, more = configs(small_shards, tmp_path / "run", train_steps=4)
+    _, _, more = tiny(small_shards, tmp_path / "run", train_steps=4)
     with pytest.raises(FloatingPointError, match="loss is nan at step 3"):
         trainer.train_and_evaluate(data, model_cfg, more)
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
 
 
 def test_transfer_learning_trains_the_head_then_fine_tunes(small_shards, tmp_path, caplog):
-    data, _, cfg = configs(small_shards, tmp_path / "run", head_steps=2, fine_tune_layers=4, export=False)
-    model_cfg = ModelConfig(arch="mobilenetv2", image_size=32, weights="none")
-    data = DataConfig(shards_dir=small_shards, image_size=32, batch_size=4, val_fraction=0.3, shuffle_buffer=16)
+    configs = tiny(small_shards, tmp_path / "run", arch="mobilenetv2", image_size=32, head_steps=2,
+                   fine_tune_layers=4, export=False)
     with caplog.at_level("INFO", logger="absl"):
-        trainer.train_and_evaluate(data, model_cfg, cfg)
+        trainer.train_and_evaluate(*configs)
     assert "step 3: fine-tuning the top 4 backbone layers" in caplog.text
     reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert reader.get_tensor("fine_tune_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 2
@@ -171,7 +150,7 @@ def test_original_size_shards_are_resized_before_batching(small_adience, tmp_pat
 
     shards = str(tmp_path / "raw")
     build.build(BuildConfig(data_dir=small_adience, output_dir=shards, image_size=0, num_shards=1, num_workers=1))
-    data, model_cfg, cfg = configs(shards, tmp_path / "run", train_steps=2, export=False)
+    data, model_cfg, cfg = tiny(shards, tmp_path / "run", train_steps=2, export=False)
     trainer.train_and_evaluate(data, model_cfg, cfg)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["resize"] == 256
 
