@@ -774,6 +774,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
                         checkpoints.save_best(step)
                 if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
                     checkpoints.save(step)
+            if stop.signum:  # Asked to stop during the last validation: training is saved, skip the rest.
+                raise Interrupted(stop.signum, cfg.train_steps, checkpoints.latest)
         finally:
             for writer in writers.values():
                 writer.flush()

@@ -5,8 +5,11 @@ import random
 import re
 import signal
 
+import pytest
 import tensorflow as tf
 
+import model as trainer
+from configs import tiny
 from processes import model_command, read, start, wait_for
 
 
@@ -94,3 +97,28 @@ def test_deterministic_runs_give_identical_losses(small_shards, tmp_path):
     assert len(runs["a"]) == 6
     assert runs["a"] == runs["b"]  # Bit for bit.
     assert runs["a"] != runs["other_seed"]
+
+
+def test_stop_request_catches_sigterm_and_a_second_ctrl_c_stops_at_once():
+    before = signal.getsignal(signal.SIGTERM)
+    with trainer.StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert wait_for(lambda: stop.signum == signal.SIGTERM, 5)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            wait_for(lambda: False, 5)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_during_the_last_validation_skips_the_test_pass(small_shards, tmp_path, monkeypatch):
+    real = trainer.evaluate
+
+    def evaluate_then_sigterm(*args):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args)
+
+    monkeypatch.setattr(trainer, "evaluate", evaluate_then_sigterm)
+    with pytest.raises(trainer.Interrupted, match="stopped by SIGTERM at step 2"):
+        trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=2))
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
+    assert not (tmp_path / "run" / "metrics.json").exists()
