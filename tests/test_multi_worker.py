@@ -10,14 +10,16 @@ import tensorflow as tf
 from processes import free_ports, model_command, read, start, wait_for
 
 
-def start_workers(shards, model_dir, logs, *flags):
+def start_workers(shards, model_dir, logs, *flags, model_dirs=None):
+    """Two workers on free ports of 127.0.0.1; `model_dirs` gives each its own --model_dir."""
     ports = free_ports(2)
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
                      "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config)}
-        command = model_command(shards, model_dir, "--distribution=multi_worker", *flags)
+        own_dir = model_dirs[index] if model_dirs else model_dir
+        command = model_command(shards, own_dir, "--distribution=multi_worker", *flags)
         processes.append(start(command, logs[index], env))
     return processes
 
@@ -72,3 +74,17 @@ def test_sigterm_to_one_worker_stops_both_and_a_rerun_resumes(small_shards, tmp_
     assert f"at step {stopped}" in log0 and f"at step {stopped}" in log1  # "resumed from ... at step N"
     assert fingerprint(log0) == fingerprint(log1)
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-30")
+
+
+def test_a_worker_that_cannot_see_the_chiefs_checkpoint_stops_both(small_shards, tmp_path):
+    """Two machines without shared storage: resuming would train different weights."""
+    flags = ("--train_steps=4", "--eval_every=2", "--checkpoint_every=2", "--noexport")
+    chief_dir, other_dir = tmp_path / "chief", tmp_path / "other"
+    logs = [tmp_path / "first.log", tmp_path / "unused.log"]
+    first = start(model_command(small_shards, chief_dir, "--train_steps=2", *flags[1:]), logs[0])
+    assert first.wait(timeout=300) == 0, read(logs[0])[-3000:]
+    logs = [tmp_path / "w0.log", tmp_path / "w1.log"]
+    processes = start_workers(small_shards, None, logs, *flags, model_dirs=[chief_dir, other_dir])
+    for code, log in finish(processes, logs):
+        assert code != 0
+        assert "the workers resumed from different steps [0, 2]" in log, log[-3000:]
