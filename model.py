@@ -709,7 +709,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     latest = checkpoints.restore()
     if latest:
         logging.info("resumed from %s at step %d", latest, int(step_var.numpy()))
-    elif transfer_learning and model_cfg.weights not in ("none",):
+    elif transfer_learning and model_cfg.weights != "none":
         logging.info("no checkpoint: starting from the %s backbone weights", model_cfg.weights)
     else:
         logging.info("no checkpoint: starting from scratch")
@@ -787,8 +787,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
 
 def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best, writer):
     """Evaluates the `best` checkpoint (or the model as it is, if None) on the test fold,
-    writes metrics.json, exports. The
-    figures are those of the exported model: the float32 copy, outside any strategy."""
+    writes metrics.json and exports. The figures are those of the exported model: the
+    float32 copy, outside any strategy."""
     model = float32_copy(model, model_cfg, heads)
     if best:
         tf.train.Checkpoint(model=model).restore(best).assert_existing_objects_matched()

@@ -99,8 +99,8 @@ def _write(cfg, rows, staging, synthetic):
             "files": writer.close(),
             "num_examples": writer.count,
             "num_subjects": len(subjects[k]),
-            "age_counts": _class_counts(ages[k], labels.AGE_CLASSES),
-            "gender_counts": _class_counts(genders[k], labels.GENDER_CLASSES),
+            "age_counts": labels.class_counts(ages[k], labels.AGE_CLASSES),
+            "gender_counts": labels.class_counts(genders[k], labels.GENDER_CLASSES),
         })
     shared = _shared_subjects(subjects)
     if shared:
@@ -126,12 +126,6 @@ def _write(cfg, rows, staging, synthetic):
     }
     _write_file(staging, MANIFEST, json.dumps(manifest, indent=2) + "\n")  # Last: marks completion.
     return manifest
-
-
-def _class_counts(counter, class_names):
-    counts = {name: counter[label] for label, name in enumerate(class_names)}
-    counts["unknown"] = counter[labels.UNKNOWN]
-    return counts
 
 
 def _reason_counts(skips):

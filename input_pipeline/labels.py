@@ -78,3 +78,10 @@ def gender_label(text):
     """0 for 'm', 1 for 'f' (any case, blanks around ignored); else UNKNOWN."""
     text = text.strip().lower()
     return GENDER_CLASSES.index(text) if text in GENDER_CLASSES else UNKNOWN
+
+
+def class_counts(counter, class_names):
+    """{class name: count, ..., "unknown": count} of a Counter of labels, as in the manifest."""
+    counts = {name: counter[label] for label, name in enumerate(class_names)}
+    counts["unknown"] = counter[UNKNOWN]
+    return counts

@@ -79,12 +79,6 @@ def check_example(serialized, fold, image_size):
     return problems, (age, gender)
 
 
-def class_counts(counter, class_names):
-    counts = {name: counter[label] for label, name in enumerate(class_names)}
-    counts["unknown"] = counter[labels.UNKNOWN]
-    return counts
-
-
 def verify(shards_dir):
     """(problems, records read) of a shard set; each problem a line naming its place."""
     path = os.path.join(shards_dir, "manifest.json")
@@ -127,7 +121,7 @@ def verify(shards_dir):
             continue  # The class counts differ too; that says nothing new.
         for what, counter, class_names in (("age", ages, labels.AGE_CLASSES),
                                            ("gender", genders, labels.GENDER_CLASSES)):
-            counts = class_counts(counter, class_names)
+            counts = labels.class_counts(counter, class_names)
             if counts != fold[f"{what}_counts"]:
                 problems.append(f"fold {k}: {what} counts {counts}, the manifest says {fold[f'{what}_counts']}")
     return problems, read

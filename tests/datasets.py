@@ -3,9 +3,10 @@
 import io
 import os
 
+import tensorflow as tf
 from PIL import Image
 
-from input_pipeline import adience
+from input_pipeline import adience, schema
 
 HEADER_LINE = "\t".join(adience.HEADER)
 FIDUCIALS = "\t".join(["10", "20", "300", "300", "0", "5", "80"])
@@ -43,3 +44,12 @@ def write_adience(root, folds, layout="aligned", images=True, ending="\n"):
                 write_file(os.path.join(root, path), jpeg_bytes(colour=(40 * k, 10 * n % 256, 90)))
     os.makedirs(os.path.join(root, adience.LAYOUTS[layout][0]), exist_ok=True)
     return root
+
+
+def read_all(output_dir, manifest):
+    """Every record of a build's shards, parsed, fold by fold."""
+    records = []
+    for fold in manifest["folds"]:
+        paths = [os.path.join(output_dir, name) for name in fold["files"]]
+        records += [schema.parse_example(r) for r in tf.data.TFRecordDataset(paths)]
+    return records

@@ -9,7 +9,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from datasets import jpeg_bytes, row, write_adience, write_file
+from datasets import jpeg_bytes, read_all, row, write_adience, write_file
 from processes import wait_for
 from input_pipeline import adience, build, schema
 from input_pipeline.config import BuildConfig
@@ -54,14 +54,6 @@ def run_build(data_dir, output_dir, **overrides):
                   num_workers=1)
     fields.update(overrides)
     return build.build(BuildConfig(**fields))
-
-
-def read_all(output_dir, manifest):
-    records = []
-    for fold in manifest["folds"]:
-        paths = [os.path.join(output_dir, name) for name in fold["files"]]
-        records += [schema.parse_example(r) for r in tf.data.TFRecordDataset(paths)]
-    return records
 
 
 def test_manifest_counts_and_skipped_reasons(broken_adience, tmp_path):

@@ -1,15 +1,12 @@
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 
 import configs
-from processes import ROOT
+from processes import ROOT, load_script
 
-spec = importlib.util.spec_from_file_location("cross_validate", os.path.join(ROOT, "scripts", "cross_validate.py"))
-cross_validate = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cross_validate)
+cross_validate = load_script("cross_validate")
 
 
 def tiny(shards):

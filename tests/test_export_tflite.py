@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,10 +7,9 @@ import pytest
 
 import model as trainer
 from configs import tiny
-from processes import ROOT
-spec = importlib.util.spec_from_file_location("export_tflite", os.path.join(ROOT, "scripts", "export_tflite.py"))
-export_tflite = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(export_tflite)
+from processes import ROOT, load_script
+
+export_tflite = load_script("export_tflite")
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import random
 import shutil
 
 import pytest
-import tensorflow as tf
 from PIL import Image
 
+from datasets import read_all
 from input_pipeline import adience, build, sample, schema
 from input_pipeline.config import BuildConfig
 
@@ -81,13 +81,8 @@ def skipped(output_dir):
 
 def written(output_dir, manifest):
     """A Counter of (fold, filename) over every record of every shard."""
-    records = collections.Counter()
-    for fold in manifest["folds"]:
-        paths = [os.path.join(output_dir, name) for name in fold["files"]]
-        for serialized in tf.data.TFRecordDataset(paths):
-            example = schema.parse_example(serialized)
-            records[int(example[schema.FOLD]), example[schema.FILENAME].numpy().decode()] += 1
-    return records
+    return collections.Counter((int(r[schema.FOLD]), r[schema.FILENAME].numpy().decode())
+                               for r in read_all(output_dir, manifest))
 
 
 @pytest.fixture(scope="module")

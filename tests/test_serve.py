@@ -1,4 +1,3 @@
-import importlib.util
 import io
 import os
 import shutil
@@ -9,14 +8,12 @@ import pytest
 from PIL import Image
 
 from input_pipeline import faces
+from processes import ROOT, load_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import predict  # noqa: E402  (scripts/ on the path, as when serve.py runs)
 
-spec = importlib.util.spec_from_file_location("serve", os.path.join(ROOT, "scripts", "serve.py"))
-serve = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(serve)
+serve = load_script("serve")
 
 from test_predict import two_faces  # noqa: E402
 

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import shutil
@@ -11,11 +10,9 @@ import tensorflow as tf
 
 from datasets import jpeg_bytes
 from input_pipeline import schema
-from processes import ROOT
+from processes import ROOT, load_script
 
-spec = importlib.util.spec_from_file_location("verify_shards", os.path.join(ROOT, "scripts", "verify_shards.py"))
-verify_shards = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(verify_shards)
+verify_shards = load_script("verify_shards")
 
 
 def record_offsets(path):
