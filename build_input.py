@@ -14,9 +14,11 @@ import time
 
 from absl import app, flags, logging
 
-from input_pipeline import adience, labels, sample
+from input_pipeline import labels
 from input_pipeline.config import DATASETS, BuildConfig
-from input_pipeline.rows import DatasetError
+from input_pipeline.sources import adience, sample
+from input_pipeline.sources.rows import DatasetError
+from input_pipeline.writer import build, manifest
 
 _SAMPLE = sample.SampleConfig()
 
@@ -67,11 +69,21 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    # TF's C++ log lines (a "CUDA error" on every CPU-only machine among them) say nothing
-    # about building shards; its real failures surface as Python exceptions.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not FLAGS.data_dir and FLAGS.dataset != "adience":
+        raise app.UsageError(f"--dataset={FLAGS.dataset} needs --data_dir")
     try:
-        _build()
+        data_dir = FLAGS.data_dir or draw_sample(
+            FLAGS.sample_dir, sample.SampleConfig(FLAGS.sample_faces, FLAGS.sample_image_size, FLAGS.sample_seed),
+            FLAGS.num_workers)
+        synthetic = sample.is_sample(data_dir)
+        cfg = BuildConfig(
+            dataset=FLAGS.dataset, data_dir=data_dir,
+            output_dir=FLAGS.output_dir or os.path.join("data", "tfrecords", "adience_sample" if synthetic
+                                                        else FLAGS.dataset),
+            csv_file=FLAGS.csv_file, image_layout=FLAGS.image_layout, label_policy=FLAGS.label_policy,
+            image_size=FLAGS.image_size, jpeg_quality=FLAGS.jpeg_quality, num_shards=FLAGS.num_shards,
+            num_workers=FLAGS.num_workers, dedup=FLAGS.dedup, overwrite=FLAGS.overwrite)
+        run(cfg, synthetic)
     except DatasetError as e:
         sys.exit(f"build_input: error: {e}\nNothing was written.")
     except KeyboardInterrupt:
@@ -79,37 +91,21 @@ def main(argv):
         sys.exit(130)
 
 
-def _build():
-    # TensorFlow is imported here, not at the top: worker processes are spawned and
-    # re-import this file, and they need only Pillow.
-    from input_pipeline import build
+def draw_sample(sample_dir, sample_cfg, num_workers):
+    """The synthetic sample's folder, drawn there first if need be."""
+    logging.warning("No --data_dir: using the SYNTHETIC Adience-layout sample in %s. It is drawn by "
+                    "a program, not real faces; pass --data_dir for real Adience.", sample_dir)
+    sample.ensure(sample_dir, sample_cfg, num_workers)
+    return sample_dir
 
-    data_dir = FLAGS.data_dir or _ensure_sample()
-    synthetic = sample.is_sample(data_dir)
-    name = "adience_sample" if synthetic else FLAGS.dataset
-    cfg = BuildConfig(
-        dataset=FLAGS.dataset, data_dir=data_dir,
-        output_dir=FLAGS.output_dir or os.path.join("data", "tfrecords", name),
-        csv_file=FLAGS.csv_file, image_layout=FLAGS.image_layout, label_policy=FLAGS.label_policy,
-        image_size=FLAGS.image_size, jpeg_quality=FLAGS.jpeg_quality, num_shards=FLAGS.num_shards,
-        num_workers=FLAGS.num_workers, dedup=FLAGS.dedup, overwrite=FLAGS.overwrite)
+
+def run(cfg, synthetic):
     logging.info("%s", cfg)
     start = time.monotonic()
-    manifest = build.build(cfg, synthetic=synthetic)
-    print(build.summary(manifest, cfg.output_dir, time.monotonic() - start))
+    written = build.build(cfg, synthetic=synthetic)
+    print(manifest.summary(written, cfg.output_dir, time.monotonic() - start))
     if synthetic:
         print("note: these shards hold the SYNTHETIC sample, not real Adience faces.")
-
-
-def _ensure_sample():
-    """The synthetic sample's folder, drawn there first if need be."""
-    if FLAGS.dataset != "adience":
-        raise app.UsageError(f"--dataset={FLAGS.dataset} needs --data_dir")
-    logging.warning("No --data_dir: using the SYNTHETIC Adience-layout sample in %s. It is drawn by "
-                    "a program, not real faces; pass --data_dir for real Adience.", FLAGS.sample_dir)
-    cfg = sample.SampleConfig(FLAGS.sample_faces, FLAGS.sample_image_size, FLAGS.sample_seed)
-    sample.ensure(FLAGS.sample_dir, cfg, FLAGS.num_workers)
-    return FLAGS.sample_dir
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.14",
-    packages=find_packages(include=["input_pipeline", "input_pipeline.*",
-                                    "architectures", "architectures.*"]),
+    packages=find_packages(include=["input_pipeline", "input_pipeline.*", "architectures", "architectures.*",
+                                    "training", "training.*", "serving", "serving.*"]),
     py_modules=["build_input", "model"],
     install_requires=[
         # Keras 3 ships with TF 2.16+; 2.21 is the version this project is tested on.
@@ -23,6 +23,8 @@ setup(
         "pandas>=2.2,<4",
         "pillow>=10.3,<14",
         "absl-py>=2.1,<3",
+        # CRC32C of the TFRecord framing: the shard writer has no TensorFlow (Apache-2.0, C code).
+        "google-crc32c>=1.5,<2",
         # Face detection in scripts/predict.py: the Haar cascade files ship in the wheels
         # below 5.0 only.
         "opencv-python-headless>=4.8,<5",

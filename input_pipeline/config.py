@@ -1,4 +1,4 @@
-"""Configuration of the shard build (no TensorFlow here: entry points import it at start-up)."""
+"""The shard build's and the reader's configuration (no TensorFlow: entry points import it at start-up)."""
 
 import dataclasses
 

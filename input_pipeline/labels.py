@@ -1,4 +1,4 @@
-"""Age and gender label rules shared by every dataset adapter.
+"""Age and gender labels: the classes of each head and the rules every dataset source follows.
 
 The 8 age groups are the Adience classes (Levi & Hassner 2015, Sec. 4.1). Two label
 policies decide what happens to the noisy values found in the real fold files:
@@ -19,6 +19,7 @@ UNKNOWN = -1
 AGE_RANGES = ((0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100))
 AGE_CLASSES = tuple(f"({lo}, {hi})" for lo, hi in AGE_RANGES)
 GENDER_CLASSES = ("m", "f")
+CLASS_NAMES = {"age": AGE_CLASSES, "gender": GENDER_CLASSES}  # Per head.
 POLICIES = ("strict", "nearest")
 
 _RANGE_RE = re.compile(r"^\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
@@ -85,3 +86,9 @@ def class_counts(counter, class_names):
     counts = {name: counter[label] for label, name in enumerate(class_names)}
     counts["unknown"] = counter[UNKNOWN]
     return counts
+
+
+def heads_for(task):
+    """{head: number of classes} of a task ("age_gender": both heads on one trunk)."""
+    names = ("age", "gender") if task == "age_gender" else (task,)
+    return {name: len(CLASS_NAMES[name]) for name in names}

@@ -1,10 +1,9 @@
-"""The tf.train.Example schema of a face: one module for the writer and the reader.
+"""A shard set's format: the keys of each face's tf.train.Example, and the manifest's name.
 
-`image/class/label` repeats the age label under the key that generic TF
-classification pipelines read.
+The writer (input_pipeline/writer, no TensorFlow) and the reader (input_pipeline/reader)
+import these names, so the two cannot drift apart. `image/class/label` repeats the age
+label under the key that generic TF classification pipelines read.
 """
-
-import tensorflow as tf
 
 from input_pipeline.labels import UNKNOWN
 
@@ -20,49 +19,27 @@ SUBJECT_ID = "image/subject_id"
 FOLD = "image/fold"
 
 IMAGE_FORMAT = b"jpeg"
+MANIFEST = "manifest.json"
+SKIPPED = "skipped.csv"
 
-FEATURES = {
-    ENCODED: tf.io.FixedLenFeature([], tf.string),
-    FORMAT: tf.io.FixedLenFeature([], tf.string, default_value=IMAGE_FORMAT),
-    HEIGHT: tf.io.FixedLenFeature([], tf.int64),
-    WIDTH: tf.io.FixedLenFeature([], tf.int64),
-    FILENAME: tf.io.FixedLenFeature([], tf.string, default_value=b""),
-    AGE: tf.io.FixedLenFeature([], tf.int64, default_value=UNKNOWN),
-    GENDER: tf.io.FixedLenFeature([], tf.int64, default_value=UNKNOWN),
-    CLASS: tf.io.FixedLenFeature([], tf.int64, default_value=UNKNOWN),
-    SUBJECT_ID: tf.io.FixedLenFeature([], tf.string, default_value=b""),
-    FOLD: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+# key -> (kind, default when a record lacks it; None: required). Kinds are those of
+# tf.train.Feature: "bytes" (a BytesList of one value) or "int64" (an Int64List of one).
+FIELDS = {
+    ENCODED: ("bytes", None),
+    FORMAT: ("bytes", IMAGE_FORMAT),
+    HEIGHT: ("int64", None),
+    WIDTH: ("int64", None),
+    FILENAME: ("bytes", b""),
+    AGE: ("int64", UNKNOWN),
+    GENDER: ("int64", UNKNOWN),
+    CLASS: ("int64", UNKNOWN),
+    SUBJECT_ID: ("bytes", b""),
+    FOLD: ("int64", -1),
 }
 
 
-def _bytes(value):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
-def _int64(value):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-
-def make_example(*, encoded, height, width, filename, age, gender, subject_id, fold):
-    """A serialized tf.train.Example for one face (labels: -1 where unknown)."""
-    feature = {
-        ENCODED: _bytes(encoded),
-        FORMAT: _bytes(IMAGE_FORMAT),
-        HEIGHT: _int64(height),
-        WIDTH: _int64(width),
-        FILENAME: _bytes(filename.encode("utf-8")),
-        AGE: _int64(age),
-        GENDER: _int64(gender),
-        CLASS: _int64(age),
-        SUBJECT_ID: _bytes(subject_id.encode("utf-8")),
-        FOLD: _int64(fold),
-    }
-    example = tf.train.Example(features=tf.train.Features(feature=feature))
-    # Features is a protobuf map, serialized in hash order unless asked otherwise:
-    # deterministic=True sorts the keys, so shards are byte-identical across runs.
-    return example.SerializeToString(deterministic=True)
-
-
-def parse_example(serialized):
-    """Parses one serialized Example (a scalar string tensor) into a dict of tensors."""
-    return tf.io.parse_single_example(serialized, FEATURES)
+def features(*, encoded, height, width, filename, age, gender, subject_id, fold):
+    """{key: value} of one face's record (labels -1 where unknown)."""
+    return {ENCODED: encoded, FORMAT: IMAGE_FORMAT, HEIGHT: height, WIDTH: width,
+            FILENAME: filename.encode("utf-8"), AGE: age, GENDER: gender, CLASS: age,
+            SUBJECT_ID: subject_id.encode("utf-8"), FOLD: fold}

@@ -20,11 +20,12 @@ import time
 
 from absl import app, flags
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from input_pipeline import labels, parallel
+from input_pipeline.config import BuildConfig
+from input_pipeline.sources import adience, sample
+from input_pipeline.writer import build
 
-from input_pipeline import adience, labels, parallel, sample  # noqa: E402  (after the path set-up)
-from input_pipeline.config import BuildConfig  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 flags.DEFINE_integer("faces", 300, "Distinct synthetic faces to draw.", lower_bound=sample.MIN_FACES)
 flags.DEFINE_integer("source_size", 816, "Pixels a side of the drawn faces (Adience aligned: 816).")
@@ -76,9 +77,6 @@ def same_files(a, b):
 
 def main(argv):
     del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from input_pipeline import build  # TensorFlow: not in the spawned workers (see build_input.py).
-
     workers = parallel.resolve_workers(FLAGS.workers)
     faces_dir = os.path.join(ROOT, "data", f"bench_faces_{FLAGS.source_size}")
     cfg = sample.SampleConfig(num_faces=FLAGS.faces, image_size=FLAGS.source_size)

@@ -3,7 +3,7 @@
     python scripts/bench_input.py            # after build_input; ~1 min on 2 cores
 
 In one run, over the same faces of the training folds:
-(a) bare `tf.io.decode_jpeg` of the records' JPEG bytes (already in memory) in a
+(a) bare JPEG decoding (preprocess.decode_jpeg) of the records' bytes (already in memory) in a
     parallel tf.data map: the ceiling of any pipeline that decodes these files; and
     (a1) the same on one thread, the per-core decode rate BENCHMARKS.md works from;
 (b) this project's training pipeline (read shards, parse, filter, shuffle, decode,
@@ -17,7 +17,6 @@ Prints images/s of each, then `decode per core`, `pipeline/decode: X.XX` and
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 
@@ -25,9 +24,10 @@ import keras
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from input_pipeline import dataset, decode  # noqa: E402  (after the path set-up)
-from input_pipeline.config import DataConfig  # noqa: E402
+from input_pipeline import preprocess
+from input_pipeline.config import DataConfig
+from input_pipeline.reader import dataset, parse
+from input_pipeline.reader.manifest import load_folds
 
 flags.DEFINE_string("shards_dir", DataConfig.shards_dir, "A build_input output folder.")
 flags.DEFINE_integer("image_size", DataConfig.image_size, "Crop size.")
@@ -49,9 +49,9 @@ def main(argv):
     del argv
     cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
                      val_fraction=0.0)
-    _, train_files, _ = dataset.load_folds(cfg.shards_dir, cfg.test_fold)
+    _, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
     records = []
-    for batch in tf.data.TFRecordDataset(train_files).batch(256).map(decode.parse):
+    for batch in tf.data.TFRecordDataset(train_files).batch(256).map(parse.parse):
         records += [(jpeg, int(age)) for jpeg, age in zip(batch["encoded"].numpy(), batch["age"].numpy(),
                                                           strict=True) if age >= 0]
     print(f"bench_input: {len(records)} faces of the training folds of {cfg.shards_dir}, "
@@ -61,7 +61,7 @@ def main(argv):
 
     def bare(threads):
         ds = (tf.data.Dataset.from_tensor_slices(jpegs).repeat()
-              .map(lambda j: (decode.decode_image(j), 0), num_parallel_calls=threads)
+              .map(lambda j: (preprocess.decode_jpeg(j), 0), num_parallel_calls=threads)
               .batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE))
         if threads == 1:
             options = tf.data.Options()

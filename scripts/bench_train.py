@@ -4,7 +4,7 @@
 
 Same model (Levi-Hassner by default), same data (the training folds of --shards_dir
 through the project's input pipeline and augmentation), same optimizer, in one run:
-(1) the custom loop's step (model.make_train_step) in float32; (2) keras model.fit on
+(1) the custom loop's step (training.steps.make_train_step) in float32; (2) keras model.fit on
 the same model in float32; (3) the custom loop under mixed precision (mixed_float16 on
 a GPU, mixed_bfloat16 on a CPU with bf16, as --mixed_precision=auto picks). Each is
 timed over --steps steps after --warmup steps (tracing, thread pools). Prints images/s
@@ -12,21 +12,21 @@ and `custom/fit: X.XX`, `mixed/float32: X.XX` last.
 """
 
 import os
-import sys
 import time
 
 import keras
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import architectures  # noqa: E402  (after the path set-up)
-import model as trainer  # noqa: E402
-from architectures.config import ModelConfig  # noqa: E402
-from input_pipeline import augment, dataset  # noqa: E402
-from input_pipeline.config import DataConfig  # noqa: E402
+import architectures
+import training.flags  # noqa: F401 (defines model.py's flags: --shards_dir, --arch, --image_size, --batch_size)
+from architectures.config import ModelConfig
+from input_pipeline import preprocess
+from input_pipeline.config import DataConfig
+from input_pipeline.reader import dataset
+from input_pipeline.reader.manifest import load_folds
+from training import runtime, steps
 
-# --shards_dir, --arch, --image_size and --batch_size are model.py's flags.
 flags.DEFINE_integer("steps", 15, "Timed steps per configuration.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps first.")
 FLAGS = flags.FLAGS
@@ -45,7 +45,7 @@ def build(policy):
 
 def custom_loop(policy, train_ds):
     model, optimizer = build(policy)
-    step = trainer.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, FLAGS.batch_size,
+    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, FLAGS.batch_size,
                                    FLAGS.image_size)
     iterator = iter(train_ds)
     for i in range(FLAGS.warmup):
@@ -61,7 +61,7 @@ def fit(train_ds):
     model.compile(optimizer=optimizer, loss={"age": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
     seed = tf.constant([0, 0], tf.int64)
     # The same augmentation, here in the input pipeline (fit's step cannot take it).
-    data = train_ds.map(lambda x, y: (augment.train_batch(x, seed, FLAGS.image_size), {"age": y["age"]}))
+    data = train_ds.map(lambda x, y: (preprocess.train_batch(x, seed, FLAGS.image_size), {"age": y["age"]}))
     model.fit(data, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0, shuffle=False)
     start = time.perf_counter()
     model.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, shuffle=False)
@@ -72,9 +72,9 @@ def main(argv):
     del argv
     cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
                      val_fraction=0.0)
-    _, train_files, _ = dataset.load_folds(cfg.shards_dir, cfg.test_fold)
+    _, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
     train_ds = dataset.make_train_dataset(cfg, train_files)
-    mixed = trainer.choose_precision("auto")
+    mixed = runtime.choose_precision("auto")
     if mixed == "float32":
         mixed = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
     print(f"bench_train: {FLAGS.arch} at {FLAGS.image_size}px, batch {FLAGS.batch_size}, {FLAGS.steps} steps "

@@ -9,16 +9,15 @@ subject-disjoint, so this measures what the pixels say about unseen people. A CN
 that does not beat these numbers has learnt nothing.
 """
 
-import json
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from input_pipeline import schema  # noqa: E402  (after the path set-up)
+from input_pipeline import preprocess, schema
+from input_pipeline.reader import parse
+from input_pipeline.reader.manifest import load_manifest
 
 flags.DEFINE_string("shards_dir", "data/tfrecords/adience_sample", "A build_input output folder.")
 flags.DEFINE_integer("test_fold", 0, "The fold held out.", lower_bound=0, upper_bound=4)
@@ -29,13 +28,12 @@ FLAGS = flags.FLAGS
 
 def load(shards_dir, pixels):
     """Flattened pixels, age, gender and fold of every face in a shard set."""
-    with open(os.path.join(shards_dir, "manifest.json")) as f:
-        manifest = json.load(f)
+    manifest = load_manifest(shards_dir)
     paths = [os.path.join(shards_dir, name) for fold in manifest["folds"] for name in fold["files"]]
 
     def features(serialized):
-        example = schema.parse_example(serialized)
-        image = tf.image.decode_jpeg(example[schema.ENCODED], channels=3)
+        example = parse.parse_example(serialized)
+        image = preprocess.decode_jpeg(example[schema.ENCODED])
         image = tf.image.resize(image, (pixels, pixels), antialias=True) / 255.0
         return tf.reshape(image, [-1]), example[schema.AGE], example[schema.GENDER], example[schema.FOLD]
 

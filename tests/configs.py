@@ -2,9 +2,9 @@
 
 import dataclasses
 
-import model as trainer
 from architectures.config import ModelConfig
 from input_pipeline.config import DataConfig
+from training.config import TrainConfig
 
 
 def tiny(shards, model_dir="", task="age", image_size=24, arch="levi_hassner", **train):
@@ -17,7 +17,7 @@ def tiny(shards, model_dir="", task="age", image_size=24, arch="levi_hassner", *
                   learning_rate=1e-3, log_every=2, eval_every=2, checkpoint_every=2, histogram_every=2,
                   mixed_precision="off")
     fields.update(train)
-    return data, model, trainer.TrainConfig(**fields)
+    return data, model, TrainConfig(**fields)
 
 
 def with_data(configs, **data):

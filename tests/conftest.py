@@ -33,8 +33,8 @@ def small_adience(tmp_path):
 @pytest.fixture
 def small_shards(small_adience, tmp_path):
     """small_adience built into shards of 32x32 faces; returns the shards folder."""
-    from input_pipeline import build
     from input_pipeline.config import BuildConfig
+    from input_pipeline.writer import build
 
     out = str(tmp_path / "shards")
     build.build(BuildConfig(data_dir=small_adience, output_dir=out, image_size=32, num_shards=2, num_workers=1))
@@ -44,10 +44,9 @@ def small_shards(small_adience, tmp_path):
 @pytest.fixture(scope="session")
 def exported_model(tmp_path_factory):
     """A tiny age-and-gender Levi-Hassner, trained 2 steps and exported (for prediction tests)."""
-    import model as trainer
     from configs import tiny, with_data
-    from input_pipeline import build
     from input_pipeline.config import BuildConfig
+    from input_pipeline.writer import build
 
     root = tmp_path_factory.mktemp("exported")
     data_dir = write_adience(str(root / "a"), {k: [row(f"u{k}@N0", k * 2 + i, "(25, 32)", "mf"[i], f"{k}{i}.jpg")
@@ -55,5 +54,7 @@ def exported_model(tmp_path_factory):
     shards = str(root / "shards")
     build.build(BuildConfig(data_dir=data_dir, output_dir=shards, image_size=32, num_shards=1, num_workers=1))
     configs = tiny(shards, root / "run", task="age_gender", train_steps=2, histogram_every=0)
-    metrics = trainer.train_and_evaluate(*with_data(configs, val_fraction=0.0, shuffle_buffer=8))
+    from training.loop import train_and_evaluate
+
+    metrics = train_and_evaluate(*with_data(configs, val_fraction=0.0, shuffle_buffer=8))
     return metrics["export_dir"]

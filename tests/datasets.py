@@ -6,7 +6,8 @@ import os
 import tensorflow as tf
 from PIL import Image
 
-from input_pipeline import adience, schema
+from input_pipeline.reader import parse
+from input_pipeline.sources import adience
 
 HEADER_LINE = "\t".join(adience.HEADER)
 FIDUCIALS = "\t".join(["10", "20", "300", "300", "0", "5", "80"])
@@ -51,5 +52,5 @@ def read_all(output_dir, manifest):
     records = []
     for fold in manifest["folds"]:
         paths = [os.path.join(output_dir, name) for name in fold["files"]]
-        records += [schema.parse_example(r) for r in tf.data.TFRecordDataset(paths)]
+        records += [parse.parse_example(r) for r in tf.data.TFRecordDataset(paths)]
     return records

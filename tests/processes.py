@@ -1,6 +1,5 @@
 """Helpers for tests that run the entry points as separate processes."""
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -8,14 +7,6 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_script(name):
-    """scripts/<name>.py as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def wait_for(condition, seconds=30):

@@ -3,8 +3,9 @@ import os
 import pytest
 
 from datasets import HEADER_LINE, row, write_adience, write_file
-from input_pipeline import adience, labels
-from input_pipeline.rows import DatasetError, Face, Skip
+from input_pipeline import labels
+from input_pipeline.sources import adience
+from input_pipeline.sources.rows import DatasetError, Face, Skip
 
 # One fold file that copies every quirk of the real ones.
 QUIRKY = [

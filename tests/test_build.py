@@ -10,10 +10,12 @@ import pytest
 import tensorflow as tf
 
 from datasets import jpeg_bytes, read_all, row, write_adience, write_file
-from processes import wait_for
-from input_pipeline import adience, build, schema
+from input_pipeline import schema
 from input_pipeline.config import BuildConfig
-from input_pipeline.rows import DatasetError
+from input_pipeline.sources import adience
+from input_pipeline.sources.rows import DatasetError
+from input_pipeline.writer import build, example
+from processes import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -166,8 +168,8 @@ def test_an_interrupted_run_leaves_nothing_that_looks_finished(small_adience, tm
             raise KeyboardInterrupt
         return real(**fields)
 
-    real = schema.make_example
-    monkeypatch.setattr(schema, "make_example", interrupt_on_fifth)
+    real = example.make_example
+    monkeypatch.setattr(example, "make_example", interrupt_on_fifth)
     with pytest.raises(KeyboardInterrupt):
         run_build(small_adience, tmp_path / "out")
     assert sorted(os.listdir(tmp_path)) == ["adience"]  # Not even the staging folder.

@@ -4,9 +4,8 @@ import subprocess
 import sys
 
 import configs
-from processes import ROOT, load_script
-
-cross_validate = load_script("cross_validate")
+from processes import ROOT
+from training import cross_validation, plots
 
 
 def tiny(shards):
@@ -17,13 +16,13 @@ def test_finished_folds_are_skipped_and_an_interrupted_one_resumes(small_shards,
     data, model_cfg, train = tiny(small_shards)
     cv_dir = str(tmp_path / "cv")
     for fold in (0, 1):
-        cross_validate.run_fold(data, model_cfg, train, fold, cv_dir)
+        cross_validation.run_fold(data, model_cfg, train, fold, cv_dir)
     done = os.path.join(cv_dir, "fold_0", "metrics.json")
     before = os.path.getmtime(done)
     # Fold 1 "interrupted" after its checkpoints: no metrics.json yet.
     os.remove(os.path.join(cv_dir, "fold_1", "metrics.json"))
     with caplog.at_level("INFO", logger="absl"):
-        metrics = {k: cross_validate.run_fold(data, model_cfg, train, k, cv_dir) for k in (0, 1)}
+        metrics = {k: cross_validation.run_fold(data, model_cfg, train, k, cv_dir) for k in (0, 1)}
     assert os.path.getmtime(done) == before and "fold 0: done already" in caplog.text
     assert "fold_1/checkpoints/ckpt-2 at step 2" in caplog.text  # Resumed, not retrained.
     assert metrics[1]["test_fold"] == 1 and os.path.isfile(os.path.join(cv_dir, "fold_1", "metrics.json"))
@@ -32,15 +31,15 @@ def test_finished_folds_are_skipped_and_an_interrupted_one_resumes(small_shards,
 def test_summary_table_and_figure(tmp_path):
     per_fold = {0: {("age", "exact", "over_sampled"): 40.0, ("age", "one_off", "over_sampled"): 80.0},
                 1: {("age", "exact", "over_sampled"): 50.0, ("age", "one_off", "over_sampled"): 90.0}}
-    rows = cross_validate.summarize(per_fold)
+    rows = cross_validation.summarize(per_fold)
     exact = next(r for r in rows if r["measure"] == "exact")
     assert exact["mean"] == 45.0 and round(exact["std"], 3) == 7.071 and exact["paper"] == 50.7
-    table = cross_validate.markdown(rows, [0, 1], synthetic=True)
+    table = cross_validation.markdown(rows, [0, 1], synthetic=True)
     assert "| age | exact | over_sampled | 40.0 | 50.0 | 45.0 ± 7.1 | 50.7 |" in table and "SYNTHETIC" in table
     matrix = [[1 if i == j else 0 for j in range(8)] for i in range(8)]
     metrics = {k: {"over_sampled": {"age": {"confusion_matrix": matrix}}} for k in (0, 1)}
     path = str(tmp_path / "results.png")
-    cross_validate.figure(metrics, rows, ["0", "1"], "age", path)
+    plots.cross_validation_figure(metrics, rows, ["0", "1"], "age", path)
     assert os.path.getsize(path) > 1000
 
 

@@ -1,9 +1,10 @@
 import pytest
 
 from datasets import jpeg_bytes, write_file
-from input_pipeline import build, csv_dataset
 from input_pipeline.config import BuildConfig
-from input_pipeline.rows import DatasetError, fold_of
+from input_pipeline.sources import csv_file
+from input_pipeline.sources.rows import DatasetError, fold_of
+from input_pipeline.writer import build
 
 CSV = """path,Age,gender,fold,subject_id
 a.jpg,30,f,0,s1
@@ -20,7 +21,7 @@ a.jpg,30,f,0,s1
 
 def read(tmp_path, text, policy="strict", dedup=False):
     write_file(str(tmp_path / "labels.csv"), text)
-    return csv_dataset.read(str(tmp_path / "labels.csv"), str(tmp_path), policy, dedup)
+    return csv_file.read(str(tmp_path / "labels.csv"), str(tmp_path), policy, dedup)
 
 
 def test_columns_labels_and_bad_rows(tmp_path):
@@ -54,7 +55,7 @@ def test_without_a_fold_column_folds_follow_the_subject(tmp_path):
 
 def test_bad_bytes_are_a_row_not_a_crash(tmp_path):
     write_file(str(tmp_path / "labels.csv"), b"path,age\na.jpg,30\nb\xff.jpg,30\n")
-    rows = csv_dataset.read(str(tmp_path / "labels.csv"), str(tmp_path))
+    rows = csv_file.read(str(tmp_path / "labels.csv"), str(tmp_path))
     assert [s.reason for s in rows.skips] == ["bad_encoding"] and len(rows.faces) == 1
 
 
@@ -80,7 +81,7 @@ def test_build_from_csv_with_absolute_paths(tmp_path):
 
 def test_a_missing_csv_file_is_named(tmp_path):
     with pytest.raises(DatasetError, match="CSV file .*nope.csv does not exist"):
-        csv_dataset.read(str(tmp_path / "nope.csv"), str(tmp_path))
+        csv_file.read(str(tmp_path / "nope.csv"), str(tmp_path))
 
 
 def test_a_subject_in_two_folds_is_counted(tmp_path):

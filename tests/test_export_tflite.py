@@ -5,25 +5,24 @@ import sys
 
 import pytest
 
-import model as trainer
 from configs import tiny
-from processes import ROOT, load_script
-
-export_tflite = load_script("export_tflite")
+from processes import ROOT
+from serving import tflite
+from training.loop import train_and_evaluate
 
 
 @pytest.fixture
 def exported(small_shards, tmp_path):
-    metrics = trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run", task="age_gender", train_steps=3,
+    metrics = train_and_evaluate(*tiny(small_shards, tmp_path / "run", task="age_gender", train_steps=3,
                                                eval_every=3, checkpoint_every=3, histogram_every=0))
     return metrics["export_dir"]
 
 
 def test_tflite_agrees_with_the_saved_model(exported, small_shards):
-    tflite_model, output_names = export_tflite.convert(exported)
+    tflite_model, output_names = tflite.convert(exported)
     assert output_names == ["age_probabilities", "gender_probabilities"]
-    faces = list(export_tflite.test_faces(small_shards, 0))
-    result = export_tflite.agreement(exported, tflite_model, output_names, faces)
+    faces = list(tflite.test_faces(small_shards, 0))
+    result = tflite.agreement(exported, tflite_model, output_names, faces)
     assert set(result) == {"age", "gender"}
     for same, total in result.values():
         assert total == len(faces) == 6 and same / total >= 0.99
@@ -44,9 +43,9 @@ def test_command_line(exported, small_shards):
 
 def test_a_mixed_precision_model_exports_in_float32(small_shards, tmp_path):
     """Trained in bfloat16, exported in float32: TFLite has no bfloat16 convolutions."""
-    metrics = trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=2, histogram_every=0,
+    metrics = train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=2, histogram_every=0,
                                                mixed_precision="mixed_bfloat16"))
-    tflite_model, names = export_tflite.convert(metrics["export_dir"])
-    faces = list(export_tflite.test_faces(small_shards, 0))
-    same, total = export_tflite.agreement(metrics["export_dir"], tflite_model, names, faces)["age"]
+    tflite_model, names = tflite.convert(metrics["export_dir"])
+    faces = list(tflite.test_faces(small_shards, 0))
+    same, total = tflite.agreement(metrics["export_dir"], tflite_model, names, faces)["age"]
     assert same == total == 6

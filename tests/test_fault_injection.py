@@ -13,8 +13,10 @@ import pytest
 from PIL import Image
 
 from datasets import read_all
-from input_pipeline import adience, build, sample, schema
+from input_pipeline import schema
 from input_pipeline.config import BuildConfig
+from input_pipeline.sources import adience, sample
+from input_pipeline.writer import build
 
 PER_KIND = 3  # Faults of each kind: 15 images and 12 rows of the sample's ~150 written rows.
 
@@ -75,7 +77,7 @@ def image_of(raw):
 
 
 def skipped(output_dir):
-    with open(os.path.join(output_dir, build.SKIPPED), newline="") as f:
+    with open(os.path.join(output_dir, schema.SKIPPED), newline="") as f:
         return collections.Counter((r["fold"], r["source"], r["path"], r["reason"]) for r in csv.DictReader(f))
 
 
@@ -150,4 +152,4 @@ def test_every_injected_fault_is_skipped_with_its_reason_and_counts_are_exact(cl
         removed = sum(n for (fold, _), n in lost.items() if fold == before["fold"])
         assert after["num_examples"] == before["num_examples"] - removed
     assert manifest["num_examples"] == clean_manifest["num_examples"] - sum(lost.values())
-    assert json.load(open(os.path.join(output, build.MANIFEST))) == manifest
+    assert json.load(open(os.path.join(output, schema.MANIFEST))) == manifest

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from datasets import jpeg_bytes, write_file
-from input_pipeline.images import Encoded, Failed, encode_face
+from input_pipeline.writer.encode import Encoded, Failed, encode_face
 
 
 def save(tmp_path, name, data):

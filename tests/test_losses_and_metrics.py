@@ -1,20 +1,20 @@
 import numpy as np
 import tensorflow as tf
 
-from architectures import evaluation, losses
+from training import losses, metrics
 
 
 def test_one_off_counts_adjacent_groups_only():
     labels = np.array([0, 3, 3, 3, 7, 5])
     predictions = np.array([1, 3, 2, 5, 7, 7])  # off by 1, exact, 1, 2, exact, 2
-    assert evaluation.exact_accuracy(labels, predictions) == 2 / 6
-    assert evaluation.one_off_accuracy(labels, predictions) == 4 / 6
+    assert metrics.exact_accuracy(labels, predictions) == 2 / 6
+    assert metrics.one_off_accuracy(labels, predictions) == 4 / 6
 
 
 def test_summary_ignores_unknown_labels_and_builds_the_confusion_matrix():
     probabilities = np.eye(3)[[0, 1, 2, 2, 0]]
     labels = np.array([0, 1, 1, -1, 2])
-    figures = evaluation.summarize(probabilities, labels, ["a", "b", "c"], one_off=True)
+    figures = metrics.summarize(probabilities, labels, ["a", "b", "c"], one_off=True)
     assert figures["num_examples"] == 4
     assert figures["accuracy"] == 0.5
     assert figures["confusion_matrix"] == [[1, 0, 0], [0, 1, 1], [1, 0, 0]]

@@ -8,11 +8,12 @@ import pytest
 import tensorflow as tf
 
 import architectures
-import model as trainer
-from architectures import losses
 from architectures.config import ModelConfig
 from configs import tiny
 from processes import ROOT, model_command
+from training import losses, optim, steps
+from training.config import TrainConfig
+from training.loop import train_and_evaluate
 
 
 def rates(schedule, steps):
@@ -20,16 +21,16 @@ def rates(schedule, steps):
 
 
 def test_the_papers_step_schedule():
-    cfg = trainer.TrainConfig(schedule="step", decay_steps=10_000, decay_rate=0.1)
-    schedule = trainer.make_schedule(cfg, 1e-3, total_steps=50_000)
+    cfg = TrainConfig(schedule="step", decay_steps=10_000, decay_rate=0.1)
+    schedule = optim.make_schedule(cfg, 1e-3, total_steps=50_000)
     np.testing.assert_allclose(rates(schedule, [0, 9_999, 10_000, 25_000, 49_999]),
                                [1e-3, 1e-3, 1e-4, 1e-5, 1e-7], rtol=1e-5)
 
 
 def test_warm_up_then_cosine_or_constant():
-    cosine = trainer.make_schedule(trainer.TrainConfig(schedule="cosine", warmup_steps=100), 1e-3, 1100)
+    cosine = optim.make_schedule(TrainConfig(schedule="cosine", warmup_steps=100), 1e-3, 1100)
     np.testing.assert_allclose(rates(cosine, [0, 50, 100, 600, 1100]), [0, 5e-4, 1e-3, 5e-4, 0], atol=1e-9)
-    constant = trainer.make_schedule(trainer.TrainConfig(schedule="constant", warmup_steps=10), 1e-3, 1000)
+    constant = optim.make_schedule(TrainConfig(schedule="constant", warmup_steps=10), 1e-3, 1000)
     np.testing.assert_allclose(rates(constant, [0, 5, 10, 999]), [0, 5e-4, 1e-3, 1e-3], rtol=1e-6)
 
 
@@ -44,14 +45,14 @@ def test_a_few_steps_on_separable_data_lower_the_loss():
     model = architectures.build(ModelConfig(image_size=32, dropout=0.0), {"gender": 2})
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
-    step = trainer.make_train_step(model, optimizer, strategy, {"gender": 2}, 16, image_size=32)
+    step = steps.make_train_step(model, optimizer, strategy, {"gender": 2}, 16, image_size=32)
     iterator = iter(data)
     history = [float(step(iterator, tf.constant(i, tf.int64))[0]) for i in range(40)]
     assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5]), history
 
 
 def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shards, tmp_path):
-    metrics = trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run"))
+    metrics = train_and_evaluate(*tiny(small_shards, tmp_path / "run"))
     run = tmp_path / "run"
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["single_crop"]["age"]["num_examples"] == 6
@@ -84,7 +85,7 @@ def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shard
 
 
 def test_two_heads_train_together(small_shards, tmp_path):
-    metrics = trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run", task="age_gender", train_steps=2,
+    metrics = train_and_evaluate(*tiny(small_shards, tmp_path / "run", task="age_gender", train_steps=2,
                                                export=False))
     assert set(metrics["single_crop"]) == {"age", "gender"}
     assert "one_off_accuracy" in metrics["single_crop"]["age"]
@@ -93,9 +94,9 @@ def test_two_heads_train_together(small_shards, tmp_path):
 
 def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
     data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=4)
-    trainer.train_and_evaluate(data, model_cfg, cfg)
+    train_and_evaluate(data, model_cfg, cfg)
     _, _, more = tiny(small_shards, tmp_path / "run", train_steps=6)
-    trainer.train_and_evaluate(data, model_cfg, more)
+    train_and_evaluate(data, model_cfg, more)
     reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 6
     assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 6  # 4 + 2: it resumed.
@@ -105,12 +106,12 @@ def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
 
 def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(small_shards, tmp_path, monkeypatch):
     data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=2)
-    trainer.train_and_evaluate(data, model_cfg, cfg)
+    train_and_evaluate(data, model_cfg, cfg)
     real = losses.masked_cross_entropy
     monkeypatch.setattr(losses, "masked_cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
     _, _, more = tiny(small_shards, tmp_path / "run", train_steps=4)
     with pytest.raises(FloatingPointError, match="loss is nan at step 3"):
-        trainer.train_and_evaluate(data, model_cfg, more)
+        train_and_evaluate(data, model_cfg, more)
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
 
 
@@ -118,7 +119,7 @@ def test_transfer_learning_trains_the_head_then_fine_tunes(small_shards, tmp_pat
     configs = tiny(small_shards, tmp_path / "run", arch="mobilenetv2", image_size=32, head_steps=2,
                    fine_tune_layers=4, export=False)
     with caplog.at_level("INFO", logger="absl"):
-        trainer.train_and_evaluate(*configs)
+        train_and_evaluate(*configs)
     assert "step 3: fine-tuning the top 4 backbone layers" in caplog.text
     reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert reader.get_tensor("fine_tune_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 2
@@ -145,13 +146,13 @@ def test_mixed_bfloat16_runs_steps(small_shards, tmp_path):
 
 
 def test_original_size_shards_are_resized_before_batching(small_adience, tmp_path):
-    from input_pipeline import build
     from input_pipeline.config import BuildConfig
+    from input_pipeline.writer import build
 
     shards = str(tmp_path / "raw")
     build.build(BuildConfig(data_dir=small_adience, output_dir=shards, image_size=0, num_shards=1, num_workers=1))
     data, model_cfg, cfg = tiny(shards, tmp_path / "run", train_steps=2, export=False)
-    trainer.train_and_evaluate(data, model_cfg, cfg)
+    train_and_evaluate(data, model_cfg, cfg)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["resize"] == 256
 
 

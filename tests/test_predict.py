@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from input_pipeline import faces, photos, synthetic_face
+from input_pipeline.sources import synthetic_face
+from processes import ROOT
+from serving import faces, photos, report
+from serving.predictor import Predictor, predict
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import predict  # noqa: E402  (scripts/ on the path, as serve.py imports it)
 # Renderer seeds whose face the Haar cascade finds (see test_two_drawn_faces_are_found).
 FACE_SEEDS = (5, 7)
 
@@ -161,8 +161,10 @@ def test_two_drawn_faces_are_found():
     assert len(boxes) == 2
     centres = sorted(x + w / 2 for x, _, w, _ in boxes)
     assert abs(centres[0] - 170) < 40 and abs(centres[1] - 530) < 40  # The two photos' centres.
-    crop = faces.crop(two_faces(), boxes[0], 32)
-    assert crop.size == (32, 32)
+    x, y, w, h = boxes[0]
+    crop = faces.crop(two_faces(), boxes[0])  # 40% of the box added on each side, at its own size ...
+    assert abs(crop.width - 1.8 * w) <= 1
+    assert 1.8 * h - 20 < crop.height < 1.8 * h  # ... less what falls below the picture (340 px high).
 
 
 # ---------------------------------------------------------------- end to end
@@ -175,14 +177,13 @@ def test_predict_reports_each_face_and_each_failed_input(exported_model, server,
     two_faces().convert("L").save(folder / "gray.png")
     Image.new("RGB", (300, 300), (90, 90, 90)).save(folder / "blank.webp")
     (folder / "notes.jpg").write_text("not a photo")
-    classifier = predict.Classifier(exported_model)
-    rows, errors = predict.predict([str(folder), f"{server}/face.jpg", f"{server}/gone.jpg", "ftp://x/y.jpg"],
-                                   classifier, faces.Detector(), oversample=False,
-                                   annotate_dir=str(tmp_path / "annotated"))
+    predictor = Predictor(exported_model)
+    rows, errors = predict([str(folder), f"{server}/face.jpg", f"{server}/gone.jpg", "ftp://x/y.jpg"],
+                           predictor, faces.Detector(), oversample=False, annotate_dir=str(tmp_path / "annotated"))
     assert [(os.path.basename(r["input"]), r["face"]) for r in rows] == [
         ("gray.png", 0), ("gray.png", 1), ("two.jpg", 0), ("two.jpg", 1), ("face.jpg", 0), ("face.jpg", 1)]
     for r in rows:
-        assert r["age"] in classifier.class_names["age"] and r["gender"] in ("m", "f")
+        assert r["age"] in predictor.class_names["age"] and r["gender"] in ("m", "f")
         assert 0 <= r["age_probability"] <= 1 and r["next_age"] != r["age"]
     assert {os.path.basename(s): m.split(" (")[0] for s, m in errors} == {
         "blank.webp": "no face found", "notes.jpg": "not an image", "gone.jpg": "HTTP error 404 Not Found",
@@ -193,9 +194,9 @@ def test_predict_reports_each_face_and_each_failed_input(exported_model, server,
 
 def test_no_detect_and_oversample(exported_model, tmp_path):
     drawn_face(5, size=64).save(tmp_path / "face.png")
-    classifier = predict.Classifier(exported_model)
-    single, _ = predict.predict([str(tmp_path / "face.png")], classifier, None, oversample=False)
-    over, _ = predict.predict([str(tmp_path / "face.png")], classifier, None, oversample=True)
+    predictor = Predictor(exported_model)
+    single, _ = predict([str(tmp_path / "face.png")], predictor, None, oversample=False)
+    over, _ = predict([str(tmp_path / "face.png")], predictor, None, oversample=True)
     assert single[0]["box"] == over[0]["box"] == "0,0,64,64"
     assert over[0]["age_probability"] != single[0]["age_probability"]  # Ten crops, not one.
 
@@ -212,4 +213,19 @@ def test_command_line_formats_and_exit_status(exported_model, tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "none.jpg: no such file" in bad.stderr
     lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == ",".join(predict.COLUMNS) and len(lines) == 3
+    assert lines[0] == ",".join(report.COLUMNS) and len(lines) == 3
+
+
+def test_no_detect_as_the_readme_writes_it(exported_model, tmp_path):
+    """`--no_detect` (README, docstring, flag help and the no-face message) on the command line."""
+    drawn_face(5, size=64).save(tmp_path / "face.png")
+    Image.new("RGB", (90, 70), (120, 120, 120)).save(tmp_path / "blank.png")  # No face for the cascade.
+    script = os.path.join(ROOT, "scripts", "predict.py")
+    result = subprocess.run([sys.executable, script, f"--model={exported_model}", "--no_detect", "--oversample",
+                             "--format=json", str(tmp_path / "face.png"), str(tmp_path / "blank.png")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [row["box"] for row in json.loads(result.stdout)] == ["0,0,64,64", "0,0,90,70"]
+    detected = subprocess.run([sys.executable, script, f"--model={exported_model}", str(tmp_path / "blank.png")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert detected.returncode == 1 and "no face found (try --no_detect" in detected.stderr

@@ -8,9 +8,11 @@ import signal
 import pytest
 import tensorflow as tf
 
-import model as trainer
 from configs import tiny
 from processes import model_command, read, start, wait_for
+from training import metrics
+from training.checkpoints import Interrupted, StopRequest
+from training.loop import train_and_evaluate
 
 
 def run_to_the_end(shards, run, log, *flags):
@@ -101,7 +103,7 @@ def test_deterministic_runs_give_identical_losses(small_shards, tmp_path):
 
 def test_stop_request_catches_sigterm_and_a_second_ctrl_c_stops_at_once():
     before = signal.getsignal(signal.SIGTERM)
-    with trainer.StopRequest() as stop:
+    with StopRequest() as stop:
         os.kill(os.getpid(), signal.SIGTERM)
         assert wait_for(lambda: stop.signum == signal.SIGTERM, 5)
         with pytest.raises(KeyboardInterrupt):
@@ -111,14 +113,14 @@ def test_stop_request_catches_sigterm_and_a_second_ctrl_c_stops_at_once():
 
 
 def test_sigterm_during_the_last_validation_skips_the_test_pass(small_shards, tmp_path, monkeypatch):
-    real = trainer.evaluate
+    real = metrics.evaluate
 
     def evaluate_then_sigterm(*args):
         os.kill(os.getpid(), signal.SIGTERM)
         return real(*args)
 
-    monkeypatch.setattr(trainer, "evaluate", evaluate_then_sigterm)
-    with pytest.raises(trainer.Interrupted, match="stopped by SIGTERM at step 2"):
-        trainer.train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=2))
+    monkeypatch.setattr(metrics, "evaluate", evaluate_then_sigterm)
+    with pytest.raises(Interrupted, match="stopped by SIGTERM at step 2"):
+        train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=2))
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
     assert not (tmp_path / "run" / "metrics.json").exists()

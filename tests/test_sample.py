@@ -6,8 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from input_pipeline import adience, images, labels, sample, synthetic_face
-from input_pipeline.rows import DatasetError
+from input_pipeline import labels
+from input_pipeline.sources import adience, sample, synthetic_face
+from input_pipeline.sources.rows import DatasetError
+from input_pipeline.writer import encode as images
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = sample.SampleConfig(num_faces=80, image_size=48, seed=3)

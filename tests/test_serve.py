@@ -1,26 +1,19 @@
 import io
 import os
 import shutil
-import sys
 import threading
 
 import pytest
 from PIL import Image
 
-from input_pipeline import faces
-from processes import ROOT, load_script
-
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import predict  # noqa: E402  (scripts/ on the path, as when serve.py runs)
-
-serve = load_script("serve")
-
-from test_predict import two_faces  # noqa: E402
+from serving import faces, web
+from serving.predictor import Predictor
+from test_predict import two_faces
 
 
 @pytest.fixture(scope="module")
 def client(exported_model):
-    flask_app = serve.make_app(predict.Classifier(exported_model), faces.Detector(), False, 1, "tiny")
+    flask_app = web.make_app(Predictor(exported_model), faces.Detector(), False, 1, "tiny")
     return flask_app.test_client()
 
 
@@ -81,7 +74,7 @@ def test_upload_in_a_real_headless_browser(exported_model, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
     from werkzeug.serving import make_server
 
-    flask_app = serve.make_app(predict.Classifier(exported_model), faces.Detector(), False, 5, "tiny")
+    flask_app = web.make_app(Predictor(exported_model), faces.Detector(), False, 5, "tiny")
     server = make_server("127.0.0.1", 0, flask_app)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     photo = tmp_path / "two.jpg"

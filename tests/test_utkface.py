@@ -4,9 +4,10 @@ import zlib
 import pytest
 
 from datasets import jpeg_bytes, write_file
-from input_pipeline import build, utkface
 from input_pipeline.config import BuildConfig
-from input_pipeline.rows import DatasetError
+from input_pipeline.sources import utkface
+from input_pipeline.sources.rows import DatasetError
+from input_pipeline.writer import build
 
 NAMES = {
     "1_0_0_20161219140623097.jpg.chip.jpg": (0, 0),

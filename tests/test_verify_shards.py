@@ -9,10 +9,9 @@ import pytest
 import tensorflow as tf
 
 from datasets import jpeg_bytes
-from input_pipeline import schema
-from processes import ROOT, load_script
-
-verify_shards = load_script("verify_shards")
+from input_pipeline.reader import verify
+from input_pipeline.writer.example import make_example
+from processes import ROOT
 
 
 def record_offsets(path):
@@ -36,7 +35,7 @@ def flip(path, position):
 
 
 def test_a_good_shard_set_has_no_problems(small_shards):
-    problems, read = verify_shards.verify(small_shards)
+    problems, read = verify.verify(small_shards)
     assert problems == []
     assert read == json.load(open(os.path.join(small_shards, "manifest.json")))["num_examples"] == 30
 
@@ -50,7 +49,7 @@ def test_a_flipped_byte_is_found_and_named(small_shards, tmp_path, part):
     position = {"length": offset + 2, "length_crc": offset + 9, "data": offset + 12 + length // 2,
                 "data_crc": offset + 12 + length + 1}[part]
     flip(shard, position)
-    problems, _ = verify_shards.verify(shards)
+    problems, _ = verify.verify(shards)
     assert problems[0].startswith(f"{shard}: record 1 (byte {offset}): corrupt"), problems
     assert "fold 3: 4 records, the manifest says 6" in problems  # Records 1 and 2 of that shard are lost.
 
@@ -66,12 +65,12 @@ def test_bad_records_with_good_checksums_are_named(small_shards, tmp_path):
     shutil.copytree(small_shards, shards)
     shard = os.path.join(shards, "fold0-00000-of-00002.tfrecord")
     good = dict(encoded=jpeg_bytes(size=(32, 32)), height=32, width=32, filename="x.jpg", subject_id="u", fold=0)
-    write_shard(shard, [schema.make_example(**{**good, "age": 9, "gender": 0}),
-                        schema.make_example(**{**good, "encoded": b"\xff\xd8 not really", "age": 1, "gender": 1}),
-                        schema.make_example(**{**good, "fold": 2, "age": 1, "gender": 3})])
+    write_shard(shard, [make_example(**{**good, "age": 9, "gender": 0}),
+                        make_example(**{**good, "encoded": b"\xff\xd8 not really", "age": 1, "gender": 1}),
+                        make_example(**{**good, "fold": 2, "age": 1, "gender": 3})])
     os.remove(os.path.join(shards, "fold1-00000-of-00002.tfrecord"))
     write_shard(os.path.join(shards, "stray.tfrecord"), [])
-    problems, _ = verify_shards.verify(shards)
+    problems, _ = verify.verify(shards)
     assert f"{shard}: record 0 (byte 0): age label 9 is outside -1..7" in problems
     assert any(p.startswith(f"{shard}: record 1 (byte ") and "the image does not decode" in p for p in problems)
     assert any(p.startswith(f"{shard}: record 2 (byte ") and "image/fold is 2 in a shard of fold 0" in p

@@ -2,7 +2,7 @@
 
 import os
 
-import tensorflow as tf
+from input_pipeline.writer import tfrecord
 
 TMP_SUFFIX = ".tmp"
 
@@ -22,7 +22,7 @@ class FoldWriter:
     def __init__(self, directory, fold, num_shards):
         self.names = [shard_name(fold, i, num_shards) for i in range(num_shards)]
         self.paths = [os.path.join(directory, name) for name in self.names]
-        self.writers = [tf.io.TFRecordWriter(p + TMP_SUFFIX) for p in self.paths]
+        self.writers = [tfrecord.Writer(p + TMP_SUFFIX) for p in self.paths]
         self.count = 0
 
     def write(self, serialized):

@@ -1,56 +1,19 @@
-"""A build_input shard set -> tf.data pipelines for training, validation and testing.
+"""A shard set's files -> tf.data pipelines for training, validation and testing.
 
-The Adience protocol: `test_fold` is the test set and the other four folds train.
-Validation is a slice of the training folds chosen by *subject* (decode.in_validation),
-never by image, so validation faces belong to people the model has not seen.
+The Adience protocol: the test fold's files are the test set and the other four folds
+train (reader.manifest.split_files). Validation is a slice of the training folds chosen
+by subject (reader.split). Images leave these pipelines as uint8; every resize and crop
+is a function of input_pipeline/preprocess.py.
 """
 
 import functools
-import json
-import os
 
 import tensorflow as tf
 
-from input_pipeline import augment, decode
+from input_pipeline import preprocess
+from input_pipeline.reader import parse, split
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def load_manifest(shards_dir):
-    path = os.path.join(shards_dir, "manifest.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: build the shards first (python build_input.py)")
-    with open(path) as f:
-        return json.load(f)
-
-
-def split_files(manifest, shards_dir, test_fold):
-    """(training-fold files, test-fold files), as full paths."""
-    if not 0 <= test_fold < manifest["num_folds"]:
-        raise ValueError(f"test_fold must be in 0..{manifest['num_folds'] - 1}, got {test_fold}")
-    train, test = [], []
-    for fold in manifest["folds"]:
-        paths = [os.path.join(shards_dir, name) for name in fold["files"]]
-        (test if fold["fold"] == test_fold else train).extend(paths)
-    return train, test
-
-
-def load_folds(shards_dir, test_fold):
-    """(manifest, training-fold files, test-fold files) of a shard set."""
-    manifest = load_manifest(shards_dir)
-    return (manifest, *split_files(manifest, shards_dir, test_fold))
-
-
-def _keep(record, split, task, val_fraction):
-    """The record belongs to `split` and has the label(s) `task` trains on."""
-    if task == "age_gender":
-        known = (record["age"] >= 0) | (record["gender"] >= 0)  # The loss masks the other.
-    else:
-        known = record[task] >= 0
-    if split == "test":
-        return known
-    in_val = decode.in_validation(record["subject_id"], val_fraction)
-    return known & (in_val if split == "val" else tf.logical_not(in_val))
 
 
 def _labels(record):
@@ -58,15 +21,12 @@ def _labels(record):
 
 
 def _image(record, resize):
-    """The decoded uint8 face, resized to `resize` x `resize` if that is set."""
-    image = decode.decode_image(record["encoded"])
-    if resize:
-        image = tf.cast(tf.round(tf.image.resize(image, (resize, resize), antialias=True)), tf.uint8)
-    return image
+    """The decoded uint8 face, resized to `resize` x `resize` if that is set (0: as stored)."""
+    return preprocess.resize(preprocess.decode_jpeg(record["encoded"]), resize)
 
 
-def _read(files, cfg, split, deterministic, input_context=None):
-    """Records of `split` with known labels, parsed but not decoded."""
+def _read(files, cfg, split_name, deterministic, input_context=None):
+    """Records of `split_name` with known labels, parsed but not decoded."""
     workers, worker = 1, 0
     if input_context is not None:
         workers, worker = input_context.num_input_pipelines, input_context.input_pipeline_id
@@ -75,7 +35,7 @@ def _read(files, cfg, split, deterministic, input_context=None):
     if shard_files:
         # Multi-worker: each worker reads its own files, so no record is seen twice.
         files = files.shard(workers, worker)
-    if split == "train":
+    if split_name == "train":
         files = files.shuffle(1024, seed=cfg.seed, reshuffle_each_iteration=True)
     # Parallel interleave reads several shards at once: file I/O overlaps, and
     # consecutive records come from different shards, i.e. different subjects.
@@ -84,10 +44,10 @@ def _read(files, cfg, split, deterministic, input_context=None):
     if workers > 1 and not shard_files:
         # Fewer files than workers: every worker reads them all and keeps its share of records.
         records = records.shard(workers, worker)
-    keep = functools.partial(_keep, split=split, task=cfg.task, val_fraction=cfg.val_fraction)
+    keep = functools.partial(split.keep, split=split_name, task=cfg.task, val_fraction=cfg.val_fraction)
 
     def parse_and_filter(serialized):
-        records = decode.parse(serialized)
+        records = parse.parse(serialized)
         mask = keep(records)
         return {key: tf.boolean_mask(value, mask) for key, value in records.items()}
 
@@ -102,7 +62,7 @@ def _read(files, cfg, split, deterministic, input_context=None):
 def make_train_dataset(cfg, files, input_context=None):
     """Endless shuffled batches of (uint8 faces as stored, {"age", "gender"} labels).
 
-    The training augmentation (augment.train_batch: random crop, flip, brightness and
+    The training augmentation (preprocess.train_batch: random crop, flip, brightness and
     contrast) runs in the training step, not here. Every stored face must have the
     same size (build_input's default), or cfg.resize must be set. With an
     `input_context` (tf.distribute), batches are per replica.
@@ -126,19 +86,17 @@ def make_train_dataset(cfg, files, input_context=None):
     return batches.with_options(options)
 
 
-def make_eval_dataset(cfg, files, split, oversample=False):
-    """One ordered pass over `split` ("val" or "test"): uint8 centre crops, or with
-    `oversample` the paper's 10 crops per face, shaped (B, 10, S, S, 3)."""
-    if split not in ("val", "test"):
-        raise ValueError(f"split must be 'val' or 'test', got {split!r}")
-    records = _read(files, cfg, split, deterministic=True)
-    if oversample:
-        crop = functools.partial(augment.ten_crops, size=cfg.image_size)
-    else:
-        crop = functools.partial(augment.center_crop, size=cfg.image_size)
+def make_eval_dataset(cfg, files, split_name, oversample=False):
+    """One ordered pass over `split_name` ("val" or "test"): uint8 centre crops, or with
+    `oversample` the paper's 10 crops per face, shaped (B, 10, S, S, 3). The crops are
+    preprocess.serving_crop(s), as in every export signature and prediction path."""
+    if split_name not in ("val", "test"):
+        raise ValueError(f"split must be 'val' or 'test', got {split_name!r}")
+    records = _read(files, cfg, split_name, deterministic=True)
+    crops = preprocess.serving_ten_crops if oversample else preprocess.serving_crop
 
     def decode_and_crop(record):
-        return crop(_image(record, cfg.resize)), _labels(record)
+        return crops(preprocess.decode_jpeg(record["encoded"]), cfg.resize, cfg.image_size), _labels(record)
 
     return (records.map(decode_and_crop, num_parallel_calls=AUTOTUNE)
             .batch(cfg.batch_size)

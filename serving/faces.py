@@ -9,7 +9,6 @@ import os
 
 import cv2
 import numpy as np
-from PIL import Image
 
 CASCADE = "haarcascade_frontalface_default.xml"
 MARGIN = 0.4  # Of the box's side, added on each side.
@@ -32,12 +31,13 @@ class Detector:
         return sorted((tuple(int(v) for v in box) for box in boxes), key=lambda b: -b[2] * b[3])
 
 
-def crop(image, box, size, margin=MARGIN):
-    """The square around `box` grown by `margin` on each side (clipped to the image),
-    resized to size x size: the framing of the faces the model was trained on."""
+def crop(image, box, margin=MARGIN):
+    """The square around `box` grown by `margin` on each side (clipped to the image): the
+    framing of the faces the model was trained on. It keeps its own size; the predictor
+    resizes it with input_pipeline.preprocess.resize, as every path does."""
     x, y, w, h = box
     side = max(w, h) * (1 + 2 * margin)
     cx, cy = x + w / 2, y + h / 2
     left, top = max(0, int(round(cx - side / 2))), max(0, int(round(cy - side / 2)))
     right, bottom = min(image.width, int(round(cx + side / 2))), min(image.height, int(round(cy + side / 2)))
-    return image.crop((left, top, right, bottom)).resize((size, size), Image.Resampling.BILINEAR)
+    return image.crop((left, top, right, bottom))

@@ -12,7 +12,7 @@ import os
 import re
 
 from input_pipeline import labels
-from input_pipeline.rows import DatasetError, Face, Rows, Skip, fold_of
+from input_pipeline.sources.rows import DatasetError, Face, Rows, Skip, fold_of
 
 _NAME_RE = re.compile(r"^(\d+)_(\d+)_(\d+)_(\d+)\.jpg(\.chip\.jpg)?$", re.IGNORECASE)
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg")

@@ -14,7 +14,7 @@ import os
 import re
 
 from input_pipeline import labels
-from input_pipeline.rows import NUM_FOLDS, DatasetError, Face, Rows, Skip, fold_of
+from input_pipeline.sources.rows import NUM_FOLDS, DatasetError, Face, Rows, Skip, fold_of
 
 _GENDERS = {"m": 0, "male": 0, "0": 0, "f": 1, "female": 1, "1": 1}
 _SURROGATE_RE = re.compile("[\udc80-\udcff]")  # What surrogateescape makes of bad bytes.

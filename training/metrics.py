@@ -1,4 +1,4 @@
-"""Evaluation figures from predicted probabilities (NumPy, run eagerly once per evaluation).
+"""Evaluation figures of a pass over a dataset (NumPy, run eagerly once per evaluation).
 
 Age uses the Adience figures: *exact* accuracy and *one-off* accuracy, where a prediction
 one age group away from the truth also counts (Levi & Hassner 2015, Sec. 4.2). One-off
@@ -6,6 +6,8 @@ is about adjacent groups, not the top-2 predictions.
 """
 
 import numpy as np
+
+from input_pipeline.labels import CLASS_NAMES
 
 
 def confusion_matrix(labels, predictions, num_classes):
@@ -42,3 +44,24 @@ def summarize(probabilities, labels, class_names, one_off):
     if one_off:
         figures["one_off_accuracy"] = one_off_accuracy(labels, predictions)
     return figures
+
+
+def predict_all(predict, heads, eval_dataset):
+    """({head: (N, C) probabilities}, {head: (N,) labels, -1 unknown}) over one pass of
+    `eval_dataset`, with `predict` from steps.make_predict_step."""
+    probabilities = {task: [] for task in heads}
+    labels = {task: [] for task in heads}
+    for images, batch_labels in eval_dataset:
+        batch_probabilities = predict(images)
+        for task in heads:
+            probabilities[task].append(batch_probabilities[task].numpy())
+            labels[task].append(batch_labels[task].numpy())
+    return ({task: np.concatenate(p) if p else np.zeros((0, heads[task])) for task, p in probabilities.items()},
+            {task: np.concatenate(y) if y else np.zeros((0,), np.int32) for task, y in labels.items()})
+
+
+def evaluate(predict, heads, eval_dataset):
+    """Per-head figures (summarize) over one pass of `eval_dataset`."""
+    probabilities, labels = predict_all(predict, heads, eval_dataset)
+    return {task: summarize(probabilities[task], labels[task], CLASS_NAMES[task], one_off=task == "age")
+            for task in heads}

@@ -21,9 +21,10 @@ import shutil
 import numpy as np
 from absl import logging
 
-from input_pipeline import adience, labels, parallel, synthetic_face
+from input_pipeline import labels, parallel
 from input_pipeline.progress import Progress
-from input_pipeline.rows import NUM_FOLDS, DatasetError
+from input_pipeline.sources import adience, synthetic_face
+from input_pipeline.sources.rows import NUM_FOLDS, DatasetError
 
 GENERATOR_VERSION = 1
 MARKER = "SAMPLE.json"
@@ -136,7 +137,7 @@ def _write(root, cfg, num_workers):
                    "config": dataclasses.asdict(cfg), "num_rows": num_rows, "planted": planted},
                   f, indent=2)
     with open(os.path.join(root, "README.txt"), "w") as f:
-        f.write("SYNTHETIC data drawn by input_pipeline/sample.py in the layout of the Adience\n"
+        f.write("SYNTHETIC data drawn by input_pipeline/sources/sample.py in the layout of the Adience\n"
                 "benchmark. These are not photographs of people and not Adience; use them to\n"
                 "exercise the code, not to report results.\n")
     return planted

@@ -10,7 +10,7 @@ in-plane aligned set the paper uses) or, for the coarse set,
 import os
 
 from input_pipeline import labels
-from input_pipeline.rows import NUM_FOLDS, DatasetError, Face, Rows, Skip
+from input_pipeline.sources.rows import NUM_FOLDS, DatasetError, Face, Rows, Skip
 
 FOLD_FILES = tuple(f"fold_{k}_data.txt" for k in range(NUM_FOLDS))
 HEADER = ("user_id", "original_image", "face_id", "age", "gender", "x", "y", "dx", "dy",

@@ -1,0 +1,105 @@
+"""Dataset rows -> TFRecord shards per fold, manifest.json and skipped.csv.
+
+Everything is written into a staging folder beside the output folder (shards and
+files under .tmp names, renamed when complete, the manifest last) and the staging
+folder is renamed to the output folder only at the very end. An interrupted run
+therefore leaves no output folder at all, only `.<name>.partial`, which the next run
+removes. The same rows and config give byte-identical output, whatever the number
+of workers.
+"""
+
+import functools
+import json
+import os
+import shutil
+
+from absl import logging
+
+from input_pipeline import parallel, schema, sources
+from input_pipeline.progress import Progress
+from input_pipeline.sources.rows import NUM_FOLDS, DatasetError, Skip
+from input_pipeline.writer import encode, example, manifest, shards
+
+
+def build(cfg, synthetic=False):
+    """Writes the shard set for `cfg` and returns its manifest (a dict)."""
+    output_dir = os.path.abspath(cfg.output_dir)
+    if os.path.isfile(output_dir) or (os.path.isdir(output_dir) and os.listdir(output_dir)):
+        if not cfg.overwrite:
+            raise DatasetError(f"output dir {output_dir} already exists; pass --overwrite to replace it")
+    rows = sources.read(cfg)
+    if not rows.faces:
+        raise DatasetError(f"no usable rows in {cfg.data_dir}: {manifest.describe_skips(rows.skips, rows.num_read)}")
+    logging.info("%s: %d rows read, %d faces to encode, %d rows skipped so far",
+                 cfg.data_dir, rows.num_read, len(rows.faces), len(rows.skips))
+
+    parent, name = os.path.split(output_dir)
+    staging = os.path.join(parent, f".{name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)  # Left by an interrupted run.
+    os.makedirs(staging)
+    try:
+        written = _write(cfg, rows, staging, synthetic)
+        _publish(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return written
+
+
+def _write(cfg, rows, staging, synthetic):
+    writers = [shards.FoldWriter(staging, k, cfg.num_shards) for k in range(NUM_FOLDS)]
+    counts = manifest.FoldCounts()
+    skips = list(rows.skips)
+    encode_face = functools.partial(encode.encode_face, image_size=cfg.image_size, jpeg_quality=cfg.jpeg_quality)
+    paths = (os.path.join(cfg.data_dir, face.path) for face in rows.faces)
+    workers = parallel.resolve_workers(cfg.num_workers)
+    logging.info("encoding %d faces with %d worker process(es)", len(rows.faces), workers)
+    progress = Progress("encoding faces", len(rows.faces))
+    for face, result in zip(rows.faces, parallel.ordered_map(encode_face, paths, workers), strict=True):
+        progress.update()
+        if isinstance(result, encode.Failed):
+            skips.append(Skip(face.fold, face.source, face.path, result.reason, result.detail))
+            continue
+        writers[face.fold].write(example.make_example(
+            encoded=result.data, height=result.height, width=result.width, filename=face.path,
+            age=face.age, gender=face.gender, subject_id=face.subject_id, fold=face.fold))
+        counts.add(face)
+
+    if sum(w.count for w in writers) == 0:
+        raise DatasetError(f"no image could be used: {manifest.describe_skips(skips, rows.num_read)}")
+    folds = [counts.fold(k, writer.close(), writer.count) for k, writer in enumerate(writers)]
+    shared = counts.shared_subjects()
+    if shared:
+        logging.warning("%d subjects have faces in more than one fold: the folds are not "
+                        "subject-disjoint, so a held-out fold is not unseen people", shared)
+    _write_file(staging, schema.SKIPPED, manifest.skipped_csv(skips))
+    result = manifest.make_manifest(cfg, rows.num_read, folds, shared, skips, synthetic)
+    _write_file(staging, schema.MANIFEST, json.dumps(result, indent=2) + "\n")  # Last: marks completion.
+    return result
+
+
+def _write_file(directory, name, text):
+    path = os.path.join(directory, name)
+    with open(path + shards.TMP_SUFFIX, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    os.replace(path + shards.TMP_SUFFIX, path)
+
+
+def _publish(staging, output_dir):
+    """Moves the finished staging folder to `output_dir`, replacing an older one."""
+    if not os.path.lexists(output_dir):
+        os.rename(staging, output_dir)
+        return
+    parent, name = os.path.split(output_dir)
+    old = os.path.join(parent, f".{name}.old")
+    _remove(old)
+    os.rename(output_dir, old)
+    os.rename(staging, output_dir)
+    _remove(old)
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)

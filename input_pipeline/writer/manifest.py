@@ -1,0 +1,98 @@
+"""What a shard set says about itself: manifest.json, skipped.csv and the run's summary."""
+
+import collections
+import csv
+import dataclasses
+import io
+import os
+
+from input_pipeline import labels, schema
+from input_pipeline.sources.rows import NUM_FOLDS, SKIP_REASONS
+
+SKIPPED_COLUMNS = ("fold", "source", "path", "reason", "detail")
+# Config fields that do not change what is written, so the manifest leaves them out.
+_NOT_RECORDED = ("data_dir", "output_dir", "num_workers", "overwrite")
+
+
+class FoldCounts:
+    """Examples, subjects and labels written to each fold."""
+
+    def __init__(self):
+        self.ages = [collections.Counter() for _ in range(NUM_FOLDS)]
+        self.genders = [collections.Counter() for _ in range(NUM_FOLDS)]
+        self.subjects = [set() for _ in range(NUM_FOLDS)]
+
+    def add(self, face):
+        self.ages[face.fold][face.age] += 1
+        self.genders[face.fold][face.gender] += 1
+        self.subjects[face.fold].add(face.subject_id)
+
+    def fold(self, k, files, num_examples):
+        """The manifest's entry of fold k."""
+        return {
+            "fold": k,
+            "files": files,
+            "num_examples": num_examples,
+            "num_subjects": len(self.subjects[k]),
+            "age_counts": labels.class_counts(self.ages[k], labels.AGE_CLASSES),
+            "gender_counts": labels.class_counts(self.genders[k], labels.GENDER_CLASSES),
+        }
+
+    def shared_subjects(self):
+        """Subjects with faces in more than one fold."""
+        seen = collections.Counter(s for fold in self.subjects for s in fold)
+        return sum(1 for n in seen.values() if n > 1)
+
+
+def make_manifest(cfg, num_rows_read, folds, shared_subjects, skips, synthetic):
+    num_examples = sum(fold["num_examples"] for fold in folds)
+    return {
+        "dataset": cfg.dataset,
+        "synthetic": synthetic,
+        "source_dir": os.path.abspath(cfg.data_dir),
+        "flags": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_RECORDED},
+        "image_size": cfg.image_size,
+        "image_format": schema.IMAGE_FORMAT.decode(),
+        "features": sorted(schema.FIELDS),
+        "age_classes": list(labels.AGE_CLASSES),
+        "gender_classes": list(labels.GENDER_CLASSES),
+        "num_folds": NUM_FOLDS,
+        "num_rows_read": num_rows_read,
+        "num_examples": num_examples,
+        "subjects_in_several_folds": shared_subjects,
+        "folds": folds,
+        "skipped": {"total": len(skips), "by_reason": reason_counts(skips), "file": schema.SKIPPED},
+    }
+
+
+def reason_counts(skips):
+    counter = collections.Counter(s.reason for s in skips)
+    return {reason: counter[reason] for reason in SKIP_REASONS if counter[reason]}
+
+
+def describe_skips(skips, num_read):
+    """'N rows read, M skipped (n reason, ...)', for errors."""
+    reasons = ", ".join(f"{n} {r}" for r, n in reason_counts(skips).items()) or "none"
+    return f"{num_read} rows read, {len(skips)} skipped ({reasons})"
+
+
+def skipped_csv(skips):
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SKIPPED_COLUMNS)
+    for s in skips:
+        writer.writerow(["" if s.fold is None else s.fold, s.source, s.path, s.reason, s.detail])
+    return out.getvalue()
+
+
+def summary(manifest, output_dir, seconds):
+    """A few lines for the end of a run."""
+    lines = [f"wrote {manifest['num_examples']:,} examples to {output_dir} in {seconds:.1f}s"]
+    for fold in manifest["folds"]:
+        lines.append(f"  fold {fold['fold']}: {fold['num_examples']:,} examples, "
+                     f"{fold['num_subjects']:,} subjects, {len(fold['files'])} shards")
+    skipped = manifest["skipped"]
+    reasons = ", ".join(f"{r} {n}" for r, n in skipped["by_reason"].items())
+    lines.append(f"skipped {skipped['total']:,} of {manifest['num_rows_read']:,} rows"
+                 + (f" ({reasons}); see {os.path.join(output_dir, schema.SKIPPED)}" if reasons else ""))
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""The exported SavedModel: what inference needs without this project's code.
+
+Four signatures, all cropping with input_pipeline/preprocess.py as evaluation does:
+    serving_default      JPEG bytes [N] -> probabilities and class names per head
+    serve_images         uint8 faces [N, H, W, 3] of any size -> the same
+    serve_probabilities  as serve_images, numbers only (TFLite has no string outputs)
+    serve_crops          uint8 crops already at the model's input size -> probabilities
+and metadata.json beside it (serving/metadata.py).
+"""
+
+import os
+
+import keras
+import tensorflow as tf
+
+import architectures
+from input_pipeline import preprocess
+from input_pipeline.labels import CLASS_NAMES
+from serving import metadata
+
+_IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8)
+
+
+class ExportModule(tf.Module):
+    """A float32 model with the serving crop in front: faces in, probabilities out."""
+
+    def __init__(self, model, heads, stored_size, crop_size):
+        super().__init__()
+        self.model = model
+        self.heads = heads
+        self.stored_size, self.crop_size = stored_size, crop_size
+        self.class_names = {task: tf.constant(CLASS_NAMES[task]) for task in heads}
+
+    def _probabilities(self, crops):
+        logits = self.model(tf.cast(crops, tf.float32), training=False)
+        return {f"{task}_probabilities": tf.nn.softmax(tf.cast(logits[task], tf.float32)) for task in self.heads}
+
+    def _predict(self, crops):
+        outputs = self._probabilities(crops)
+        for task in self.heads:
+            outputs[f"{task}_classes"] = tf.broadcast_to(self.class_names[task],
+                                                         [tf.shape(crops)[0], len(CLASS_NAMES[task])])
+        return outputs
+
+    def _crop(self, images):
+        return preprocess.serving_crop(images, self.stored_size, self.crop_size)
+
+    @tf.function(input_signature=[_IMAGES])
+    def serve_images(self, images):
+        return self._predict(self._crop(images))
+
+    @tf.function(input_signature=[_IMAGES])
+    def serve_crops(self, crops):
+        """Probabilities of crops already at the model's input size (e.g. the 10 over-sampling crops)."""
+        return self._probabilities(crops)
+
+    @tf.function(input_signature=[_IMAGES])
+    def serve_probabilities(self, images):
+        """Numbers only (TFLite has no string outputs); class names are in metadata.json."""
+        return self._probabilities(self._crop(images))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def serve_jpeg(self, jpegs):
+        crop = tf.TensorSpec([self.crop_size, self.crop_size, 3], tf.uint8)
+        crops = tf.map_fn(lambda jpeg: self._crop(preprocess.decode_jpeg(jpeg)), jpegs, fn_output_signature=crop)
+        return self._predict(crops)
+
+
+def float32_copy(model, model_cfg, heads):
+    """The same architecture and weights computing in float32: a mixed-precision model
+    would export bfloat16 or float16 ops, slow or missing on many CPUs and in TFLite."""
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        copy = architectures.build(model_cfg, heads)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def export(model, heads, stored_size, crop_size, directory):
+    """Saves the SavedModel and its metadata.json into `directory`; returns it. `model`
+    must compute in float32 (float32_copy)."""
+    module = ExportModule(model, heads, stored_size, crop_size)
+    tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
+                                                       "serve_images": module.serve_images,
+                                                       "serve_crops": module.serve_crops,
+                                                       "serve_probabilities": module.serve_probabilities})
+    info = metadata.Metadata({task: list(CLASS_NAMES[task]) for task in heads}, stored_size, crop_size)
+    metadata.write(os.path.join(directory, metadata.FILE), info)
+    return directory

@@ -1,0 +1,39 @@
+"""metadata.json, what an export says about itself: the one place it is written and read.
+
+    {"class_names": {"age": [...8 groups], "gender": ["m", "f"]},   (the heads it has)
+     "stored_size": 128,   faces are resized to this side, as in training ...
+     "crop_size": 112}     ... and centre-cropped to this, the model's input
+"""
+
+import dataclasses
+import json
+import os
+
+FILE = "metadata.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Metadata:
+    class_names: dict  # {head: [class name, ...]}, in the order of the probabilities.
+    stored_size: int
+    crop_size: int
+
+
+def write(path, metadata, **extra):
+    """Writes `metadata` (and any `extra` keys, e.g. a TFLite file's outputs) as JSON to `path`."""
+    with open(path, "w") as f:
+        json.dump({**dataclasses.asdict(metadata), **extra}, f, indent=2)
+    return path
+
+
+def read(export_dir):
+    """The Metadata of an export; FileNotFoundError or ValueError saying what is wrong."""
+    path = os.path.join(export_dir, FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{export_dir} is not a model exported by model.py (no {FILE})")
+    with open(path) as f:
+        try:
+            found = json.load(f)
+            return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)})
+        except (ValueError, KeyError) as e:
+            raise ValueError(f"{path} is not an export's metadata: {type(e).__name__} {e}") from None

@@ -1,0 +1,136 @@
+"""The architecture's boundaries, read from the import statements of every module.
+
+    input_pipeline/sources, input_pipeline/writer   no TensorFlow (build_input starts fast,
+                                                     its worker processes stay small)
+    input_pipeline     nothing from architectures, training or serving (the data side)
+    architectures      networks only: nothing from training or serving
+    serving            nothing from training (inference needs no training code)
+    scripts            flags and main(): packages only, no sys.path lines, no other script
+"""
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+from processes import ROOT
+
+PACKAGES = ("input_pipeline", "architectures", "training", "serving")
+ENTRY_POINTS = ("build_input.py", "model.py")
+TENSORFLOW = ("tensorflow", "keras")
+MAX_LINES = 350
+
+
+def module_name(path):
+    relative = os.path.relpath(path, ROOT)[:-len(".py")].replace(os.sep, ".")
+    return relative.removesuffix(".__init__")
+
+
+def project_modules():
+    """{module name: path} of every package module, entry point and script."""
+    paths = [os.path.join(ROOT, name) for name in ENTRY_POINTS]
+    for folder in (*PACKAGES, "scripts"):
+        for root, _, files in os.walk(os.path.join(ROOT, folder)):
+            paths += [os.path.join(root, f) for f in files if f.endswith(".py")]
+    return {module_name(p): p for p in paths}
+
+
+MODULES = project_modules()
+
+
+def imports(path):
+    """Every module name an import statement of `path` names (for `from a import b`,
+    both a and a.b: b may be a module)."""
+    names = set()
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def project_imports(name):
+    """The project modules `name` imports, with the packages whose __init__ runs on the way."""
+    found = set()
+    for imported in imports(MODULES[name]):
+        parts = imported.split(".")
+        found |= {".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in MODULES}
+    return found - {name}
+
+
+def closure(name):
+    """`name` and every project module it imports, directly or not."""
+    seen, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo += project_imports(current)
+    return seen
+
+
+def third_party(name):
+    return {imported.split(".")[0] for imported in imports(MODULES[name])}
+
+
+def under(prefix):
+    return sorted(m for m in MODULES if m == prefix or m.startswith(prefix + "."))
+
+
+@pytest.mark.parametrize("name", under("input_pipeline.sources") + under("input_pipeline.writer") + ["build_input"])
+def test_the_build_side_never_reaches_tensorflow(name):
+    offenders = {m: third_party(m) & set(TENSORFLOW) for m in closure(name)}
+    assert not {m: found for m, found in offenders.items() if found}, f"{name} reaches TensorFlow through these"
+
+
+def test_importing_the_build_side_really_loads_no_tensorflow():
+    """The same at run time (a third-party package could import TensorFlow too)."""
+    names = under("input_pipeline.sources") + under("input_pipeline.writer") + ["build_input"]
+    code = ("import sys\n" + "".join(f"import {n}\n" for n in names)
+            + "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("package,forbidden", [
+    ("input_pipeline", ("architectures", "training", "serving")),
+    ("architectures", ("training", "serving")),
+    ("serving", ("training",)),
+])
+def test_a_package_imports_nothing_downstream_of_it(package, forbidden):
+    for name in under(package):
+        reached = {m for m in closure(name) if m.split(".")[0] in forbidden}
+        assert not reached, f"{name} imports {sorted(reached)}"
+
+
+@pytest.mark.parametrize("name", under("scripts"))
+def test_scripts_import_packages_only(name):
+    source = open(MODULES[name]).read()
+    assert "sys.path" not in source, f"{name} changes sys.path"
+    scripts = {m for m in project_imports(name) if m.startswith("scripts") or m in ("model", "build_input")}
+    assert not scripts, f"{name} imports {sorted(scripts)}; shared code belongs in a package"
+
+
+def test_only_entry_points_and_the_training_flags_define_flags():
+    allowed = {"build_input", "model", "training.flags", *under("scripts")}
+    defining = {m for m in MODULES if "absl.flags" in imports(MODULES[m])}
+    assert defining <= allowed, f"library modules importing absl.flags: {sorted(defining - allowed)}"
+
+
+def test_no_module_is_over_350_lines():
+    long = {m: n for m, path in MODULES.items() if (n := len(open(path).read().splitlines())) > MAX_LINES}
+    assert not long, f"split these by concept: {long}"
+
+
+def test_the_installed_project_provides_every_package(tmp_path):
+    """Scripts find the packages through the install (setup.py), not through the working
+    folder: run from elsewhere, every package and subpackage imports."""
+    packages = sorted(m for m, path in MODULES.items() if path.endswith("__init__.py"))
+    code = "".join(f"import {p}\n" for p in packages) + "print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]

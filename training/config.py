@@ -1,0 +1,32 @@
+"""Configuration of the training loop (training/flags.py mirrors these defaults)."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model_dir: str = "runs/demo"
+    train_steps: int = 2000
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    schedule: str = "step"  # step | cosine | constant
+    decay_steps: int = 10_000  # step: multiply the rate by decay_rate every decay_steps.
+    decay_rate: float = 0.1
+    warmup_steps: int = 0
+    adamw_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    class_weights: str = "none"  # none | balanced
+    clip_norm: float = 0.0  # Global gradient norm; 0: no clipping.
+    head_steps: int = 0  # Transfer learning: steps with the backbone frozen before fine-tuning.
+    fine_tune_layers: int = 0
+    fine_tune_lr_factor: float = 0.1
+    distribution: str = "auto"
+    cpu_devices: int = 1  # Logical CPU devices: a stand-in for several GPUs on a CPU machine.
+    mixed_precision: str = "auto"
+    log_every: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    histogram_every: int = 1000
+    export: bool = True

@@ -1,0 +1,79 @@
+"""model.py's command line: one flag per field of DataConfig, ModelConfig and TrainConfig.
+
+Importing this module defines the flags, so only entry points that train import it
+(model.py, scripts/cross_validate.py, scripts/bench_train.py), and their main() turns
+the parsed values into configs with configs_from_flags(FLAGS). Library code never sees
+a flag: it takes the configs.
+"""
+
+import dataclasses
+
+from absl import flags
+
+import architectures
+from architectures.config import ModelConfig
+from input_pipeline.config import TASKS, DataConfig
+from training.config import TrainConfig
+
+_D, _M, _T = DataConfig(), ModelConfig(), TrainConfig()
+# Data.
+flags.DEFINE_string("shards_dir", _D.shards_dir, "A build_input output folder (with manifest.json).")
+flags.DEFINE_integer("test_fold", _D.test_fold, "Fold held out for testing; the other four train.",
+                     lower_bound=0, upper_bound=4)
+flags.DEFINE_float("val_fraction", _D.val_fraction, "Share of training subjects held out for validation.")
+flags.DEFINE_enum("task", _D.task, TASKS, "What to predict; age_gender trains two heads on one trunk.")
+flags.DEFINE_integer("image_size", _D.image_size, "Crop side fed to the model (the paper: 227).")
+flags.DEFINE_integer("resize", _D.resize, "Resize the stored faces to this side before cropping; 0: as stored.")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size.", lower_bound=1)
+flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Examples in the shuffle buffer.")
+flags.DEFINE_bool("cache", _D.cache, "Keep the encoded training records in memory after one pass.")
+flags.DEFINE_bool("deterministic", _D.deterministic, "Seeded, ordered input and deterministic ops.")
+flags.DEFINE_integer("seed", _D.seed, "Seed of the input order, augmentation and initialisation.")
+# Model.
+flags.DEFINE_enum("arch", _M.arch, sorted(architectures.ARCHITECTURES), "Architecture.")
+flags.DEFINE_float("dropout", _M.dropout, "Dropout rate of the fully connected layers.")
+flags.DEFINE_float("weight_decay", _M.weight_decay, "Levi-Hassner: Caffe weight decay on kernels.")
+flags.DEFINE_string("weights", _M.weights, "Transfer learning: imagenet, none, or a backbone weights file.")
+flags.DEFINE_integer("head_units", _M.head_units, "Transfer learning: units of the hidden head layer.")
+flags.DEFINE_float("l1", _M.l1, "Transfer learning: L1 penalty on the head layer's kernel.")
+flags.DEFINE_float("l2", _M.l2, "Transfer learning: L2 penalty on the head layer's kernel.")
+# Training.
+flags.DEFINE_string("model_dir", _T.model_dir, "Checkpoints, TensorBoard logs, metrics and the export.")
+flags.DEFINE_integer("train_steps", _T.train_steps, "Training steps in all.", lower_bound=1)
+flags.DEFINE_enum("optimizer", _T.optimizer, ["sgd", "adam", "adamw"], "Optimizer.")
+flags.DEFINE_float("learning_rate", _T.learning_rate, "Peak learning rate.")
+flags.DEFINE_float("momentum", _T.momentum, "SGD momentum.")
+flags.DEFINE_enum("schedule", _T.schedule, ["step", "cosine", "constant"], "Learning-rate schedule.")
+flags.DEFINE_integer("decay_steps", _T.decay_steps, "step schedule: steps between decays.", lower_bound=1)
+flags.DEFINE_float("decay_rate", _T.decay_rate, "step schedule: factor at each decay.")
+flags.DEFINE_integer("warmup_steps", _T.warmup_steps, "Linear warm-up from 0 to the peak rate.")
+flags.DEFINE_float("adamw_decay", _T.adamw_decay, "AdamW's decoupled weight decay.")
+flags.DEFINE_float("label_smoothing", _T.label_smoothing, "Label smoothing of the cross-entropy.")
+flags.DEFINE_enum("class_weights", _T.class_weights, ["none", "balanced"],
+                  "balanced: weight each class by N / (C * n_c) over the training folds.")
+flags.DEFINE_float("clip_norm", _T.clip_norm, "Clip gradients to this global norm; 0: off.")
+flags.DEFINE_integer("head_steps", _T.head_steps, "Transfer: steps training the head only.")
+flags.DEFINE_integer("fine_tune_layers", _T.fine_tune_layers,
+                     "Transfer: backbone layers unfrozen after --head_steps (BatchNorm stays frozen).")
+flags.DEFINE_float("fine_tune_lr_factor", _T.fine_tune_lr_factor, "Transfer: learning-rate factor when fine-tuning.")
+flags.DEFINE_enum("distribution", _T.distribution, ["auto", "default", "one_device", "mirrored", "multi_worker"],
+                  "auto: mirrored over all GPUs if there are several, else default. multi_worker: "
+                  "MultiWorkerMirroredStrategy over the workers in the TF_CONFIG environment variable.")
+flags.DEFINE_integer("cpu_devices", _T.cpu_devices,
+                     "Split the CPU into this many logical devices; with --distribution=mirrored and no "
+                     "GPU, each is a replica (tests and CPU stand-ins for multi-GPU runs).", lower_bound=1)
+flags.DEFINE_enum("mixed_precision", _T.mixed_precision, ["auto", "off", "mixed_float16", "mixed_bfloat16"],
+                  "auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with native bf16, else off.")
+flags.DEFINE_integer("log_every", _T.log_every, "Steps between progress lines and train summaries.")
+flags.DEFINE_integer("eval_every", _T.eval_every, "Steps between validation passes.")
+flags.DEFINE_integer("checkpoint_every", _T.checkpoint_every, "Steps between checkpoints.")
+flags.DEFINE_integer("keep_checkpoints", _T.keep_checkpoints, "Checkpoints kept.")
+flags.DEFINE_integer("histogram_every", _T.histogram_every, "Steps between weight histograms.")
+flags.DEFINE_bool("export", _T.export, "Export a SavedModel with preprocessing and class names at the end.")
+
+
+def configs_from_flags(values):
+    """(DataConfig, ModelConfig, TrainConfig) from parsed flag values (an entry point's FLAGS):
+    every field has the flag of its name (--image_size sets both the crop and the model's input)."""
+    return tuple(cls(**{f.name: values[f.name].value for f in dataclasses.fields(cls)})
+                 for cls in (DataConfig, ModelConfig, TrainConfig))

@@ -1,0 +1,193 @@
+"""The training loop: train_and_evaluate(DataConfig, ModelConfig, TrainConfig).
+
+A custom loop (a compiled tf.GradientTape step run by a tf.distribute strategy) with
+mixed precision, checkpoints that resume, TensorBoard summaries, and at the end the
+test fold's figures in <model_dir>/metrics.json and an exported SavedModel.
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+import architectures
+from architectures import transfer
+from input_pipeline import labels
+from input_pipeline.reader import dataset
+from input_pipeline.reader.manifest import load_folds
+from serving import export
+from training import losses, metrics, optim, plots, runtime, steps, summaries
+from training.checkpoints import Checkpoints, Interrupted, StopRequest
+
+
+def train_and_evaluate(data_cfg, model_cfg, cfg):
+    """Trains (resuming from cfg.model_dir if it holds a checkpoint), evaluates the test
+    fold and returns the metrics written to metrics.json (None on a worker that is not
+    the chief). Raises Interrupted after saving a checkpoint on SIGTERM or Ctrl-C."""
+    runtime.split_cpu(cfg.cpu_devices)
+    if data_cfg.deterministic:
+        keras.utils.set_random_seed(data_cfg.seed)
+        tf.config.experimental.enable_op_determinism()
+    strategy = runtime.choose_strategy(cfg.distribution)
+    is_chief, task_id = runtime.worker_role(strategy)
+    policy = runtime.choose_precision(cfg.mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)  # Before any layer is built.
+    os.makedirs(cfg.model_dir, exist_ok=True)
+    manifest, train_files, test_files = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
+    if not manifest["image_size"] and not data_cfg.resize:
+        # Original JPEGs (build_input --image_size=0) differ in size; batches need one.
+        data_cfg = dataclasses.replace(data_cfg, resize=256)
+        logging.info("the shards hold faces of varying size: resizing them to 256 (set --resize to change)")
+    config = {"data": dataclasses.asdict(data_cfg), "model": dataclasses.asdict(model_cfg),
+              "train": dataclasses.asdict(cfg), "resolved": {"precision": policy,
+                                                              "strategy": type(strategy).__name__,
+                                                              "replicas": strategy.num_replicas_in_sync}}
+    if is_chief:
+        with open(os.path.join(cfg.model_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+    logging.info("config: %s", json.dumps(config))
+
+    heads = labels.heads_for(data_cfg.task)
+    class_weights = (losses.balanced_class_weights(manifest, data_cfg.test_fold, heads)
+                     if cfg.class_weights == "balanced" else None)
+    transfer_learning = architectures.is_transfer(model_cfg.arch)
+
+    with strategy.scope():
+        model = architectures.build(model_cfg, heads)
+        fine_tunes = transfer_learning and cfg.fine_tune_layers > 0
+        # Each optimizer's schedule spans the steps it takes: the head-only phase, then the rest.
+        head_steps = min(cfg.head_steps, cfg.train_steps) if fine_tunes else cfg.train_steps
+        optimizer = optim.make_optimizer(cfg, cfg.learning_rate, policy, head_steps)
+        optimizer.build(model.trainable_variables)  # keras-team/keras#23085
+        fine_tune_optimizer = None
+        if fine_tunes:
+            transfer.set_trainable(model, cfg.fine_tune_layers)
+            fine_tune_optimizer = optim.make_optimizer(cfg, cfg.learning_rate * cfg.fine_tune_lr_factor, policy,
+                                                       cfg.train_steps - head_steps)
+            fine_tune_optimizer.build(model.trainable_variables)
+            transfer.set_trainable(model, 0)
+        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        best_val = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_val")
+    trackables = dict(model=model, optimizer=optimizer, step=step_var, best_val=best_val)
+    if fine_tune_optimizer is not None:
+        trackables["fine_tune_optimizer"] = fine_tune_optimizer
+
+    train_ds = strategy.distribute_datasets_from_function(
+        lambda ctx: dataset.make_train_dataset(data_cfg, train_files, ctx))
+    iterator = iter(train_ds)
+    if strategy.num_replicas_in_sync == 1:
+        trackables["input"] = iterator  # Resume at the same input position where feasible.
+    else:
+        logging.info("%d replicas: the input position is not checkpointed (distributed iterators do not "
+                     "restore reliably); a resumed run starts a new shuffle", strategy.num_replicas_in_sync)
+    checkpoints = Checkpoints(cfg.model_dir, trackables, cfg.keep_checkpoints, is_chief, task_id)
+    latest = checkpoints.restore()
+    if latest:
+        logging.info("resumed from %s at step %d", latest, int(step_var.numpy()))
+    elif transfer_learning and model_cfg.weights != "none":
+        logging.info("no checkpoint: starting from the %s backbone weights", model_cfg.weights)
+    else:
+        logging.info("no checkpoint: starting from scratch")
+    start_step = int(step_var.numpy())
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        runtime.check_workers_agree(strategy, start_step)
+
+    val_ds = dataset.make_eval_dataset(data_cfg, train_files, "val")
+    if is_chief:
+        writers = {name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name))
+                   for name in ("train", "val", "test")}
+    else:
+        writers = dict.fromkeys(("train", "val", "test"), tf.summary.create_noop_writer())
+    if start_step == 0 and is_chief:
+        summaries.write_input_images(writers["train"], dataset.make_train_dataset(data_cfg, train_files),
+                                     data_cfg.image_size)
+        summaries.write_hparams(writers["train"], {**dataclasses.asdict(data_cfg), **dataclasses.asdict(model_cfg),
+                                                   **dataclasses.asdict(cfg)})
+
+    def start_phase(fine_tuning):
+        """The optimizer and compiled step of a phase (transfer: head only, then fine-tuning)."""
+        if transfer_learning:
+            transfer.set_trainable(model, cfg.fine_tune_layers if fine_tuning else 0)
+        active = fine_tune_optimizer if fine_tuning else optimizer
+        step_fn = steps.make_train_step(model, active, strategy, heads, data_cfg.batch_size, data_cfg.image_size,
+                                        data_cfg.seed, cfg.label_smoothing, class_weights)
+        return active, step_fn
+
+    predict_single = steps.make_predict_step(model, heads, oversample=False)
+    fine_tuning = fine_tune_optimizer is not None and start_step >= cfg.head_steps
+    active, train_step = start_phase(fine_tuning)
+    log = summaries.TrainLog(writers["train"], heads, data_cfg.batch_size, start_step, cfg.train_steps)
+    with StopRequest() as stop:
+        try:
+            for step in range(start_step + 1, cfg.train_steps + 1):
+                if fine_tune_optimizer is not None and not fine_tuning and step > cfg.head_steps:
+                    fine_tuning = True
+                    logging.info("step %d: fine-tuning the top %d backbone layers", step, cfg.fine_tune_layers)
+                    active, train_step = start_phase(fine_tuning)
+                loss, counts, stops = train_step(iterator, tf.constant(step, tf.int64), tf.constant(stop.signum > 0))
+                loss = float(loss.numpy())
+                if not np.isfinite(loss):
+                    raise FloatingPointError(f"the training loss is {loss} at step {step}; the last good "
+                                             f"checkpoint ({checkpoints.latest}) is kept")
+                step_var.assign(step)
+                log.update(loss, counts)
+                if step % cfg.log_every == 0 or step == cfg.train_steps:
+                    log.write(step, active)
+                if cfg.histogram_every and step % cfg.histogram_every == 0:
+                    with writers["train"].as_default(step=step):
+                        for variable in model.trainable_variables:
+                            tf.summary.histogram(variable.path, variable)
+                if float(stops) > 0:  # Some worker was told to stop; all of them save this step and stop.
+                    raise Interrupted(stop.signum, step, checkpoints.save(step))
+                if step % cfg.eval_every == 0 or step == cfg.train_steps:
+                    figures = metrics.evaluate(predict_single, heads, val_ds)
+                    summaries.write_eval_summaries(writers["val"], figures, step, "val")
+                    score = float(np.mean([f["accuracy"] for f in figures.values()]))
+                    logging.info("step %d validation: %s", step,
+                                 ", ".join(f"{t} {100 * f['accuracy']:.1f}%" for t, f in figures.items()))
+                    if score > best_val.numpy():  # The same on every worker: same weights, same data.
+                        best_val.assign(score)
+                        checkpoints.save_best(step)
+                if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
+                    checkpoints.save(step)
+            if stop.signum:  # Asked to stop during the last validation: training is saved, skip the rest.
+                raise Interrupted(stop.signum, cfg.train_steps, checkpoints.latest)
+        finally:
+            for writer in writers.values():
+                writer.flush()
+    logging.info("trained %d steps; weights fingerprint %s", cfg.train_steps, runtime.fingerprint(model))
+    if not is_chief:
+        return None
+    return finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, checkpoints.best, writers["test"])
+
+
+def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best, writer):
+    """Evaluates the `best` checkpoint (or the model as it is, if None) on the test fold,
+    writes metrics.json and exports. The figures are those of the exported model: the
+    float32 copy, outside any strategy."""
+    model = export.float32_copy(model, model_cfg, heads)
+    if best:
+        tf.train.Checkpoint(model=model).restore(best).assert_existing_objects_matched()
+    results = {"test_fold": data_cfg.test_fold, "checkpoint": best,
+               "synthetic_data": manifest.get("synthetic", False)}
+    for name, oversample in (("single_crop", False), ("over_sampled", True)):
+        test_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", oversample=oversample)
+        figures = metrics.evaluate(steps.make_predict_step(model, heads, oversample), heads, test_ds)
+        summaries.write_eval_summaries(writer, figures, cfg.train_steps, f"test_{name}")
+        results[name] = figures
+        for task, f in figures.items():
+            png = os.path.join(cfg.model_dir, f"confusion_{task}_{name}.png")
+            title = f"test fold {data_cfg.test_fold} / {task}, {name}"
+            keras.utils.save_img(png, plots.confusion_image(f["confusion_matrix"], labels.CLASS_NAMES[task], title)[0])
+    writer.flush()
+    with open(os.path.join(cfg.model_dir, "metrics.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    if cfg.export:
+        stored = data_cfg.resize or manifest["image_size"] or 256
+        results["export_dir"] = export.export(model, heads, stored, data_cfg.image_size,
+                                              os.path.join(cfg.model_dir, "export"))
+    return results

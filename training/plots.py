@@ -1,0 +1,68 @@
+"""Pictures of results (Pillow): the confusion matrix, and per-fold bars of a cross-validation."""
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from input_pipeline.labels import CLASS_NAMES
+
+
+def _short(name):
+    return name.strip("()").replace(", ", "-")  # "(25, 32)" -> "25-32"
+
+
+def confusion_image(matrix, class_names, title):
+    """The confusion matrix as a (1, H, W, 3) uint8 image (rows: truth, columns: prediction),
+    each row shaded by the share of that true class."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    n, cell, margin = len(class_names), 44, 70
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    image = Image.new("RGB", (margin + n * cell + 10, margin + n * cell + 10), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((8, 8), title, fill="black")
+    draw.text((margin, 28), "predicted ->", fill="black")
+    draw.text((8, 28), "true", fill="black")
+    for i, name in enumerate(class_names):
+        draw.text((8, margin + i * cell + cell // 3), _short(name), fill="black")
+        draw.text((margin + i * cell + 4, margin - 16), _short(name), fill="black")
+        for j in range(n):
+            shade = int(255 * (1 - rows[i, j]))
+            box = (margin + j * cell, margin + i * cell, margin + (j + 1) * cell - 1, margin + (i + 1) * cell - 1)
+            draw.rectangle(box, fill=(shade, shade, 255))
+            draw.text((box[0] + 4, box[1] + cell // 3), str(int(matrix[i, j])),
+                      fill="white" if rows[i, j] > 0.5 else "black")
+    return np.asarray(image)[None]
+
+
+def bars_image(rows, folds, task, height=300):
+    """Per-fold bars of exact and one-off (over-sampled) accuracy for `task`."""
+    series = [r for r in rows if r["task"] == task and r["crop"] == "over_sampled"]
+    width = 60 + len(folds) * 90
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((8, 8), f"{task}, over-sampled: per fold (%)", fill="black")
+    colours = {"exact": (60, 90, 200), "one_off": (150, 180, 250)}
+    base, top = height - 30, 40
+    for i, fold in enumerate(folds):
+        for j, r in enumerate(series):
+            value = r["per_fold"][str(fold)] or 0.0
+            x = 50 + i * 90 + j * 34
+            y = base - (base - top) * value / 100
+            draw.rectangle((x, y, x + 30, base), fill=colours[r["measure"]])
+            draw.text((x + 2, y - 14), f"{value:.0f}", fill="black")
+        draw.text((50 + i * 90 + 10, base + 8), f"fold {fold}", fill="black")
+    for j, r in enumerate(series):
+        draw.text((width - 150, 8 + 14 * j), f"{r['measure']}: {r['mean']:.1f} ± {r['std']:.1f}",
+                  fill=colours[r["measure"]])
+    return image
+
+
+def cross_validation_figure(per_fold_metrics, rows, folds, task, path):
+    """The confusion matrix summed over folds (over-sampled) beside per-fold bars."""
+    matrix = np.sum([m["over_sampled"][task]["confusion_matrix"] for m in per_fold_metrics.values()], axis=0)
+    title = f"{task}: confusion summed over folds {','.join(folds)}"
+    confusion = Image.fromarray(confusion_image(matrix, CLASS_NAMES[task], title)[0])
+    bars = bars_image(rows, folds, task, height=confusion.height)
+    combined = Image.new("RGB", (confusion.width + bars.width, confusion.height), "white")
+    combined.paste(confusion, (0, 0))
+    combined.paste(bars, (confusion.width, 0))
+    combined.save(path)

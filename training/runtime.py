@@ -1,0 +1,94 @@
+"""Where and how training runs: devices, tf.distribute strategy, precision, workers, logs."""
+
+import hashlib
+import logging as pylogging
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+
+def split_cpu(num_devices):
+    """Makes the CPU appear as `num_devices` logical devices (before TF uses any device)."""
+    if num_devices > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+
+
+def choose_strategy(name):
+    if name == "multi_worker":
+        # Configured from TF_CONFIG; created before anything else touches the runtime.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        name = "mirrored" if len(gpus) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+    # mirrored. Without GPUs MirroredStrategy would use /cpu:0 only; name every logical CPU.
+    devices = None if gpus else [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+def worker_role(strategy):
+    """(is_chief, task_id). Under MultiWorkerMirroredStrategy only the chief (task 0 of
+    "worker" unless there is a "chief" task) writes summaries, metrics and the export;
+    every worker must take part in saving checkpoints, so the others save into
+    temporary folders that they delete again (TF's multi-worker guide)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().jobs:
+        return True, 0
+    return strategy.extended.should_checkpoint, resolver.task_id
+
+
+def cpu_has_bf16():
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpuinfo = f.read()
+    except OSError:
+        return False
+    return any(flag in cpuinfo.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def choose_precision(name):
+    """The Keras dtype policy name for --mixed_precision."""
+    if name == "auto":
+        if tf.config.list_physical_devices("GPU"):
+            return "mixed_float16"
+        return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+    return "float32" if name == "off" else name
+
+
+def fingerprint(model):
+    """A short hash of the model's weights: workers in sync print the same one."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_workers_agree(strategy, start_step):
+    """Every worker must resume from the same checkpoint; a worker that cannot see the
+    chief's model_dir would silently train other weights."""
+    def own_step():
+        return tf.constant([start_step], tf.int64)
+
+    @tf.function
+    def gather():
+        return strategy.gather(strategy.run(own_step), axis=0)
+
+    steps = gather().numpy()
+    if steps.min() != steps.max():
+        raise RuntimeError(f"the workers resumed from different steps {sorted(set(steps.tolist()))}: every "
+                           "worker must read the chief's --model_dir (shared storage such as NFS or gs://)")
+
+
+def quiet_tensorflow_info():
+    """Drops TensorFlow's own INFO lines (saver sharding, signature renames, ...) from the
+    log: several per checkpoint, they bury the progress lines."""
+    tf.get_logger().setLevel("WARNING")
+    package = os.path.dirname(tf.__file__)
+    logging.get_absl_handler().addFilter(
+        lambda record: record.levelno >= pylogging.WARNING or not record.pathname.startswith(package))
