@@ -17,11 +17,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO line
 # ruff: noqa: E402 (imports after the environment set-up)
 from absl import app, flags, logging
 
+import training.flags
 from training import runtime
 from training.checkpoints import Interrupted
-from training.flags import configs_from_flags
 from training.loop import train_and_evaluate
 
+flags.adopt_module_key_flags(training.flags)  # --help lists them as model.py's own.
 FLAGS = flags.FLAGS
 
 
@@ -41,7 +42,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     runtime.quiet_tensorflow_info()
-    data_cfg, model_cfg, train_cfg = configs_from_flags(FLAGS)
+    data_cfg, model_cfg, train_cfg = training.flags.configs_from_flags(FLAGS)
     try:
         metrics = train_and_evaluate(data_cfg, model_cfg, train_cfg)
     except Interrupted as e:

@@ -11,6 +11,7 @@ timed over --steps steps after --warmup steps (tracing, thread pools). Prints im
 and `custom/fit: X.XX`, `mixed/float32: X.XX` last.
 """
 
+import dataclasses
 import os
 import time
 
@@ -19,23 +20,22 @@ import tensorflow as tf
 from absl import app, flags
 
 import architectures
-import training.flags  # noqa: F401 (defines model.py's flags: --shards_dir, --arch, --image_size, --batch_size)
-from architectures.config import ModelConfig
+import training.flags
 from input_pipeline import preprocess
-from input_pipeline.config import DataConfig
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds
 from training import runtime, steps
 
+flags.adopt_module_key_flags(training.flags)  # model.py's --shards_dir, --arch, --image_size, --batch_size.
 flags.DEFINE_integer("steps", 15, "Timed steps per configuration.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps first.")
 FLAGS = flags.FLAGS
 HEADS = {"age": 8}
 
 
-def build(policy):
+def build(model_cfg, policy):
     keras.mixed_precision.set_global_policy(policy)
-    model = architectures.build(ModelConfig(arch=FLAGS.arch, image_size=FLAGS.image_size, weights="none"), HEADS)
+    model = architectures.build(model_cfg, HEADS)
     optimizer = keras.optimizers.SGD(1e-3, momentum=0.9)
     if policy == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -43,47 +43,58 @@ def build(policy):
     return model, optimizer
 
 
-def custom_loop(policy, train_ds):
-    model, optimizer = build(policy)
-    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, FLAGS.batch_size,
-                                   FLAGS.image_size)
-    iterator = iter(train_ds)
-    for i in range(FLAGS.warmup):
-        step(iterator, tf.constant(i, tf.int64))[0].numpy()
+def images_per_second(run, num_steps, warmup, batch_size):
+    """`run(n)` trains n steps; images/s over `num_steps` of them after `warmup`."""
+    run(warmup)
     start = time.perf_counter()
-    for i in range(FLAGS.steps):
-        step(iterator, tf.constant(i, tf.int64))[0].numpy()
-    return FLAGS.steps * FLAGS.batch_size / (time.perf_counter() - start)
+    run(num_steps)
+    return num_steps * batch_size / (time.perf_counter() - start)
 
 
-def fit(train_ds):
-    model, optimizer = build("float32")
+def custom_loop(model_cfg, data_cfg, policy, train_ds, num_steps, warmup):
+    model, optimizer = build(model_cfg, policy)
+    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, data_cfg.batch_size,
+                                 data_cfg.image_size)
+    iterator = iter(train_ds)
+
+    def run(n):
+        for i in range(n):
+            step(iterator, tf.constant(i, tf.int64))[0].numpy()
+
+    return images_per_second(run, num_steps, warmup, data_cfg.batch_size)
+
+
+def fit(model_cfg, data_cfg, train_ds, num_steps, warmup):
+    model, optimizer = build(model_cfg, "float32")
     model.compile(optimizer=optimizer, loss={"age": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
     seed = tf.constant([0, 0], tf.int64)
     # The same augmentation, here in the input pipeline (fit's step cannot take it).
-    data = train_ds.map(lambda x, y: (preprocess.train_batch(x, seed, FLAGS.image_size), {"age": y["age"]}))
-    model.fit(data, steps_per_epoch=FLAGS.warmup, epochs=1, verbose=0, shuffle=False)
-    start = time.perf_counter()
-    model.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0, shuffle=False)
-    return FLAGS.steps * FLAGS.batch_size / (time.perf_counter() - start)
+    data = train_ds.map(lambda x, y: (preprocess.train_batch(x, seed, data_cfg.image_size), {"age": y["age"]}))
+
+    def run(n):
+        model.fit(data, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
+
+    return images_per_second(run, num_steps, warmup, data_cfg.batch_size)
 
 
 def main(argv):
     del argv
-    cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
-                     val_fraction=0.0)
-    _, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
-    train_ds = dataset.make_train_dataset(cfg, train_files)
+    data_cfg, model_cfg, _ = training.flags.configs_from_flags(FLAGS)
+    data_cfg = dataclasses.replace(data_cfg, val_fraction=0.0)
+    model_cfg = dataclasses.replace(model_cfg, weights="none")  # Speed only: no download.
+    num_steps, warmup = FLAGS.steps, FLAGS.warmup
+    _, train_files, _ = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
+    train_ds = dataset.make_train_dataset(data_cfg, train_files)
     mixed = runtime.choose_precision("auto")
     if mixed == "float32":
         mixed = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-    print(f"bench_train: {FLAGS.arch} at {FLAGS.image_size}px, batch {FLAGS.batch_size}, {FLAGS.steps} steps "
-          f"after {FLAGS.warmup}, {os.cpu_count()} cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}")
-    rate_custom = custom_loop("float32", train_ds)
+    print(f"bench_train: {model_cfg.arch} at {data_cfg.image_size}px, batch {data_cfg.batch_size}, {num_steps} steps "
+          f"after {warmup}, {os.cpu_count()} cores, GPUs: {len(tf.config.list_physical_devices('GPU'))}")
+    rate_custom = custom_loop(model_cfg, data_cfg, "float32", train_ds, num_steps, warmup)
     print(f"custom loop, float32:   {rate_custom:7.1f} images/s")
-    rate_fit = fit(train_ds)
+    rate_fit = fit(model_cfg, data_cfg, train_ds, num_steps, warmup)
     print(f"model.fit, float32:     {rate_fit:7.1f} images/s")
-    rate_mixed = custom_loop(mixed, train_ds)
+    rate_mixed = custom_loop(model_cfg, data_cfg, mixed, train_ds, num_steps, warmup)
     print(f"custom loop, {mixed}: {rate_mixed:7.1f} images/s")
     print(f"custom/fit: {rate_custom / rate_fit:.2f}")
     print(f"mixed/float32: {rate_mixed / rate_custom:.2f}")

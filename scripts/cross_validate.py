@@ -16,10 +16,11 @@ import sys
 
 from absl import app, flags, logging
 
+import training.flags
 from training import cross_validation, runtime
 from training.checkpoints import Interrupted
-from training.flags import configs_from_flags
 
+flags.adopt_module_key_flags(training.flags)  # model.py's flags: --help lists them here too.
 flags.DEFINE_string("cv_dir", "runs/cv", "Folder of the cross-validation: one model_dir per fold, results.")
 flags.DEFINE_list("folds", ["0", "1", "2", "3", "4"], "Folds to hold out, in turn.")
 FLAGS = flags.FLAGS
@@ -29,7 +30,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     runtime.quiet_tensorflow_info()
-    configs = configs_from_flags(FLAGS)
+    configs = training.flags.configs_from_flags(FLAGS)
     folds = [int(k) for k in FLAGS.folds]
     os.makedirs(FLAGS.cv_dir, exist_ok=True)
     try:

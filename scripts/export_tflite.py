@@ -41,7 +41,7 @@ def main(argv):
     metadata.write(output + ".json", info, outputs=outputs,
                    input="images: uint8 [N, H, W, 3], any H and W (resized and centre-cropped inside)")
     print(f"wrote {output} ({len(tflite_model) / 2**20:.1f} MiB) and {output}.json; outputs {outputs}")
-    faces = tflite.test_faces(FLAGS.shards_dir, FLAGS.test_fold)
+    faces = tflite.fold_faces(FLAGS.shards_dir, FLAGS.test_fold)
     worst = 1.0
     for task, (same, total) in tflite.agreement(FLAGS.saved_model, tflite_model, output_names, faces).items():
         share = same / max(total, 1)

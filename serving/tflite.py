@@ -5,7 +5,8 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from input_pipeline import preprocess
-from input_pipeline.reader import manifest, parse
+from input_pipeline.reader import parse
+from input_pipeline.reader.manifest import load_folds
 
 SIGNATURE = "serve_probabilities"
 
@@ -23,9 +24,9 @@ def convert(saved_model_dir):
     return tflite_model, sorted(function.structured_outputs)  # Dict outputs flatten in key order.
 
 
-def test_faces(shards_dir, test_fold):
+def fold_faces(shards_dir, test_fold):
     """The stored uint8 faces of the test fold (one at a time: they may differ in size)."""
-    _, _, test_files = manifest.load_folds(shards_dir, test_fold)
+    _, _, test_files = load_folds(shards_dir, test_fold)
     for batch in tf.data.TFRecordDataset(test_files).batch(64).map(parse.parse):
         for encoded in batch["encoded"]:
             yield preprocess.decode_jpeg(encoded).numpy()

@@ -21,7 +21,7 @@ def exported(small_shards, tmp_path):
 def test_tflite_agrees_with_the_saved_model(exported, small_shards):
     tflite_model, output_names = tflite.convert(exported)
     assert output_names == ["age_probabilities", "gender_probabilities"]
-    faces = list(tflite.test_faces(small_shards, 0))
+    faces = list(tflite.fold_faces(small_shards, 0))
     result = tflite.agreement(exported, tflite_model, output_names, faces)
     assert set(result) == {"age", "gender"}
     for same, total in result.values():
@@ -46,6 +46,6 @@ def test_a_mixed_precision_model_exports_in_float32(small_shards, tmp_path):
     metrics = train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=2, histogram_every=0,
                                                mixed_precision="mixed_bfloat16"))
     tflite_model, names = tflite.convert(metrics["export_dir"])
-    faces = list(tflite.test_faces(small_shards, 0))
+    faces = list(tflite.fold_faces(small_shards, 0))
     same, total = tflite.agreement(metrics["export_dir"], tflite_model, names, faces)["age"]
     assert same == total == 6
