@@ -1,4 +1,4 @@
-"""Every resize and crop between a stored face and the model: the one copy of each.
+"""Every decode, resize and crop between a stored face and the model: the one copy of each.
 
 Levi & Hassner 2015, Sec. 3.2: faces are stored at 256x256; training takes random
 227x227 crops and mirrors, testing the centre crop or the 10 crops (corners, centre and
@@ -63,7 +63,7 @@ def resize(images, size):
     comes back unchanged, bit for bit.
     """
     images = tf.convert_to_tensor(images)
-    if not size:
+    if not size or images.shape[-3:-1] == (size, size):  # Known to be at the size already.
         return images
     single = images.shape.rank == 3
     x = tf.cast(images[None] if single else images, tf.float32)

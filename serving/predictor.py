@@ -3,9 +3,10 @@
     predictor = Predictor("runs/demo/export")
     rows, errors = predict(["photo.jpg", "album/"], predictor, faces.Detector())
 
-Faces of any size are brought to the export's stored size with preprocess.resize and
-cropped like the test fold (preprocess.serving_crop, inside the export's signatures),
-so a stored face gets the probabilities that evaluation gave it.
+Faces of any size are brought to the export's stored size and cropped like the test
+fold, with the functions evaluation and the export's signatures use
+(preprocess.serving_crop, serving_ten_crops), so a stored face gets the probabilities
+that evaluation gave it.
 """
 
 import os
@@ -35,13 +36,13 @@ class Predictor:
         size each): the centre crop or, with `oversample`, the mean over the 10 crops."""
         size, crop = self.metadata.stored_size, self.metadata.crop_size
         pixels = [np.asarray(image, dtype=np.uint8) for image in images]
-        if not oversample:
-            stored = tf.stack([preprocess.resize(face, size) for face in pixels])
-            out = self.model.signatures["serve_images"](images=stored)
-            return {task: out[f"{task}_probabilities"].numpy() for task in self.class_names}
-        crops = tf.concat([preprocess.serving_ten_crops(face, size, crop) for face in pixels], axis=0)
+        if oversample:
+            crops = tf.concat([preprocess.serving_ten_crops(face, size, crop) for face in pixels], axis=0)
+        else:
+            crops = tf.stack([preprocess.serving_crop(face, size, crop) for face in pixels])
         out = self.model.signatures["serve_crops"](crops=crops)
-        return {task: out[f"{task}_probabilities"].numpy().reshape(len(pixels), 10, -1).mean(axis=1)
+        views = 10 if oversample else 1
+        return {task: out[f"{task}_probabilities"].numpy().reshape(len(pixels), views, -1).mean(axis=1)
                 for task in self.class_names}
 
 

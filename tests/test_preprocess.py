@@ -80,6 +80,10 @@ def test_resize_keeps_a_face_of_the_right_size_bit_for_bit_and_zero_means_unchan
     image = tf.constant(np.random.default_rng(0).integers(0, 256, (64, 64, 3)).astype(np.uint8))
     np.testing.assert_array_equal(preprocess.resize(image, 64).numpy(), image.numpy())
     assert preprocess.resize(image, 0) is image
+    # In an export the size is unknown until run time: the matrix product itself is the identity.
+    spec = tf.TensorSpec([None, None, 3], tf.uint8)
+    dynamic = tf.function(lambda x: preprocess.resize(x, 64), input_signature=[spec])
+    np.testing.assert_array_equal(dynamic(image).numpy(), image.numpy())
 
 
 def test_resize_gives_the_same_pixels_alone_batched_and_in_a_dataset():

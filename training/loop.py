@@ -55,21 +55,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     class_weights = (losses.balanced_class_weights(manifest, data_cfg.test_fold, heads)
                      if cfg.class_weights == "balanced" else None)
     transfer_learning = architectures.is_transfer(model_cfg.arch)
-
     with strategy.scope():
-        model = architectures.build(model_cfg, heads)
-        fine_tunes = transfer_learning and cfg.fine_tune_layers > 0
-        # Each optimizer's schedule spans the steps it takes: the head-only phase, then the rest.
-        head_steps = min(cfg.head_steps, cfg.train_steps) if fine_tunes else cfg.train_steps
-        optimizer = optim.make_optimizer(cfg, cfg.learning_rate, policy, head_steps)
-        optimizer.build(model.trainable_variables)  # keras-team/keras#23085
-        fine_tune_optimizer = None
-        if fine_tunes:
-            transfer.set_trainable(model, cfg.fine_tune_layers)
-            fine_tune_optimizer = optim.make_optimizer(cfg, cfg.learning_rate * cfg.fine_tune_lr_factor, policy,
-                                                       cfg.train_steps - head_steps)
-            fine_tune_optimizer.build(model.trainable_variables)
-            transfer.set_trainable(model, 0)
+        model, optimizer, fine_tune_optimizer = build_model_and_optimizers(model_cfg, cfg, heads, policy)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         best_val = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_val")
     trackables = dict(model=model, optimizer=optimizer, step=step_var, best_val=best_val)
@@ -163,6 +150,25 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     if not is_chief:
         return None
     return finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, checkpoints.best, writers["test"])
+
+
+def build_model_and_optimizers(model_cfg, cfg, heads, policy):
+    """(model, optimizer, fine-tuning optimizer or None), built for the current strategy
+    scope. Each optimizer's schedule spans the steps it takes: a transfer model that
+    fine-tunes trains its head for cfg.head_steps, then its top layers for the rest."""
+    model = architectures.build(model_cfg, heads)
+    fine_tunes = architectures.is_transfer(model_cfg.arch) and cfg.fine_tune_layers > 0
+    head_steps = min(cfg.head_steps, cfg.train_steps) if fine_tunes else cfg.train_steps
+    optimizer = optim.make_optimizer(cfg, cfg.learning_rate, policy, head_steps)
+    optimizer.build(model.trainable_variables)  # keras-team/keras#23085
+    if not fine_tunes:
+        return model, optimizer, None
+    transfer.set_trainable(model, cfg.fine_tune_layers)  # Its variables, to build its optimizer.
+    fine_tune_optimizer = optim.make_optimizer(cfg, cfg.learning_rate * cfg.fine_tune_lr_factor, policy,
+                                               cfg.train_steps - head_steps)
+    fine_tune_optimizer.build(model.trainable_variables)
+    transfer.set_trainable(model, 0)
+    return model, optimizer, fine_tune_optimizer
 
 
 def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best, writer):
