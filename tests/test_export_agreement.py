@@ -21,6 +21,7 @@ import architectures
 from configs import tiny, with_data
 from input_pipeline import preprocess
 from input_pipeline.config import BuildConfig
+from input_pipeline.labels import heads_for
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds
 from input_pipeline.sources import sample
@@ -66,7 +67,7 @@ def stored_test_faces(shards, data_cfg):
 def evaluation_probabilities(configs, results, oversample):
     """What finish() computes metrics.json from: the eval pipeline and the best weights in float32."""
     data_cfg, model_cfg, _ = configs
-    heads = {task: 8 if task == "age" else 2 for task in HEADS}
+    heads = heads_for(data_cfg.task)
     model = architectures.build(model_cfg, heads)
     tf.train.Checkpoint(model=model).restore(results["checkpoint"]).assert_existing_objects_matched()
     _, _, test_files = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
