@@ -4,6 +4,7 @@
     python build_input.py --data_dir=/data/adience --output_dir=data/tfrecords/adience
     python build_input.py --dataset=utkface --data_dir=/data/UTKFace
     python build_input.py --dataset=csv --data_dir=/data/faces --csv_file=/data/faces/labels.csv
+    python build_input.py --dataset=utkface --data_dir=/data/UTKFace --face_crop=detect
 
 Writes <output_dir>/fold<k>-<i>-of-<n>.tfrecord, manifest.json and skipped.csv.
 """
@@ -14,8 +15,8 @@ import time
 
 from absl import app, flags, logging
 
-from input_pipeline import labels
-from input_pipeline.config import DATASETS, BuildConfig
+from input_pipeline import faces, labels
+from input_pipeline.config import DATASETS, FACE_CROPS, BuildConfig
 from input_pipeline.sources import adience, sample
 from input_pipeline.sources.rows import DatasetError
 from input_pipeline.writer import build, manifest
@@ -42,6 +43,17 @@ flags.DEFINE_enum("label_policy", BuildConfig.label_policy, labels.POLICIES,
 flags.DEFINE_integer("image_size", BuildConfig.image_size,
                      "Resize every face to this square size and re-encode as JPEG (256: the paper's "
                      "input). 0 stores the original JPEG bytes unchanged.", lower_bound=0)
+flags.DEFINE_enum("face_crop", BuildConfig.face_crop, FACE_CROPS,
+                  "none: store the dataset's own crops. detect: find the face in every image with "
+                  "--detector and store its canonical crop (eyes level, scaled by the eye distance, with "
+                  "a margin), the framing predict.py and the web page reproduce on new photos. Images with "
+                  "no face, only faces under --min_face_size or several similar faces are skipped.")
+flags.DEFINE_enum("detector", BuildConfig.detector, faces.DETECTORS,
+                  "--face_crop=detect: mtcnn (five landmarks, loads TensorFlow in each worker) or haar "
+                  "(OpenCV's cascade: boxes only, about 5x faster).")
+flags.DEFINE_integer("min_face_size", BuildConfig.min_face_size,
+                     "--face_crop=detect: faces whose box is smaller, in pixels of the image, are too "
+                     "small to use.", lower_bound=1)
 flags.DEFINE_integer("jpeg_quality", BuildConfig.jpeg_quality,
                      "JPEG quality of re-encoded faces (ignored with --image_size=0).",
                      lower_bound=1, upper_bound=100)
@@ -69,6 +81,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.face_crop == "detect" and FLAGS.image_size == 0:
+        raise app.UsageError("--face_crop=detect stores new crops, so it needs --image_size > 0")
     if not FLAGS.data_dir and FLAGS.dataset != "adience":
         raise app.UsageError(f"--dataset={FLAGS.dataset} needs --data_dir")
     try:
@@ -81,7 +95,8 @@ def main(argv):
             output_dir=FLAGS.output_dir or os.path.join("data", "tfrecords", "adience_sample" if synthetic
                                                         else FLAGS.dataset),
             csv_file=FLAGS.csv_file, image_layout=FLAGS.image_layout, label_policy=FLAGS.label_policy,
-            image_size=FLAGS.image_size, jpeg_quality=FLAGS.jpeg_quality, num_shards=FLAGS.num_shards,
+            image_size=FLAGS.image_size, face_crop=FLAGS.face_crop, detector=FLAGS.detector,
+            min_face_size=FLAGS.min_face_size, jpeg_quality=FLAGS.jpeg_quality, num_shards=FLAGS.num_shards,
             num_workers=FLAGS.num_workers, dedup=FLAGS.dedup, overwrite=FLAGS.overwrite)
         run(cfg, synthetic)
     except DatasetError as e:

@@ -4,7 +4,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="adience-age-gender",
-    version="0.1.0",
+    version="0.2.0",
     description="TFRecord building, training and evaluation for age and gender classifiers "
                 "on the Adience benchmark (Levi & Hassner, CVPR 2015 workshops).",
     long_description=open("README.md", encoding="utf-8").read(),
@@ -25,10 +25,13 @@ setup(
         "absl-py>=2.1,<3",
         # CRC32C of the TFRecord framing: the shard writer has no TensorFlow (Apache-2.0, C code).
         "google-crc32c>=1.5,<2",
-        # Face detection in scripts/predict.py: the Haar cascade files ship in the wheels
-        # below 5.0 only.
+        # Face detection (input_pipeline/faces): MTCNN, MIT licence, its weights inside the
+        # wheel (it brings joblib and lz4). OpenCV: the canonical crop's warp, the Haar
+        # cascade (its files ship in the wheels below 5.0 only) and video reading.
+        "mtcnn>=1.0,<2",
         "opencv-python-headless>=4.8,<5",
-        "flask>=3,<4",  # scripts/serve.py
+        "flask>=3,<4",  # scripts/serve.py: the page and the JSON API ...
+        "waitress>=3,<4",  # ... served by waitress, a production WSGI server (ZPL 2.1).
     ],
     extras_require={
         # The browser test drives Debian's chromium and chromium-driver (make browser).

@@ -2,9 +2,10 @@
 
 import dataclasses
 
-from input_pipeline import labels
+from input_pipeline import faces, labels
 
 DATASETS = ("adience", "utkface", "csv")
+FACE_CROPS = ("none", "detect")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,11 +19,21 @@ class BuildConfig:
     image_layout: str = "aligned"  # --dataset=adience only.
     label_policy: str = "strict"
     image_size: int = 256  # 0 keeps the original JPEG bytes.
+    face_crop: str = "none"  # "none": the dataset's own crops; "detect": input_pipeline.faces' canonical crop.
+    detector: str = "mtcnn"  # --face_crop=detect only.
+    min_face_size: int = faces.CropSpec.min_face_size  # --face_crop=detect only.
     jpeg_quality: int = 95
     num_shards: int = 4  # Per fold.
     num_workers: int = 0  # 0: one per core.
     dedup: bool = False
     overwrite: bool = False
+
+    @property
+    def crop_spec(self):
+        """The canonical crop of --face_crop=detect; None for the dataset's own crops."""
+        if self.face_crop == "none":
+            return None
+        return faces.CropSpec(detector=self.detector, min_face_size=self.min_face_size)
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -30,6 +41,10 @@ class BuildConfig:
         labels.check_policy(self.label_policy)
         if self.image_size < 0 or not 1 <= self.jpeg_quality <= 100 or self.num_shards < 1:
             raise ValueError(f"need image_size >= 0, jpeg_quality in 1..100, num_shards >= 1: {self}")
+        if self.face_crop not in FACE_CROPS or self.detector not in faces.DETECTORS:
+            raise ValueError(f"face_crop must be one of {FACE_CROPS} and detector one of {faces.DETECTORS}: {self}")
+        if self.face_crop == "detect" and self.image_size == 0:
+            raise ValueError("face_crop=detect writes new crops, so it needs image_size > 0")
         if not self.data_dir or not self.output_dir:
             raise ValueError("data_dir and output_dir must be set")
 

@@ -1,17 +1,26 @@
 """A photo with each face's box and predicted labels drawn on it."""
 
-from PIL import ImageDraw
+from PIL import Image, ImageDraw
+
+from serving import report
+
+OK, TOO_SMALL = (255, 40, 40), (150, 150, 150)
 
 
-def annotate(image, rows):
-    """A copy of `image` with each face's box and labels drawn on it."""
-    image = image.copy()
+def annotate(image, records, numbered=False):
+    """A copy of `image` (PIL or uint8 array) with each face's box and labels drawn on it;
+    `numbered`: each label starts with the face's number (a video's track)."""
+    image = Image.fromarray(image) if not isinstance(image, Image.Image) else image.copy()
     draw = ImageDraw.Draw(image)
     width = max(2, image.width // 300)
-    for row in rows:
-        x, y, w, h = map(int, row["box"].split(","))
-        draw.rectangle((x, y, x + w, y + h), outline=(255, 40, 40), width=width)
-        label = " ".join(str(v) for v in (row["age"], row["gender"]) if v)
-        draw.rectangle((x, max(0, y - 14), x + 7 * len(label) + 6, y), fill=(255, 40, 40))
-        draw.text((x + 3, max(0, y - 13)), label, fill="white")
+    for rec in records:
+        x, y, w, h = rec["box"]
+        color = OK if rec["status"] == "ok" else TOO_SMALL
+        draw.rectangle((x, y, x + w, y + h), outline=color, width=width)
+        text = report.label(rec)
+        if numbered and rec["status"] == "ok":
+            text = f"#{rec['face']} {text}"
+        top = y - 14 if y >= 14 else y  # Above the box, or inside it at the picture's top.
+        draw.rectangle((x, top, x + 7 * len(text) + 6, top + 14), fill=color)
+        draw.text((x + 3, top + 1), text, fill="white")
     return image

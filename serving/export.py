@@ -79,14 +79,14 @@ def float32_copy(model, model_cfg, heads):
     return copy
 
 
-def export(model, heads, stored_size, crop_size, directory):
+def export(model, heads, stored_size, crop_size, directory, face_crop):
     """Saves the SavedModel and its metadata.json into `directory`; returns it. `model`
-    must compute in float32 (float32_copy)."""
+    must compute in float32 (float32_copy); `face_crop` is the shards' manifest entry."""
     module = ExportModule(model, heads, stored_size, crop_size)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
                                                        "serve_images": module.serve_images,
                                                        "serve_crops": module.serve_crops,
                                                        "serve_probabilities": module.serve_probabilities})
-    info = metadata.Metadata({task: list(CLASS_NAMES[task]) for task in heads}, stored_size, crop_size)
+    info = metadata.Metadata({task: list(CLASS_NAMES[task]) for task in heads}, stored_size, crop_size, face_crop)
     metadata.write(os.path.join(directory, metadata.FILE), info)
     return directory

@@ -2,7 +2,11 @@
 
     {"class_names": {"age": [...8 groups], "gender": ["m", "f"]},   (the heads it has)
      "stored_size": 128,   faces are resized to this side, as in training ...
-     "crop_size": 112}     ... and centre-cropped to this, the model's input
+     "crop_size": 112,     ... and centre-cropped to this, the model's input
+     "face_crop": {"method": "detect", "detector": "mtcnn", "image_size": 256, ...}}
+                           how the training faces were framed, copied from the shards'
+                           manifest (input_pipeline.faces); {"method": "none"}: the
+                           dataset's own crops, which prediction cannot reproduce
 """
 
 import dataclasses
@@ -17,6 +21,7 @@ class Metadata:
     class_names: dict  # {head: [class name, ...]}, in the order of the probabilities.
     stored_size: int
     crop_size: int
+    face_crop: dict = dataclasses.field(default_factory=lambda: {"method": "none"})  # Absent before 0.2.
 
 
 def write(path, metadata, **extra):
@@ -34,6 +39,7 @@ def read(export_dir):
     with open(path) as f:
         try:
             found = json.load(f)
-            return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)})
+            return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)
+                               if field.name in found or field.name != "face_crop"})
         except (ValueError, KeyError) as e:
             raise ValueError(f"{path} is not an export's metadata: {type(e).__name__} {e}") from None

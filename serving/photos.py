@@ -1,27 +1,23 @@
 """Any photo a user has -> an upright RGB image, or a clear reason why not.
 
-Files and http(s) URLs; JPEG, PNG, BMP, WebP, GIF and more; grayscale, RGBA (laid on
-white), palette and CMYK images; EXIF rotation undone. Refused with PhotoError: a
-missing or unreadable file, a file that is not an image or is truncated, a picture
-over Pillow's decompression-bomb limit, a URL that is not http(s), an HTTP error, and
-a download over the size or time limit.
+Files and http(s) URLs, decoded by input_pipeline.photo (the build's decoder too).
+Refused with PhotoError: a missing or unreadable file, what decode refuses (not an
+image, truncated, a decompression bomb), a URL that is not http(s), an HTTP error, and a
+download over the size or time limit.
 """
 
-import io
 import os
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from PIL import Image, ImageOps
+from input_pipeline.photo import PhotoError, decode
+
+__all__ = ["PhotoError", "decode", "expand", "fetch", "is_url", "load", "read"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 MAX_DOWNLOAD_BYTES = 20 << 20
 DOWNLOAD_TIMEOUT_SECONDS = 15.0
-
-
-class PhotoError(Exception):
-    """A photo that cannot be used; the message says why."""
 
 
 def is_url(source):
@@ -89,27 +85,6 @@ def read(source, max_bytes=MAX_DOWNLOAD_BYTES, timeout=DOWNLOAD_TIMEOUT_SECONDS)
         raise PhotoError(f"cannot read the file: {e.strerror or e}") from None
 
 
-def decode(data):
-    """Image bytes -> an upright RGB PIL image."""
-    if not data:
-        raise PhotoError("empty file")
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-                image = image.convert("RGBA")
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image)
-            return image.convert("RGB")
-    except Image.DecompressionBombError:
-        raise PhotoError(f"more pixels than the limit of {Image.MAX_IMAGE_PIXELS:,} (a decompression bomb?)") from None
-    except Image.UnidentifiedImageError:
-        raise PhotoError("not an image") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise PhotoError(f"broken image: {e}") from None
-
-
-def load(source, max_bytes=MAX_DOWNLOAD_BYTES, timeout=DOWNLOAD_TIMEOUT_SECONDS):
+def load(source, max_bytes=MAX_DOWNLOAD_BYTES, timeout=DOWNLOAD_TIMEOUT_SECONDS, max_pixels=None):
     """A file path or http(s) URL -> an upright RGB PIL image; PhotoError if it cannot be."""
-    return decode(read(source, max_bytes, timeout))
+    return decode(read(source, max_bytes, timeout), max_pixels)

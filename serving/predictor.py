@@ -1,81 +1,217 @@
-"""An exported model as a Python object: faces in, probabilities out; photos in, rows out.
+"""An exported model with the face finding and framing its training faces had.
 
     predictor = Predictor("runs/demo/export")
-    rows, errors = predict(["photo.jpg", "album/"], predictor, faces.Detector())
+    records = predictor.predict("photo.jpg")     # or a URL, bytes, a PIL image, a numpy
+                                                 # array (one image or a batch), a list
+    for result in predictor.predict_many(["a.jpg", "b.png"]):   # batched, in parallel
+        print(result.input, result.records, result.error)
 
-Faces of any size are brought to the export's stored size and cropped like the test
-fold, with the functions evaluation and the export's signatures use
-(preprocess.serving_crop, serving_ten_crops), so a stored face gets the probabilities
-that evaluation gave it.
+Faces are found and framed as the export's metadata says its training faces were
+(input_pipeline.faces: the detector and the canonical crop build_input.py used), brought
+to the stored size and centre-cropped with the functions evaluation uses
+(preprocess.serving_crop, serving_ten_crops). A model trained on a dataset's own crops
+cannot be reproduced that way: the Predictor then frames faces with MTCNN's canonical
+crop and says so loudly.
 """
 
-import os
+import collections
+import concurrent.futures
+import dataclasses
+import typing
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
-from input_pipeline import preprocess
-from serving import annotate, faces, metadata, photos, report
+from input_pipeline import faces, preprocess
+from serving import inputs, metadata, photos, report
 
 NO_FACE = "no face found (try --no_detect for a photo that is already a face)"
 
 
-class Predictor:
-    """An exported model (model.py's export/): faces in, {head: probabilities} out."""
+class Result(typing.NamedTuple):
+    input: str
+    records: list  # One per face (report.record), largest first.
+    error: str  # "" when the input was read.
+    pixels: np.ndarray | None  # The photo, when asked for (annotating).
 
-    def __init__(self, export_dir):
+
+class _Prepared(typing.NamedTuple):
+    name: str
+    error: str
+    pixels: np.ndarray | None
+    found: list  # (box, status, the face's model views or None)
+
+
+class Predictor:
+    """Photos in, one record per face out (predict); canonical faces in, probabilities out (probabilities).
+
+    detector: "auto" (the one the training faces were cropped with; MTCNN for a model
+    trained on a dataset's own crops), "mtcnn", "haar", or None (each image is one face).
+    """
+
+    def __init__(self, export_dir, detector="auto", oversample=False, batch_size=32, min_face_size=None,
+                 max_pixels=None):
         self.metadata = metadata.read(export_dir)
+        self.max_pixels = max_pixels  # Of a photo; None: Pillow's decompression-bomb limit.
         self.model = tf.saved_model.load(export_dir)
+        self._serve_crops = self.model.signatures["serve_crops"]
+        self._serve_faces = self.model.signatures["serve_probabilities"]  # Resizes and crops inside the graph.
+        self.oversample, self.batch_size = oversample, batch_size
+        self.crop_spec, self.warning = framing(self.metadata.face_crop, detector, min_face_size)
+        if self.warning:
+            logging.warning("%s", self.warning)
+        if self.crop_spec:
+            faces.make_detector(self.crop_spec.detector)  # Loaded now, not on the first photo.
+        # The side the canonical crop is taken at: the shards' image size, as in training.
+        self.face_size = self.metadata.face_crop.get("image_size") or self.metadata.stored_size
 
     @property
     def class_names(self):
         return self.metadata.class_names
 
-    def __call__(self, images, oversample=False):
-        """{head: (N, classes) probabilities} of N faces (uint8 arrays or PIL images, any
-        size each): the centre crop or, with `oversample`, the mean over the 10 crops."""
-        size, crop = self.metadata.stored_size, self.metadata.crop_size
+    def probabilities(self, images, oversample=None):
+        """{head: (N, classes)} of N faces (uint8 arrays or PIL images, any size each):
+        the centre crop or, oversampling, the mean over the 10 crops."""
+        oversample = self.oversample if oversample is None else oversample
         pixels = [np.asarray(image, dtype=np.uint8) for image in images]
-        if oversample:
-            crops = tf.concat([preprocess.serving_ten_crops(face, size, crop) for face in pixels], axis=0)
-        else:
-            crops = tf.stack([preprocess.serving_crop(face, size, crop) for face in pixels])
-        out = self.model.signatures["serve_crops"](crops=crops)
-        views = 10 if oversample else 1
-        return {task: out[f"{task}_probabilities"].numpy().reshape(len(pixels), views, -1).mean(axis=1)
-                for task in self.class_names}
+        return self._run([self._ten_crops(face) for face in pixels] if oversample else pixels, oversample)
 
+    def predict(self, x):
+        """One record per face (report.record) in an image or a batch (serving/inputs.py
+        lists what x may be); photos.PhotoError names an input that cannot be read."""
+        records = []
+        for result in self.predict_many(inputs.items(x), workers=0):
+            if result.error and result.error != NO_FACE:
+                raise photos.PhotoError(f"{result.input}: {result.error}")
+            records += result.records
+        return records
 
-def classify(image, source, predictor, detector, oversample):
-    """One row per face found in a PIL RGB image (no row: no face); `detector` None
-    takes the whole image as the face."""
-    boxes = detector.detect(image) if detector else [(0, 0, image.width, image.height)]
-    if not boxes:
-        return []
-    crops = [faces.crop(image, box) for box in boxes] if detector else [image]
-    probabilities = predictor(crops, oversample)
-    return [report.describe(source, index, box, {task: p[index] for task, p in probabilities.items()},
-                            predictor.class_names)
-            for index, box in enumerate(boxes)]
+    def predict_many(self, sources, workers=2, keep_pixels=False, max_bytes=photos.MAX_DOWNLOAD_BYTES,
+                     timeout=photos.DOWNLOAD_TIMEOUT_SECONDS):
+        """A Result per source (a path, URL or (name, any input) pair), in order. `workers`
+        threads read, decode, detect and crop while the model runs on batches of up to
+        batch_size faces from several photos; 0 does it all in this thread."""
+        prepare = lambda source: self._prepare(source, keep_pixels, max_bytes, timeout)  # noqa: E731
+        pending, count = [], 0
+        for item in _ordered_map(prepare, sources, workers, ahead=self.batch_size + 2 * workers):
+            pending.append(item)
+            count += sum(1 for _, status, _ in item.found if status == "ok")
+            if count >= self.batch_size:
+                yield from self._finish(pending)
+                pending, count = [], 0
+        yield from self._finish(pending)
 
+    def faces(self, pixels):
+        """[(box, status, face pixels or None)] of an (H, W, 3) uint8 photo, largest first:
+        status "ok" with the canonical crop, or "too_small"."""
+        if self.crop_spec is None:
+            return [((0, 0, pixels.shape[1], pixels.shape[0]), "ok", pixels)]
+        found, small = faces.detect(pixels, self.crop_spec)
+        return ([(_box(face), "ok", faces.canonical_crop(pixels, face, self.crop_spec, self.face_size))
+                 for face in found] + [(_box(face), "too_small", None) for face in small])
 
-def predict(sources, predictor, detector, oversample, annotate_dir="", max_bytes=photos.MAX_DOWNLOAD_BYTES,
-            timeout=photos.DOWNLOAD_TIMEOUT_SECONDS):
-    """(rows, errors): one row per face, one (input, message) per failed input."""
-    rows, errors = [], []
-    for source in photos.expand(sources):
+    def _prepare(self, source, keep_pixels, max_bytes, timeout):
+        name, source = source if isinstance(source, tuple) else (source, source)
         try:
-            image = photos.load(source, max_bytes, timeout)
+            pixels = inputs.pixels(source, max_bytes, timeout, self.max_pixels)
         except photos.PhotoError as e:
-            errors.append((source, str(e)))
-            continue
-        found = classify(image, source, predictor, detector, oversample)
-        if not found:
-            errors.append((source, NO_FACE))
-            continue
-        rows += found
-        if annotate_dir:
-            os.makedirs(annotate_dir, exist_ok=True)
-            name = os.path.splitext(os.path.basename(source.rstrip("/")) or "photo")[0] + ".annotated.png"
-            annotate.annotate(image, found).save(os.path.join(annotate_dir, name))
-    return rows, errors
+            return _Prepared(name, str(e), None, [])
+        found = self.faces(pixels)
+        if self.oversample:  # The 10 crops of each face, cut here, in the worker threads.
+            found = [(box, status, face if face is None else self._ten_crops(face)) for box, status, face in found]
+        return _Prepared(name, "", pixels if keep_pixels else None, found)
+
+    def _ten_crops(self, face):
+        return preprocess.serving_ten_crops(face, self.metadata.stored_size, self.metadata.crop_size).numpy()
+
+    def _run(self, faces_, oversample=None):
+        """{head: (len(faces_), classes)} of uint8 faces of any size, or with `oversample`
+        of each face's 10 crops (serving_ten_crops), averaged. Faces of one shape go to the
+        model together, up to batch_size at a time, and are resized and cropped in its
+        graph (serve_probabilities): far cheaper than cropping them one by one."""
+        oversample = self.oversample if oversample is None else oversample
+        out = {head: np.zeros((len(faces_), len(names)), np.float32) for head, names in self.class_names.items()}
+        groups = collections.defaultdict(list)
+        for i, face in enumerate(faces_):
+            groups[face.shape].append(i)
+        for members in groups.values():
+            for start in range(0, len(members), self.batch_size):
+                chunk = members[start:start + self.batch_size]
+                if oversample:
+                    result = self._serve_crops(crops=tf.constant(np.concatenate([faces_[i] for i in chunk])))
+                else:
+                    result = self._serve_faces(images=tf.constant(np.stack([faces_[i] for i in chunk])))
+                for head in self.class_names:
+                    p = result[f"{head}_probabilities"].numpy()
+                    out[head][chunk] = p.reshape(len(chunk), -1, p.shape[-1]).mean(axis=1)
+        return out
+
+    def _finish(self, pending):
+        probabilities = self._run([face for item in pending for _, status, face in item.found if status == "ok"])
+        index = 0
+        for item in pending:
+            if item.error:
+                yield Result(item.name, [], item.error, None)
+                continue
+            records = []
+            for face_index, (box, status, _) in enumerate(item.found):
+                face = None
+                if status == "ok":
+                    face = {head: p[index] for head, p in probabilities.items()}
+                    index += 1
+                records.append(report.record(item.name, face_index, box, face, self.class_names, status))
+            yield Result(item.name, records, _no_face_error(records, self.crop_spec), item.pixels)
+
+
+def framing(face_crop, detector, min_face_size):
+    """(the CropSpec to frame new photos with, or None for whole images; a warning or "")
+    for an export whose training faces were framed as `face_crop` says."""
+    trained = faces.CropSpec.from_dict(face_crop)
+    if detector is None:
+        warning = ("each image is taken as one face as it is, while this model was trained on canonical "
+                   f"crops from {trained.detector}; pass already-cropped faces framed the same way, or drop "
+                   "--no_detect") if trained else ""
+        return None, warning
+    spec = trained or faces.CropSpec()
+    if detector != "auto":
+        spec = dataclasses.replace(spec, detector=detector)
+    if min_face_size:
+        spec = dataclasses.replace(spec, min_face_size=min_face_size)
+    if trained is None:
+        return spec, ("THIS MODEL WAS TRAINED ON THE DATASET'S OWN FACE CROPS, which prediction cannot "
+                      f"reproduce: photos are framed with {spec.detector}'s canonical crop instead, so expect "
+                      "lower accuracy than on the test fold. Build the shards with build_input.py "
+                      "--face_crop=detect and retrain for a model whose framing prediction reproduces.")
+    if spec.detector != trained.detector:
+        return spec, (f"this model was trained on faces found by {trained.detector}; {spec.detector} frames "
+                      "them differently, so expect lower accuracy (--detector=auto uses the model's own)")
+    return spec, ""
+
+
+def _no_face_error(records, crop_spec):
+    if any(r["status"] == "ok" for r in records):
+        return ""
+    if records:
+        return (f"{len(records)} face(s) found, all under {crop_spec.min_face_size} pixels: too small to "
+                "classify (--min_face_size)")
+    return NO_FACE
+
+
+def _box(face):
+    return tuple(int(round(v)) for v in face.box)
+
+
+def _ordered_map(fn, items, workers, ahead):
+    """fn(item) for each item, in order, computed `ahead` items ahead in `workers` threads."""
+    if workers == 0:
+        yield from map(fn, items)
+        return
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        queue = collections.deque()
+        for item in items:
+            queue.append(pool.submit(fn, item))
+            if len(queue) >= ahead:
+                yield queue.popleft().result()
+        while queue:
+            yield queue.popleft().result()

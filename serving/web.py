@@ -1,7 +1,15 @@
-"""The upload page: one photo in, the photo with its faces boxed and a row per face out.
+"""The upload page and its JSON twin: one photo in, a record per face out.
 
-One Flask page with inline CSS and the annotated photo inline as a data: URI, so nothing
-is fetched from elsewhere and it works offline (scripts/serve.py runs it).
+    GET  /              the form
+    POST /              a photo (multipart field "photo") -> the page with the photo, its
+                        faces boxed, and a row per face
+    POST /api/predict   a photo as multipart field "photo" or as the raw request body ->
+                        {"input": name, "faces": [records]} (serving/report.py), the
+                        records Predictor.predict returns; errors as {"error": message}
+
+Both run the same function (`answer`). One Flask app with inline CSS and the annotated
+photo inline as a data: URI, so nothing is fetched from elsewhere and it works offline;
+scripts/serve.py serves it with waitress, a production WSGI server.
 """
 
 import base64
@@ -9,9 +17,10 @@ import html
 import io
 
 import flask
+import numpy as np
 
-from serving import annotate, photos
-from serving.predictor import classify
+from serving import annotate, photos, report
+from serving.predictor import NO_FACE
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Age and gender</title>
@@ -23,6 +32,7 @@ PAGE = """<!doctype html>
  table {{ border-collapse: collapse; margin-top: 1rem; }}
  td, th {{ padding: .3rem .8rem; border-bottom: 1px solid #ddd; text-align: left; }}
  .note {{ color: #666; font-size: .9rem; }}
+ .warning {{ color: #6b4a00; background: #fff4d6; padding: .6rem 1rem; border-radius: .4rem; }}
 </style></head><body>
 <h1>Age and gender</h1>
 <form method="post" action="/" enctype="multipart/form-data">
@@ -30,22 +40,24 @@ PAGE = """<!doctype html>
  <button type="submit" id="submit">Predict</button>
  <div class="note">Up to {max_mb} MB. The photo stays on this machine.</div>
 </form>
+{warning}
 {body}
 <p class="note">Model: {model}</p>
 </body></html>"""
 
 
-def result_html(image, rows):
+def result_html(pixels, records, class_names):
     """The annotated photo inline (a data: URI, nothing external) and a row per face."""
     out = io.BytesIO()
-    annotate.annotate(image, rows).save(out, format="PNG")
+    annotate.annotate(pixels, records).save(out, format="PNG")
     picture = base64.b64encode(out.getvalue()).decode()
-    lines = ["<table id='faces'><tr><th>face</th><th>age group</th><th>probability</th><th>next</th>"
-             "<th>gender</th><th>probability</th></tr>"]
-    for row in rows:
-        cells = (row["face"] + 1, row["age"], _percent(row["age_probability"]),
-                 f"{row['next_age']} {_percent(row['next_age_probability'])}".strip(), row["gender"],
-                 _percent(row["gender_probability"]))
+    names = [c for c in report.columns(class_names) if c not in ("input", "box")]
+    header = "".join(f"<th>{html.escape(n.replace('_probability', ' p').replace('_', ' '))}</th>" for n in names)
+    lines = [f"<table id='faces'><tr>{header}</tr>"]
+    for rec in records:
+        row = report.flatten(rec, class_names)
+        row["face"] += 1
+        cells = (_percent(row[n]) if n.endswith("_probability") else row[n] for n in names)
         lines.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     lines.append("</table>")
     return "\n".join(lines) + f"\n<img alt='your photo with the faces boxed' src='data:image/png;base64,{picture}'>"
@@ -55,13 +67,31 @@ def _percent(value):
     return f"{100 * value:.0f}%" if value != "" else ""
 
 
-def make_app(predictor, detector, oversample, max_upload_mb, model_name):
-    """The Flask app of the page: GET / shows the form, POST / a photo's faces."""
+def answer(predictor, data, name):
+    """(status, records, pixels or None, message): what both the page and the API say about a photo."""
+    if not data:
+        return 400, [], None, "Choose a photo first."
+    try:
+        pixels = np.asarray(photos.decode(data, predictor.max_pixels))
+    except photos.PhotoError as e:
+        return 400, [], None, f"{name}: {e}."
+    result = next(predictor.predict_many([(name, pixels)], workers=0))
+    if result.error == NO_FACE:
+        return 422, result.records, pixels, f"{name}: no face found. Try a photo where a face is clearly visible."
+    if result.error:
+        return 422, result.records, pixels, f"{name}: {result.error}."
+    return 200, result.records, pixels, ""
+
+
+def make_app(predictor, max_upload_mb, model_name):
+    """The Flask app of the page and the API, sharing one loaded Predictor."""
     flask_app = flask.Flask(__name__)
     flask_app.config["MAX_CONTENT_LENGTH"] = max_upload_mb << 20
+    flask_app.json.sort_keys = False  # Probabilities in class order, as the model gives them.
+    warning = f"<p class='warning' id='warning'>{html.escape(predictor.warning)}</p>" if predictor.warning else ""
 
     def page(body, status=200):
-        text = PAGE.format(body=body, max_mb=max_upload_mb, model=html.escape(model_name))
+        text = PAGE.format(body=body, max_mb=max_upload_mb, model=html.escape(model_name), warning=warning)
         return flask.Response(text, status=status, mimetype="text/html")
 
     def error(message, status):
@@ -76,17 +106,29 @@ def make_app(predictor, detector, oversample, max_upload_mb, model_name):
         photo = flask.request.files.get("photo")
         if photo is None or not photo.filename:
             return error("Choose a photo first.", 400)
-        try:
-            image = photos.decode(photo.read())
-        except photos.PhotoError as e:
-            return error(f"{photo.filename}: {e}.", 400)
-        rows = classify(image, photo.filename, predictor, detector, oversample)
-        if not rows:
-            return error(f"{photo.filename}: no face found. Try a photo where a face is clearly visible.", 422)
-        return page(result_html(image, rows))
+        status, records, pixels, message = answer(predictor, photo.read(), photo.filename)
+        if status != 200:
+            return error(message, status)
+        return page(result_html(pixels, records, predictor.class_names))
+
+    @flask_app.post("/api/predict")
+    def api():
+        if flask.request.mimetype == "multipart/form-data":
+            photo = flask.request.files.get("photo")
+            data, name = (photo.read(), photo.filename or "photo") if photo else (b"", "photo")
+        else:  # The raw body, whatever its Content-Type says (curl --data-binary sends a form type).
+            data, name = flask.request.get_data(), "body"
+        status, records, _, message = answer(predictor, data, name)
+        body = {"input": name, "faces": records}
+        if message:
+            body["error"] = message
+        return flask.jsonify(body), status
 
     @flask_app.errorhandler(413)
     def too_large(_):
-        return error(f"That file is larger than {max_upload_mb} MB.", 413)
+        message = f"That file is larger than {max_upload_mb} MB."
+        if flask.request.path.startswith("/api/"):
+            return flask.jsonify({"error": message}), 413
+        return error(message, 413)
 
     return flask_app

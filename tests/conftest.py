@@ -58,3 +58,43 @@ def exported_model(tmp_path_factory):
 
     metrics = train_and_evaluate(*with_data(configs, val_fraction=0.0, shuffle_buffer=8))
     return metrics["export_dir"]
+
+
+@pytest.fixture(scope="session")
+def face_photos_csv(tmp_path_factory):
+    """(data_dir, csv path): drawn photos that Haar finds one face in, two per fold (one a
+    PNG), plus a blank photo and a photo of two faces, for --face_crop=detect."""
+    from PIL import Image
+
+    from face_photos import HAAR_SEEDS, drawn_face, two_faces
+
+    root = tmp_path_factory.mktemp("face_photos")
+    lines = ["path,age,gender,fold,subject_id"]
+    for i, seed in enumerate(HAAR_SEEDS):
+        name = f"face{seed}.{'png' if i % 2 else 'jpg'}"
+        drawn_face(seed, 200).save(root / name)
+        lines.append(f"{name},{20 + i},{'mf'[i % 2]},{i // 2},s{seed}")
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(root / "blank.jpg")
+    two_faces().save(root / "two.jpg")
+    lines += ["blank.jpg,30,m,0,blank", "two.jpg,30,f,1,two"]
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return str(root), str(root / "labels.csv")
+
+
+@pytest.fixture(scope="session")
+def detect_export(face_photos_csv, tmp_path_factory):
+    """(shards dir, export dir) of a tiny model trained on --face_crop=detect --detector=haar shards."""
+    from configs import tiny, with_data
+    from input_pipeline.config import BuildConfig
+    from input_pipeline.writer import build
+    from training.loop import train_and_evaluate
+
+    root = tmp_path_factory.mktemp("detect_export")
+    data_dir, csv_file = face_photos_csv
+    shards = str(root / "shards")
+    build.build(BuildConfig(dataset="csv", data_dir=data_dir, csv_file=csv_file, output_dir=shards, image_size=48,
+                            face_crop="detect", detector="haar", label_policy="nearest", num_shards=1,
+                            num_workers=1))
+    configs = tiny(shards, root / "run", task="age_gender", image_size=40, train_steps=2, histogram_every=0)
+    metrics = train_and_evaluate(*with_data(configs, val_fraction=0.0, shuffle_buffer=8))
+    return shards, metrics["export_dir"]

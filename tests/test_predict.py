@@ -11,26 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from input_pipeline.sources import synthetic_face
+from face_photos import HAAR_SEEDS, NO_REAL_FACES, TWO_FACE_SEEDS, drawn_face, have_real_faces, real_faces, two_faces
 from processes import ROOT
-from serving import faces, photos, report
-from serving.predictor import Predictor, predict
-
-# Renderer seeds whose face the Haar cascade finds (see test_two_drawn_faces_are_found).
-FACE_SEEDS = (5, 7)
-
-
-def drawn_face(seed, size=320):
-    rng = np.random.default_rng([seed, 7])
-    person = synthetic_face.make_person(rng, 4, seed % 2 == 0, 28.0)
-    return synthetic_face.draw_photo(rng, person, 28.0, size)[0]
-
-
-def two_faces():
-    canvas = Image.new("RGB", (700, 340), (200, 200, 200))
-    for i, seed in enumerate(FACE_SEEDS):
-        canvas.paste(drawn_face(seed), (10 + i * 360, 10))
-    return canvas
+from serving import photos, report
+from serving.predictor import NO_FACE, Predictor
 
 
 def encoded(image, fmt, **kwargs):
@@ -153,79 +137,220 @@ def test_urls(server):
         photos.load(f"{server}/redirect_ftp")
 
 
-# ---------------------------------------------------------------- faces
-
-
-def test_two_drawn_faces_are_found():
-    boxes = faces.Detector().detect(two_faces())
-    assert len(boxes) == 2
-    centres = sorted(x + w / 2 for x, _, w, _ in boxes)
-    assert abs(centres[0] - 170) < 40 and abs(centres[1] - 530) < 40  # The two photos' centres.
-    x, y, w, h = boxes[0]
-    crop = faces.crop(two_faces(), boxes[0])  # 40% of the box added on each side, at its own size ...
-    assert abs(crop.width - 1.8 * w) <= 1
-    assert 1.8 * h - 20 < crop.height < 1.8 * h  # ... less what falls below the picture (340 px high).
-
-
 # ---------------------------------------------------------------- end to end
 
 
-def test_predict_reports_each_face_and_each_failed_input(exported_model, server, tmp_path):
+@pytest.fixture(scope="module")
+def haar_predictor(exported_model):
+    return Predictor(exported_model, detector="haar")
+
+
+def test_predict_many_reports_each_face_and_each_failed_input(haar_predictor, server, tmp_path):
     folder = tmp_path / "photos"
     folder.mkdir()
     two_faces().save(folder / "two.jpg")
     two_faces().convert("L").save(folder / "gray.png")
     Image.new("RGB", (300, 300), (90, 90, 90)).save(folder / "blank.webp")
     (folder / "notes.jpg").write_text("not a photo")
-    predictor = Predictor(exported_model)
-    rows, errors = predict([str(folder), f"{server}/face.jpg", f"{server}/gone.jpg", "ftp://x/y.jpg"],
-                           predictor, faces.Detector(), oversample=False, annotate_dir=str(tmp_path / "annotated"))
-    assert [(os.path.basename(r["input"]), r["face"]) for r in rows] == [
+    sources = [*photos.expand([str(folder)]), f"{server}/face.jpg", f"{server}/gone.jpg", "ftp://x/y.jpg"]
+    results = list(haar_predictor.predict_many(sources, workers=2, keep_pixels=True))
+    assert [os.path.basename(r.input) for r in results] == [
+        "blank.webp", "gray.png", "notes.jpg", "two.jpg", "face.jpg", "gone.jpg", "y.jpg"]
+    records = [rec for r in results for rec in r.records]
+    assert [(os.path.basename(r["input"]), r["face"]) for r in records] == [
         ("gray.png", 0), ("gray.png", 1), ("two.jpg", 0), ("two.jpg", 1), ("face.jpg", 0), ("face.jpg", 1)]
-    for r in rows:
-        assert r["age"] in predictor.class_names["age"] and r["gender"] in ("m", "f")
-        assert 0 <= r["age_probability"] <= 1 and r["next_age"] != r["age"]
-    assert {os.path.basename(s): m.split(" (")[0] for s, m in errors} == {
+    for rec in records:
+        assert set(rec) == {"input", "face", "box", "status", "age", "gender"} and rec["status"] == "ok"
+        for head in ("age", "gender"):
+            assert rec[head]["label"] in haar_predictor.class_names[head]
+            assert list(rec[head]["probabilities"]) == haar_predictor.class_names[head]  # Class order.
+            assert sum(rec[head]["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+            assert rec[head]["probability"] == max(rec[head]["probabilities"].values())
+    assert {os.path.basename(r.input): r.error.split(" (")[0] for r in results if r.error} == {
         "blank.webp": "no face found", "notes.jpg": "not an image", "gone.jpg": "HTTP error 404 Not Found",
         "y.jpg": "only http and https URLs are fetched, not ftp:"}
-    assert sorted(os.listdir(tmp_path / "annotated")) == ["face.annotated.png", "gray.annotated.png",
-                                                          "two.annotated.png"]
+    assert results[3].pixels.shape == (340, 700, 3)  # Kept for annotating.
 
 
-def test_no_detect_and_oversample(exported_model, tmp_path):
-    drawn_face(5, size=64).save(tmp_path / "face.png")
-    predictor = Predictor(exported_model)
-    single, _ = predict([str(tmp_path / "face.png")], predictor, None, oversample=False)
-    over, _ = predict([str(tmp_path / "face.png")], predictor, None, oversample=True)
-    assert single[0]["box"] == over[0]["box"] == "0,0,64,64"
-    assert over[0]["age_probability"] != single[0]["age_probability"]  # Ten crops, not one.
+def test_batched_and_one_at_a_time_give_the_same_records(haar_predictor, tmp_path):
+    paths = []
+    for seed in HAAR_SEEDS[:6]:
+        paths.append(str(tmp_path / f"{seed}.png"))
+        drawn_face(seed, 200).save(paths[-1])
+    batched = [rec for r in haar_predictor.predict_many(paths, workers=2) for rec in r.records]
+    alone = [rec for path in paths for rec in haar_predictor.predict(path)]
+    assert len(batched) == len(alone) == 6
+    for a, b in zip(batched, alone, strict=True):
+        assert a["box"] == b["box"] and a["age"]["label"] == b["age"]["label"]
+        for head in ("age", "gender"):
+            np.testing.assert_allclose(list(a[head]["probabilities"].values()),
+                                       list(b[head]["probabilities"].values()), atol=2e-4)
+
+
+def test_the_api_takes_every_kind_of_input_and_gives_the_same_answer(haar_predictor, server, tmp_path):
+    image = two_faces()
+    path = tmp_path / "two.png"
+    image.save(path)
+    data = encoded(image, "PNG")
+    pixels = np.asarray(image)
+    expected = haar_predictor.predict(str(path))
+    assert len(expected) == 2
+    for x in (path, data, bytearray(data), image, image.convert("RGBA"), pixels, [pixels], np.stack([pixels])):
+        got = haar_predictor.predict(x)
+        assert [(r["box"], r["age"]["label"], r["gender"]["label"]) for r in got] == \
+               [(r["box"], r["age"]["label"], r["gender"]["label"]) for r in expected], type(x)
+    assert [r["input"] for r in haar_predictor.predict([data, pixels])] == ["bytes[0]"] * 2 + ["array[1]"] * 2
+    assert len(haar_predictor.predict(f"{server}/face.jpg")) == 2  # A URL.
+    gray = haar_predictor.predict(np.asarray(image.convert("L")))
+    assert [r["box"] for r in gray] == [r["box"] for r in expected]
+    assert haar_predictor.predict(np.full((50, 50, 3), 90, np.uint8)) == []  # No face: no record.
+
+
+@pytest.mark.parametrize("x,error,message", [
+    (np.zeros((20, 20, 3), np.float32), ValueError, "must be uint8"),
+    (np.zeros((20, 20, 4), np.uint8), ValueError, "must be .H, W, 3. RGB"),
+    (np.zeros((0, 20, 3), np.uint8), ValueError, "empty image"),
+    (42, TypeError, "cannot predict on a int; give a path or http"),
+    ({"photo": 1}, TypeError, "cannot predict on a dict"),
+    (b"not an image", photos.PhotoError, "bytes: not an image"),
+    ("/no/such/photo.jpg", photos.PhotoError, "/no/such/photo.jpg: no such file"),
+])
+def test_the_api_rejects_bad_input_clearly(haar_predictor, x, error, message):
+    with pytest.raises(error, match=message):
+        haar_predictor.predict(x)
+
+
+def test_whole_images_and_oversampling(exported_model, tmp_path):
+    face = drawn_face(5, size=64)
+    single = Predictor(exported_model, detector=None).predict(face)
+    over = Predictor(exported_model, detector=None, oversample=True).predict(face)
+    assert single[0]["box"] == over[0]["box"] == [0, 0, 64, 64]
+    assert over[0]["age"]["probabilities"] != single[0]["age"]["probabilities"]  # Ten crops, not one.
+
+
+def test_small_faces_are_reported_not_guessed(exported_model):
+    predictor = Predictor(exported_model, detector="haar", min_face_size=1000)
+    (result,) = predictor.predict_many([("two", np.asarray(two_faces()))], workers=0)
+    assert [r["status"] for r in result.records] == ["too_small", "too_small"]
+    assert all(r["age"] is None and r["gender"] is None for r in result.records)
+    assert result.error.startswith("2 face(s) found, all under 1000 pixels: too small")
+
+
+def test_a_model_trained_on_dataset_crops_warns_that_framing_differs(exported_model, caplog):
+    assert "TRAINED ON THE DATASET'S OWN FACE CROPS" in Predictor(exported_model).warning
+    assert Predictor(exported_model).crop_spec.detector == "mtcnn"  # auto: MTCNN's canonical crop.
+    assert Predictor(exported_model, detector=None).warning == ""
+
+
+def test_every_head_is_a_column():
+    names = {"age": ["a", "b", "c"], "gender": ["m", "f"], "race": ["x", "y", "z", "w"]}
+    rec = report.record("p.jpg", 0, (1, 2, 3, 4), {"age": [0.2, 0.5, 0.3], "gender": [0.9, 0.1],
+                                                  "race": [0.1, 0.2, 0.3, 0.4]}, names)
+    assert report.columns(names) == ["input", "face", "box", "status", "age", "age_probability", "next_age",
+                                     "next_age_probability", "gender", "gender_probability", "race",
+                                     "race_probability", "next_race", "next_race_probability"]
+    row = report.flatten(rec, names)
+    assert (row["age"], row["next_age"], row["gender"], row["race"], row["next_race"]) == ("b", "c", "m", "w", "z")
+    table = report.render([rec], "table", names).splitlines()
+    assert table[0].split() == ["input", "face", "box", "status", "age", "age", "p", "next_age", "next_age", "p",
+                                "gender", "gender", "p", "race", "race", "p", "next_race", "next_race", "p"]
 
 
 def test_command_line_formats_and_exit_status(exported_model, tmp_path):
     two_faces().save(tmp_path / "two.jpg")
     script = os.path.join(ROOT, "scripts", "predict.py")
-    ok = subprocess.run([sys.executable, script, f"--model={exported_model}", "--format=json",
+    ok = subprocess.run([sys.executable, script, f"--model={exported_model}", "--detector=haar", "--format=json",
                          str(tmp_path / "two.jpg")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert len(json.loads(ok.stdout)) == 2
-    bad = subprocess.run([sys.executable, script, f"--model={exported_model}", "--format=csv",
-                          f"--output={tmp_path / 'out.csv'}", str(tmp_path / "two.jpg"), str(tmp_path / "none.jpg")],
+    bad = subprocess.run([sys.executable, script, f"--model={exported_model}", "--detector=haar", "--format=csv",
+                          f"--output={tmp_path / 'out.csv'}", f"--annotate_dir={tmp_path / 'annotated'}",
+                          str(tmp_path / "two.jpg"), str(tmp_path / "none.jpg")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "none.jpg: no such file" in bad.stderr
     lines = (tmp_path / "out.csv").read_text().splitlines()
-    assert lines[0] == ",".join(report.COLUMNS) and len(lines) == 3
+    assert lines[0].split(",")[:6] == ["input", "face", "box", "status", "age", "age_probability"]
+    assert len(lines) == 3 and "gender_probability" in lines[0]
+    assert os.listdir(tmp_path / "annotated") == ["two.annotated.png"]
 
 
 def test_no_detect_as_the_readme_writes_it(exported_model, tmp_path):
     """`--no_detect` (README, docstring, flag help and the no-face message) on the command line."""
     drawn_face(5, size=64).save(tmp_path / "face.png")
-    Image.new("RGB", (90, 70), (120, 120, 120)).save(tmp_path / "blank.png")  # No face for the cascade.
+    Image.new("RGB", (90, 70), (120, 120, 120)).save(tmp_path / "blank.png")  # No face for a detector.
     script = os.path.join(ROOT, "scripts", "predict.py")
     result = subprocess.run([sys.executable, script, f"--model={exported_model}", "--no_detect", "--oversample",
                              "--format=json", str(tmp_path / "face.png"), str(tmp_path / "blank.png")],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert [row["box"] for row in json.loads(result.stdout)] == ["0,0,64,64", "0,0,90,70"]
+    assert [row["box"] for row in json.loads(result.stdout)] == [[0, 0, 64, 64], [0, 0, 90, 70]]
     detected = subprocess.run([sys.executable, script, f"--model={exported_model}", str(tmp_path / "blank.png")],
                               cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert detected.returncode == 1 and "no face found (try --no_detect" in detected.stderr
+    assert detected.returncode == 1 and f"blank.png: {NO_FACE}" in detected.stderr
+    assert "TRAINED ON THE DATASET'S OWN FACE CROPS" in detected.stderr  # Loud.
+
+
+@pytest.mark.skipif(not have_real_faces(), reason=NO_REAL_FACES)
+def test_real_faces_are_found_by_the_default_detector(exported_model):
+    paths = [path for path, _, _ in real_faces(8)]
+    results = list(Predictor(exported_model).predict_many(paths))
+    assert [len(r.records) for r in results] == [1] * 8, [r.error for r in results]
+
+
+# ---------------------------------------------------------------- video
+
+
+def write_clip(path, frames=20, fps=10):
+    """Face A slides right for 2 s; face B joins it after 1 s."""
+    import cv2
+
+    a, b = (np.asarray(drawn_face(seed, 200)) for seed in TWO_FACE_SEEDS)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (460, 220))
+    for i in range(frames):
+        frame = np.full((220, 460, 3), 200, np.uint8)
+        frame[10:210, 2 * i:200 + 2 * i] = a
+        if i >= frames // 2:
+            frame[10:210, 250:450] = b
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def test_video_faces_are_tracked_and_averaged(exported_model, tmp_path):
+    import cv2
+
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip)
+    script = os.path.join(ROOT, "scripts", "predict.py")
+    result = subprocess.run([sys.executable, script, f"--model={exported_model}", "--detector=haar",
+                             "--every_seconds=0.5", f"--annotate_dir={tmp_path / 'out'}", "--format=json", str(clip)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    tracks = json.loads(result.stdout)
+    assert [(t["face"], t["first_seconds"], t["last_seconds"], t["frames"]) for t in tracks] == [
+        (0, 0.0, 1.5, 4), (1, 1.0, 1.5, 2)]
+    assert all(t["age"]["label"] in t["age"]["probabilities"] and t["gender"] for t in tracks)
+    annotated = cv2.VideoCapture(str(tmp_path / "out" / "clip.annotated.mp4"))
+    assert annotated.get(cv2.CAP_PROP_FRAME_COUNT) == 4 and annotated.get(cv2.CAP_PROP_FRAME_WIDTH) == 460
+    table = subprocess.run([sys.executable, script, f"--model={exported_model}", "--detector=haar", str(clip),
+                            str(tmp_path / "missing.mp4")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert table.returncode == 1 and "missing.mp4: no such file" in table.stderr
+    assert table.stdout.split("\n")[0].split()[:7] == ["input", "face", "box", "status", "first", "s", "last"]
+
+
+def test_the_tracker_follows_overlapping_boxes_and_ends_lost_tracks():
+    from serving import report, video
+
+    names = {"gender": ["m", "f"]}
+
+    def face(x, p):
+        return report.record("v", 0, (x, 0, 100, 100), {"gender": [p, 1 - p]}, names)
+
+    tracker = video.Tracker()
+    assert tracker.update(0.0, [face(0, 0.8)]) == [0]
+    assert tracker.update(1.0, [face(30, 0.6), face(300, 0.1)]) == [0, 1]  # Overlaps 0; a new face.
+    for t in (2.0, 3.0, 4.0):
+        tracker.update(t, [face(300, 0.1)])  # Face 0 unseen for 3 samples: its track ends.
+    assert tracker.update(5.0, [face(30, 0.9)]) == [2]
+    first = tracker.tracks[0].record("v", names)
+    assert (first["first_seconds"], first["last_seconds"], first["frames"]) == (0.0, 1.0, 2)
+    assert first["gender"]["probabilities"] == {"m": 0.7, "f": 0.3}  # The mean over its frames.

@@ -194,6 +194,8 @@ def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best, w
         json.dump(results, f, indent=2)
     if cfg.export:
         stored = data_cfg.resize or manifest["image_size"] or 256
+        # The framing of the stored faces, and their size, which prediction crops new photos to.
+        face_crop = {**manifest.get("face_crop", {"method": "none"}), "image_size": manifest["image_size"]}
         results["export_dir"] = export.export(model, heads, stored, data_cfg.image_size,
-                                              os.path.join(cfg.model_dir, "export"))
+                                              os.path.join(cfg.model_dir, "export"), face_crop)
     return results

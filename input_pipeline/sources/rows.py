@@ -20,6 +20,9 @@ SKIP_REASONS = {
     "truncated_image": "a JPEG whose data ends early",
     "corrupt_image": "a JPEG that fails to decode",
     "image_too_large": "more pixels than Pillow's decompression-bomb limit",
+    "no_face": "--face_crop=detect found no face in the image",
+    "face_too_small": "--face_crop=detect found only faces under --min_face_size pixels",
+    "several_faces": "--face_crop=detect found several faces of similar size where one is expected",
 }
 
 

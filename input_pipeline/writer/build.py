@@ -50,11 +50,14 @@ def _write(cfg, rows, staging, synthetic):
     writers = [shards.FoldWriter(staging, k, cfg.num_shards) for k in range(NUM_FOLDS)]
     counts = manifest.FoldCounts()
     skips = list(rows.skips)
-    encode_face = functools.partial(encode.encode_face, image_size=cfg.image_size, jpeg_quality=cfg.jpeg_quality)
+    encode_face = functools.partial(encode.encode_face, image_size=cfg.image_size, jpeg_quality=cfg.jpeg_quality,
+                                    crop_spec=cfg.crop_spec)
     paths = (os.path.join(cfg.data_dir, face.path) for face in rows.faces)
     workers = parallel.resolve_workers(cfg.num_workers)
     logging.info("encoding %d faces with %d worker process(es)", len(rows.faces), workers)
-    progress = Progress("encoding faces", len(rows.faces))
+    if cfg.crop_spec:
+        logging.info("finding faces with %s and storing their canonical crops: %s", cfg.detector, cfg.crop_spec)
+    progress = Progress("detecting and cropping faces" if cfg.crop_spec else "encoding faces", len(rows.faces))
     for face, result in zip(rows.faces, parallel.ordered_map(encode_face, paths, workers), strict=True):
         progress.update()
         if isinstance(result, encode.Failed):

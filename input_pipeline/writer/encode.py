@@ -1,13 +1,16 @@
 """Reads, checks and re-encodes one face image. Runs in worker processes.
 
-Pillow only: this module must not import TensorFlow, so that worker processes start
-in a fraction of a second and stay small.
+No TensorFlow here, so that worker processes start in a fraction of a second and stay
+small; only --face_crop=detect --detector=mtcnn loads it, inside input_pipeline.faces.
 """
 
 import io
 import typing
 
+import numpy as np
 from PIL import Image, ImageOps
+
+from input_pipeline import faces, photo
 
 _JPEG_MAGIC = b"\xff\xd8"
 
@@ -23,13 +26,15 @@ class Failed(typing.NamedTuple):
     detail: str
 
 
-def encode_face(path, image_size, jpeg_quality):
+def encode_face(path, image_size, jpeg_quality, crop_spec=None):
     """The JPEG to store for the image at `path`, or why it cannot be used.
 
-    image_size > 0: decode, undo EXIF rotation, convert to RGB, resize to
-    image_size x image_size (the paper squashes faces to 256x256) and re-encode at
-    `jpeg_quality`. image_size == 0: keep the file's bytes unchanged, after checking
-    that they are a JPEG that decodes in full.
+    crop_spec given (--face_crop=detect): decode any image format as prediction does
+    (input_pipeline.photo), find its one face and store its canonical crop,
+    image_size x image_size. Otherwise image_size > 0: decode, undo EXIF rotation,
+    convert to RGB, resize to image_size x image_size (the paper squashes faces to
+    256x256) and re-encode at `jpeg_quality`. image_size == 0: keep the file's bytes
+    unchanged, after checking that they are a JPEG that decodes in full.
     """
     try:
         with open(path, "rb") as f:
@@ -38,6 +43,8 @@ def encode_face(path, image_size, jpeg_quality):
         return Failed("missing_image", "no such file")
     except OSError as e:
         return Failed("unreadable_image", e.strerror or type(e).__name__)
+    if crop_spec is not None:
+        return _detect_and_crop(data, image_size, jpeg_quality, crop_spec)
     if not data:
         return Failed("empty_image", "0 bytes")
     try:
@@ -61,6 +68,25 @@ def encode_face(path, image_size, jpeg_quality):
     except (OSError, SyntaxError, ValueError) as e:
         reason = "truncated_image" if "truncated" in str(e).lower() else "corrupt_image"
         return Failed(reason, str(e))
+    return _jpeg(image, jpeg_quality)
+
+
+def face_pixels(data, image_size, crop_spec):
+    """(image_size, image_size, 3) uint8: the canonical crop of the one face in image
+    bytes `data`; photo.PhotoError or faces.FaceError when there is none to take."""
+    pixels = np.asarray(photo.decode(data))
+    return faces.canonical_crop(pixels, faces.one_face(pixels, crop_spec), crop_spec, image_size)
+
+
+def _detect_and_crop(data, image_size, jpeg_quality, crop_spec):
+    try:
+        pixels = face_pixels(data, image_size, crop_spec)
+    except (photo.PhotoError, faces.FaceError) as e:
+        return Failed(e.reason, str(e))
+    return _jpeg(Image.fromarray(pixels), jpeg_quality)
+
+
+def _jpeg(image, jpeg_quality):
     out = io.BytesIO()
     image.save(out, format="JPEG", quality=jpeg_quality)
-    return Encoded(out.getvalue(), image_size, image_size)
+    return Encoded(out.getvalue(), image.height, image.width)

@@ -6,7 +6,7 @@ import dataclasses
 import io
 import os
 
-from input_pipeline import labels, schema
+from input_pipeline import faces, labels, schema
 from input_pipeline.sources.rows import NUM_FOLDS, SKIP_REASONS
 
 SKIPPED_COLUMNS = ("fold", "source", "path", "reason", "detail")
@@ -53,6 +53,8 @@ def make_manifest(cfg, num_rows_read, folds, shared_subjects, skips, synthetic):
         "flags": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_RECORDED},
         "image_size": cfg.image_size,
         "image_format": schema.IMAGE_FORMAT.decode(),
+        # How the stored faces were framed; model.py copies it into the export's metadata.
+        "face_crop": cfg.crop_spec.as_dict() if cfg.crop_spec else faces.NO_CROP,
         "features": sorted(schema.FIELDS),
         "age_classes": list(labels.AGE_CLASSES),
         "gender_classes": list(labels.GENDER_CLASSES),
