@@ -89,9 +89,12 @@ class Predictor:
 
     def predict_many(self, sources, workers=2, keep_pixels=False, max_bytes=photos.MAX_DOWNLOAD_BYTES,
                      timeout=photos.DOWNLOAD_TIMEOUT_SECONDS):
-        """A Result per source (a path, URL or (name, any input) pair), in order. `workers`
-        threads read, decode, detect and crop while the model runs on batches of up to
-        batch_size faces from several photos; 0 does it all in this thread."""
+        """A Result per source (a path, URL or (name, any input) pair; a folder stands for
+        its image files), in order. `workers` threads read, decode, detect and crop while
+        the model runs on batches of up to batch_size faces from several photos; 0 does it
+        all in this thread."""
+        sources = (item for source in sources
+                   for item in (photos.expand([source]) if isinstance(source, str) else [source]))
         prepare = lambda source: self._prepare(source, keep_pixels, max_bytes, timeout)  # noqa: E731
         pending, count = [], 0
         for item in _ordered_map(prepare, sources, workers, ahead=self.batch_size + 2 * workers):

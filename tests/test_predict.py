@@ -170,6 +170,8 @@ def test_predict_many_reports_each_face_and_each_failed_input(haar_predictor, se
         "blank.webp": "no face found", "notes.jpg": "not an image", "gone.jpg": "HTTP error 404 Not Found",
         "y.jpg": "only http and https URLs are fetched, not ftp:"}
     assert results[3].pixels.shape == (340, 700, 3)  # Kept for annotating.
+    by_folder = [r.input for r in haar_predictor.predict_many([str(folder)], workers=0)]
+    assert by_folder == sources[:4]  # A folder stands for its image files.
 
 
 def test_batched_and_one_at_a_time_give_the_same_records(haar_predictor, tmp_path):
