@@ -32,8 +32,13 @@ NO_FACE = "no face found (try --no_detect for a photo that is already a face)"
 class Result(typing.NamedTuple):
     input: str
     records: list  # One per face (report.record), largest first.
-    error: str  # "" when the input was read.
+    error: str  # "" when a face was classified; else why not (unreadable, no face, too small).
     pixels: np.ndarray | None  # The photo, when asked for (annotating).
+
+    @property
+    def unreadable(self):
+        """The input could not be read as an image (as opposed to: read, no usable face)."""
+        return bool(self.error) and not self.records and self.error != NO_FACE
 
 
 class _Prepared(typing.NamedTuple):
@@ -82,7 +87,7 @@ class Predictor:
         lists what x may be); photos.PhotoError names an input that cannot be read."""
         records = []
         for result in self.predict_many(inputs.items(x), workers=0):
-            if result.error and result.error != NO_FACE:
+            if result.unreadable:
                 raise photos.PhotoError(f"{result.input}: {result.error}")
             records += result.records
         return records

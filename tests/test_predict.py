@@ -235,7 +235,8 @@ def test_small_faces_are_reported_not_guessed(exported_model):
     (result,) = predictor.predict_many([("two", np.asarray(two_faces()))], workers=0)
     assert [r["status"] for r in result.records] == ["too_small", "too_small"]
     assert all(r["age"] is None and r["gender"] is None for r in result.records)
-    assert result.error.startswith("2 face(s) found, all under 1000 pixels: too small")
+    assert result.error.startswith("2 face(s) found, all under 1000 pixels: too small") and not result.unreadable
+    assert [r["status"] for r in predictor.predict(two_faces())] == ["too_small", "too_small"]  # Not an error.
 
 
 def test_a_model_trained_on_dataset_crops_warns_that_framing_differs(exported_model, caplog):
