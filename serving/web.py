@@ -17,9 +17,8 @@ import html
 import io
 
 import flask
-import numpy as np
 
-from serving import annotate, photos, report
+from serving import annotate, report
 from serving.predictor import NO_FACE
 
 PAGE = """<!doctype html>
@@ -71,16 +70,14 @@ def answer(predictor, data, name):
     """(status, records, pixels or None, message): what both the page and the API say about a photo."""
     if not data:
         return 400, [], None, "Choose a photo first."
-    try:
-        pixels = np.asarray(photos.decode(data, predictor.max_pixels))
-    except photos.PhotoError as e:
-        return 400, [], None, f"{name}: {e}."
-    result = next(predictor.predict_many([(name, pixels)], workers=0))
+    result = next(predictor.predict_many([(name, data)], workers=0, keep_pixels=True))
+    if result.unreadable:
+        return 400, [], None, f"{name}: {result.error}."
     if result.error == NO_FACE:
-        return 422, result.records, pixels, f"{name}: no face found. Try a photo where a face is clearly visible."
+        return 422, [], result.pixels, f"{name}: no face found. Try a photo where a face is clearly visible."
     if result.error:
-        return 422, result.records, pixels, f"{name}: {result.error}."
-    return 200, result.records, pixels, ""
+        return 422, result.records, result.pixels, f"{name}: {result.error}."
+    return 200, result.records, result.pixels, ""
 
 
 def make_app(predictor, max_upload_mb, model_name):
