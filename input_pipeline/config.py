@@ -3,6 +3,7 @@
 import dataclasses
 
 from input_pipeline import faces, labels
+from input_pipeline.sources import csv_file
 
 DATASETS = ("adience", "utkface", "csv")
 FACE_CROPS = ("none", "detect")
@@ -16,6 +17,8 @@ class BuildConfig:
     data_dir: str = ""
     output_dir: str = ""
     csv_file: str = ""  # --dataset=csv only; "" means <data_dir>/labels.csv.
+    csv_columns: str = ""  # --dataset=csv only: "path=ID,age=Class" maps fields to other header names.
+    age_bins: str = "adience"  # Only to read bin names ("YOUNG") in a CSV's age column; models choose their own.
     image_layout: str = "aligned"  # --dataset=adience only.
     label_policy: str = "strict"
     image_size: int = 256  # 0 keeps the original JPEG bytes.
@@ -39,6 +42,8 @@ class BuildConfig:
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         labels.check_policy(self.label_policy)
+        labels.parse_bins(self.age_bins)  # ValueError saying what is wrong.
+        csv_file.parse_columns(self.csv_columns)
         if self.image_size < 0 or not 1 <= self.jpeg_quality <= 100 or self.num_shards < 1:
             raise ValueError(f"need image_size >= 0, jpeg_quality in 1..100, num_shards >= 1: {self}")
         if self.face_crop not in FACE_CROPS or self.detector not in faces.DETECTORS:
@@ -49,7 +54,7 @@ class BuildConfig:
             raise ValueError("data_dir and output_dir must be set")
 
 
-TASKS = ("age", "gender", "age_gender")
+TASKS = tuple(labels.TASK_HEADS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +64,9 @@ class DataConfig:
     shards_dir: str = "data/tfrecords/adience_sample"
     test_fold: int = 0  # Held out for testing; the other four folds train.
     val_fraction: float = 0.1  # Share of training *subjects* held out for validation.
-    task: str = "age"
+    task: str = "age"  # The old way to name heads: age, gender or age_gender; `heads` wins when set.
+    heads: tuple = ()  # Any of labels.HEADS; () means the heads of `task`.
+    age_bins: str = "adience"  # labels.parse_bins: a scheme or a list like 0-12,13-30,31-50,51+.
     image_size: int = 227  # Crop side; the shards hold 256x256 faces.
     resize: int = 0  # Resize stored faces to this side before cropping; 0: as stored.
     batch_size: int = 50  # Global, across replicas.
@@ -68,9 +75,19 @@ class DataConfig:
     deterministic: bool = False  # Seeded, ordered input (slower).
     seed: int = 0
 
+    @property
+    def head_names(self):
+        """The heads to train, in labels.HEADS order."""
+        return labels.resolve_heads(self.heads, self.task)
+
+    @property
+    def bins(self):
+        return labels.parse_bins(self.age_bins)
+
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        self.head_names, self.bins  # noqa: B018 - ValueError now, saying what is wrong, not at first use.
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.batch_size < 1 or self.image_size < 8:

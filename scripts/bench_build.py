@@ -20,7 +20,7 @@ import time
 
 from absl import app, flags
 
-from input_pipeline import labels, parallel
+from input_pipeline import parallel
 from input_pipeline.config import BuildConfig
 from input_pipeline.sources import adience, sample
 from input_pipeline.writer import build
@@ -40,7 +40,7 @@ def write_csv(path, faces, repeat, limit=None):
     lines = ["path,age,gender,fold,subject_id"]
     for _ in range(repeat):
         for face in faces:
-            age = "" if face.age < 0 else f'"{labels.AGE_CLASSES[face.age]}"'
+            age = "" if face.age[0] < 0 else f'"({face.age[0]}, {face.age[1]})"'
             gender = "" if face.gender < 0 else "mf"[face.gender]
             lines.append(f"{face.path},{age},{gender},{face.fold},{face.subject_id}")
     lines = lines[:limit + 1] if limit else lines

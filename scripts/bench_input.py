@@ -28,6 +28,7 @@ from input_pipeline import preprocess
 from input_pipeline.config import DataConfig
 from input_pipeline.reader import dataset, parse
 from input_pipeline.reader.manifest import load_folds
+from input_pipeline.reader.targets import make_targets
 
 flags.DEFINE_string("shards_dir", DataConfig.shards_dir, "A build_input output folder.")
 flags.DEFINE_integer("image_size", DataConfig.image_size, "Crop size.")
@@ -49,10 +50,11 @@ def main(argv):
     del argv
     cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
                      val_fraction=0.0)
-    _, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
+    manifest, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
+    targets = make_targets(cfg.bins, manifest["label_policy"])
     records = []
     for batch in tf.data.TFRecordDataset(train_files).batch(256).map(parse.parse):
-        records += [(jpeg, int(age)) for jpeg, age in zip(batch["encoded"].numpy(), batch["age"].numpy(),
+        records += [(jpeg, int(age)) for jpeg, age in zip(batch["encoded"].numpy(), targets(batch)["age"].numpy(),
                                                           strict=True) if age >= 0]
     print(f"bench_input: {len(records)} faces of the training folds of {cfg.shards_dir}, "
           f"batch {cfg.batch_size}, crop {cfg.image_size}, {os.cpu_count()} cores")
@@ -74,7 +76,7 @@ def main(argv):
     rate_decode = images_per_second(bare(tf.data.AUTOTUNE), FLAGS.batches)
     print(f"(a) bare decode_jpeg:             {rate_decode:8.1f} images/s")
 
-    rate_pipeline = images_per_second(dataset.make_train_dataset(cfg, train_files), FLAGS.batches)
+    rate_pipeline = images_per_second(dataset.make_train_dataset(cfg, train_files, targets), FLAGS.batches)
     print(f"(b) training pipeline:            {rate_pipeline:8.1f} images/s")
 
     folder = tempfile.mkdtemp(prefix="bench_input_")

@@ -24,6 +24,7 @@ import training.flags
 from input_pipeline import preprocess
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds
+from input_pipeline.reader.targets import make_targets
 from training import runtime, steps
 
 flags.adopt_module_key_flags(training.flags)  # model.py's --shards_dir, --arch, --image_size, --batch_size.
@@ -83,8 +84,8 @@ def main(argv):
     data_cfg = dataclasses.replace(data_cfg, val_fraction=0.0)
     model_cfg = dataclasses.replace(model_cfg, weights="none")  # Speed only: no download.
     num_steps, warmup = FLAGS.steps, FLAGS.warmup
-    _, train_files, _ = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
-    train_ds = dataset.make_train_dataset(data_cfg, train_files)
+    manifest, train_files, _ = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
+    train_ds = dataset.make_train_dataset(data_cfg, train_files, make_targets(data_cfg.bins, manifest["label_policy"]))
     mixed = runtime.choose_precision("auto")
     if mixed == "float32":
         mixed = "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"

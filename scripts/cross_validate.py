@@ -9,6 +9,12 @@ is done and skipped; an interrupted fold resumes from its last checkpoint. Write
 <cv_dir>/results.json, results.md (per fold, mean and standard deviation over folds,
 next to Levi & Hassner's figures) and results.png (the confusion matrix summed over
 folds, and per-fold bars).
+
+    python scripts/cross_validate.py --flagfile=configs/demo.flags --shards_dir=data/tfrecords/utkface_sample \
+        --heads=age,gender,race,age_years --age_bins=utk12 --compare_heads --cv_dir=runs/cv_heads
+
+--compare_heads also trains one network per head (in <cv_dir>/only_<head>/) and adds a
+table of the two to results.md: each head's figure, parameters and training time.
 """
 
 import os
@@ -17,12 +23,15 @@ import sys
 from absl import app, flags, logging
 
 import training.flags
+from input_pipeline.reader.manifest import ShardsError
 from training import cross_validation, runtime
 from training.checkpoints import Interrupted
 
 flags.adopt_module_key_flags(training.flags)  # model.py's flags: --help lists them here too.
 flags.DEFINE_string("cv_dir", "runs/cv", "Folder of the cross-validation: one model_dir per fold, results.")
 flags.DEFINE_list("folds", ["0", "1", "2", "3", "4"], "Folds to hold out, in turn.")
+flags.DEFINE_bool("compare_heads", False, "With several --heads: also train one network per head, in "
+                  "<cv_dir>/only_<head>/, and compare the two ways in results.md (figures, parameters, time).")
 FLAGS = flags.FLAGS
 
 
@@ -30,17 +39,27 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     runtime.quiet_tensorflow_info()
-    configs = training.flags.configs_from_flags(FLAGS)
+    try:
+        configs = training.flags.configs_from_flags(FLAGS)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    if FLAGS.compare_heads and len(configs[0].head_names) < 2:
+        raise app.UsageError("--compare_heads needs at least two --heads")
     folds = [int(k) for k in FLAGS.folds]
     os.makedirs(FLAGS.cv_dir, exist_ok=True)
     try:
         metrics = {k: cross_validation.run_fold(*configs, k, FLAGS.cv_dir) for k in folds}
+        separate = cross_validation.run_separate(configs, folds, FLAGS.cv_dir) if FLAGS.compare_heads else None
     except Interrupted as e:
         logging.warning("%s", e)
         sys.exit(e.exit_status)
+    except (FileNotFoundError, ShardsError) as e:
+        sys.exit(f"cross_validate.py: error: {e}")
     if any(m is None for m in metrics.values()):  # A multi-worker run's other worker: the chief tabulates.
         return
     print(cross_validation.write_results(FLAGS.cv_dir, metrics, configs))
+    if separate:
+        print(cross_validation.write_comparison(FLAGS.cv_dir, cross_validation.compare_heads(metrics, separate)))
     print(f"written: {FLAGS.cv_dir}/results.md, results.json, results.png")
 
 

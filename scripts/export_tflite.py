@@ -6,7 +6,8 @@ Writes <saved_model>/model.tflite (uint8 faces of any size in, class probabiliti
 as the SavedModel's `serve_probabilities` signature; only TFLite's built-in ops) and
 model.tflite.json (its outputs' names in order, class names, sizes), then runs the
 SavedModel and the TFLite model on every face of the test fold of --shards_dir and
-prints the share of faces with the same predicted class (serving/tflite.py). Exits
+prints the share of faces with the same predicted class (for age_years: the same
+expected age within half a year) on each output (serving/tflite.py). Exits
 non-zero when that share is below --min_agreement.
 """
 
@@ -22,7 +23,7 @@ flags.DEFINE_string("saved_model", "runs/demo/export", "A SavedModel exported by
 flags.DEFINE_string("tflite_file", "", "The .tflite file to write; empty: <saved_model>/model.tflite.")
 flags.DEFINE_string("shards_dir", DataConfig.shards_dir, "The shard set whose test fold the agreement is checked on.")
 flags.DEFINE_integer("test_fold", DataConfig.test_fold, "That test fold.", lower_bound=0, upper_bound=4)
-flags.DEFINE_float("min_agreement", 0.99, "Least share of faces with the same predicted class.")
+flags.DEFINE_float("min_agreement", 0.99, "Least share of faces on which the two agree, on every output.")
 FLAGS = flags.FLAGS
 
 
@@ -43,10 +44,11 @@ def main(argv):
     print(f"wrote {output} ({len(tflite_model) / 2**20:.1f} MiB) and {output}.json; outputs {outputs}")
     faces = tflite.fold_faces(FLAGS.shards_dir, FLAGS.test_fold)
     worst = 1.0
-    for task, (same, total) in tflite.agreement(FLAGS.saved_model, tflite_model, output_names, faces).items():
+    for head, (same, total) in tflite.agreement(FLAGS.saved_model, tflite_model, output_names, faces).items():
         share = same / max(total, 1)
         worst = min(worst, share)
-        print(f"{task}: same predicted class for {same}/{total} test faces ({100 * share:.1f}%)")
+        what = "same age within half a year" if head.endswith("_expected") else "same predicted class"
+        print(f"{head}: {what} for {same}/{total} test faces ({100 * share:.1f}%)")
     if worst < FLAGS.min_agreement:
         sys.exit(f"export_tflite: agreement {100 * worst:.1f}% is below {100 * FLAGS.min_agreement:.0f}%")
 

@@ -1,4 +1,4 @@
-"""Predicts every head of a model (age group, gender, ...) for the faces in photos and videos.
+"""Predicts every head of a model (age bin, gender, race, age in years) for the faces in photos and videos.
 
     python scripts/predict.py --model=runs/demo/export photo.jpg album/ https://example.org/p.jpg
     python scripts/predict.py --model=runs/demo/export --no_detect --oversample face.png
@@ -10,7 +10,8 @@ canonical crop recorded in the export; --detector to choose another), or with --
 each image is taken as one face. Folders of thousands of photos go through in batches:
 --workers threads read, decode, find and crop faces while the model runs. Prints a table
 (or CSV or JSON) with each face's box and each head's most likely class and probability
-(and the next most likely, for heads of more than two classes). Faces under
+(and the next most likely, for heads of more than two classes), and for a model with an
+age_years head the expected age in years beside its age bin. Faces under
 --min_face_size are listed as too small instead of guessed.
 
 Videos (.mp4, .avi, .mov, .mkv, .webm, .m4v) are sampled every --every_seconds; faces are
@@ -79,7 +80,7 @@ def main(argv):
             records += video.predict(path, predictor, FLAGS.every_seconds, FLAGS.annotate_dir)
         except video.VideoError as e:
             errors.append((path, str(e)))
-    text = report.render(records, FLAGS.format, predictor.class_names)
+    text = report.render(records, FLAGS.format, predictor.heads)
     if FLAGS.output:
         with open(FLAGS.output, "w", newline="") as f:
             f.write(text)

@@ -5,7 +5,9 @@ Four signatures, all cropping with input_pipeline/preprocess.py as evaluation do
     serve_images         uint8 faces [N, H, W, 3] of any size -> the same
     serve_probabilities  as serve_images, numbers only (TFLite has no string outputs)
     serve_crops          uint8 crops already at the model's input size -> probabilities
-and metadata.json beside it (serving/metadata.py).
+and metadata.json beside it (serving/metadata.py). Each head gives `<head>_probabilities`;
+a class head also `<head>_classes` (not in the numbers-only signatures), and age_years
+`age_years_expected`, the expected age in years (DEX).
 """
 
 import os
@@ -15,31 +17,37 @@ import tensorflow as tf
 
 import architectures
 from input_pipeline import preprocess
-from input_pipeline.labels import CLASS_NAMES
 from serving import metadata
 
 _IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8)
 
 
+def expected_years(probabilities):
+    """(B,) float32 expected age of age_years' (B, YEARS) probabilities over 0, 1, ... years (DEX)."""
+    return tf.reduce_sum(probabilities * tf.range(probabilities.shape[-1], dtype=tf.float32), axis=-1)
+
+
 class ExportModule(tf.Module):
     """A float32 model with the serving crop in front: faces in, probabilities out."""
 
-    def __init__(self, model, heads, stored_size, crop_size):
+    def __init__(self, model, heads, class_names, stored_size, crop_size):
         super().__init__()
         self.model = model
         self.heads = heads
         self.stored_size, self.crop_size = stored_size, crop_size
-        self.class_names = {task: tf.constant(CLASS_NAMES[task]) for task in heads}
+        self.class_names = {head: tf.constant(names) for head, names in class_names.items()}
 
     def _probabilities(self, crops):
         logits = self.model(tf.cast(crops, tf.float32), training=False)
-        return {f"{task}_probabilities": tf.nn.softmax(tf.cast(logits[task], tf.float32)) for task in self.heads}
+        outputs = {f"{head}_probabilities": tf.nn.softmax(tf.cast(logits[head], tf.float32)) for head in self.heads}
+        if "age_years" in self.heads:
+            outputs["age_years_expected"] = expected_years(outputs["age_years_probabilities"])
+        return outputs
 
     def _predict(self, crops):
         outputs = self._probabilities(crops)
-        for task in self.heads:
-            outputs[f"{task}_classes"] = tf.broadcast_to(self.class_names[task],
-                                                         [tf.shape(crops)[0], len(CLASS_NAMES[task])])
+        for head, names in self.class_names.items():
+            outputs[f"{head}_classes"] = tf.broadcast_to(names, [tf.shape(crops)[0], tf.shape(names)[0]])
         return outputs
 
     def _crop(self, images):
@@ -79,14 +87,16 @@ def float32_copy(model, model_cfg, heads):
     return copy
 
 
-def export(model, heads, stored_size, crop_size, directory, face_crop):
+def export(model, heads, class_names, age_bins, stored_size, crop_size, directory, face_crop):
     """Saves the SavedModel and its metadata.json into `directory`; returns it. `model`
-    must compute in float32 (float32_copy); `face_crop` is the shards' manifest entry."""
-    module = ExportModule(model, heads, stored_size, crop_size)
+    must compute in float32 (float32_copy); `heads` {head: outputs}; `class_names` of the
+    class heads; `face_crop` is the shards' manifest entry."""
+    module = ExportModule(model, heads, class_names, stored_size, crop_size)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
                                                        "serve_images": module.serve_images,
                                                        "serve_crops": module.serve_crops,
                                                        "serve_probabilities": module.serve_probabilities})
-    info = metadata.Metadata({task: list(CLASS_NAMES[task]) for task in heads}, stored_size, crop_size, face_crop)
+    info = metadata.Metadata({head: list(names) for head, names in class_names.items()}, stored_size, crop_size,
+                             face_crop, age_bins.as_dict(), "age_years" in heads)
     metadata.write(os.path.join(directory, metadata.FILE), info)
     return directory

@@ -1,6 +1,9 @@
 """metadata.json, what an export says about itself: the one place it is written and read.
 
-    {"class_names": {"age": [...8 groups], "gender": ["m", "f"]},   (the heads it has)
+    {"class_names": {"age": [...8 groups], "gender": ["m", "f"]},   (its class heads)
+     "age_years": true,    it also has an age_years head: probabilities over 0..100 years
+     "age_bins": {"names": [...], "ranges": [[0, 2], ...]},   the age head's bins (and
+                           those an age_years prediction is reported in)
      "stored_size": 128,   faces are resized to this side, as in training ...
      "crop_size": 112,     ... and centre-cropped to this, the model's input
      "face_crop": {"method": "detect", "detector": "mtcnn", "image_size": 256, ...}}
@@ -13,6 +16,8 @@ import dataclasses
 import json
 import os
 
+from input_pipeline import labels
+
 FILE = "metadata.json"
 
 
@@ -22,6 +27,13 @@ class Metadata:
     stored_size: int
     crop_size: int
     face_crop: dict = dataclasses.field(default_factory=lambda: {"method": "none"})  # Absent before 0.2.
+    age_bins: dict = dataclasses.field(default_factory=labels.ADIENCE.as_dict)  # Absent before 0.3.
+    age_years: bool = False  # Absent before 0.3.
+
+    @property
+    def heads(self):
+        """All its heads, in the order of labels.HEADS."""
+        return [head for head in labels.HEADS if head in self.class_names or (head == "age_years" and self.age_years)]
 
 
 def write(path, metadata, **extra):
@@ -39,7 +51,8 @@ def read(export_dir):
     with open(path) as f:
         try:
             found = json.load(f)
+            optional = ("face_crop", "age_bins", "age_years")
             return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)
-                               if field.name in found or field.name != "face_crop"})
+                               if field.name in found or field.name not in optional})
         except (ValueError, KeyError) as e:
             raise ValueError(f"{path} is not an export's metadata: {type(e).__name__} {e}") from None

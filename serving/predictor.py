@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from input_pipeline import faces, preprocess
+from input_pipeline import faces, labels, preprocess
 from serving import inputs, metadata, photos, report
 
 NO_FACE = "no face found (try --no_detect for a photo that is already a face)"
@@ -73,11 +73,19 @@ class Predictor:
 
     @property
     def class_names(self):
+        """{head: class names} of the class heads."""
         return self.metadata.class_names
 
+    @property
+    def heads(self):
+        """report.Heads: the class heads' names and, with an age_years head, the age bins."""
+        years_bins = labels.AgeBins.from_dict(self.metadata.age_bins) if self.metadata.age_years else None
+        return report.Heads(self.metadata.class_names, years_bins)
+
     def probabilities(self, images, oversample=None):
-        """{head: (N, classes)} of N faces (uint8 arrays or PIL images, any size each):
-        the centre crop or, oversampling, the mean over the 10 crops."""
+        """{head: (N, outputs)} of N faces (uint8 arrays or PIL images, any size each):
+        the centre crop or, oversampling, the mean over the 10 crops (age_years: the
+        probabilities over 0..100 years)."""
         oversample = self.oversample if oversample is None else oversample
         pixels = [np.asarray(image, dtype=np.uint8) for image in images]
         return self._run([self._ten_crops(face) for face in pixels] if oversample else pixels, oversample)
@@ -139,7 +147,8 @@ class Predictor:
         model together, up to batch_size at a time, and are resized and cropped in its
         graph (serve_probabilities): far cheaper than cropping them one by one."""
         oversample = self.oversample if oversample is None else oversample
-        out = {head: np.zeros((len(faces_), len(names)), np.float32) for head, names in self.class_names.items()}
+        sizes = {head: len(self.class_names.get(head, ())) or labels.YEARS for head in self.metadata.heads}
+        out = {head: np.zeros((len(faces_), size), np.float32) for head, size in sizes.items()}
         groups = collections.defaultdict(list)
         for i, face in enumerate(faces_):
             groups[face.shape].append(i)
@@ -150,7 +159,7 @@ class Predictor:
                     result = self._serve_crops(crops=tf.constant(np.concatenate([faces_[i] for i in chunk])))
                 else:
                     result = self._serve_faces(images=tf.constant(np.stack([faces_[i] for i in chunk])))
-                for head in self.class_names:
+                for head in sizes:
                     p = result[f"{head}_probabilities"].numpy()
                     out[head][chunk] = p.reshape(len(chunk), -1, p.shape[-1]).mean(axis=1)
         return out
@@ -168,7 +177,7 @@ class Predictor:
                 if status == "ok":
                     face = {head: p[index] for head, p in probabilities.items()}
                     index += 1
-                records.append(report.record(item.name, face_index, box, face, self.class_names, status))
+                records.append(report.record(item.name, face_index, box, face, self.heads, status))
             yield Result(item.name, records, _no_face_error(records, self.crop_spec), item.pixels)
 
 

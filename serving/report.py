@@ -4,24 +4,52 @@ A record (what Predictor.predict returns, the JSON output and the web API's answ
 
     {"input": "photo.jpg", "face": 0, "box": [x, y, width, height], "status": "ok",
      "age": {"label": "(25, 32)", "probability": 0.61, "probabilities": {"(0, 2)": 0.0, ...}},
-     "gender": {"label": "f", "probability": 0.93, "probabilities": {"m": 0.07, "f": 0.93}}}
+     "gender": {"label": "f", "probability": 0.93, "probabilities": {"m": 0.07, "f": 0.93}},
+     "age_years": {"years": 27.4, "bin": "(25, 32)"}}
 
-with one entry per head the model has. status "too_small": a face under the detector's
+with one entry per head the model has: class heads (age bins, gender, race) as above,
+and age_years as its expected age and the age bin that age falls in. status "too_small": a face under the detector's
 --min_face_size, reported without a guess (its heads are null). A face followed through a
 video (serving/video.py) also has "first_seconds", "last_seconds" and "frames".
 """
 
 import csv
+import dataclasses
 import io
 import json
 
 import numpy as np
 
+from input_pipeline import labels
 
-def record(source, index, box, probabilities, class_names, status="ok"):
-    """The record of one face; `probabilities` {head: (classes,)}, or None for a face not classified."""
+YEARS_HEAD = "age_years"
+
+
+@dataclasses.dataclass(frozen=True)
+class Heads:
+    """What a model predicts: class names of its class heads and, when it has an
+    age_years head, the age bins its expected age is reported in."""
+
+    class_names: dict
+    years_bins: labels.AgeBins | None = None
+
+    @classmethod
+    def of(cls, heads):
+        """`heads` itself, or Heads of a plain {head: class names}."""
+        return heads if isinstance(heads, Heads) else cls(dict(heads))
+
+    @property
+    def names(self):
+        return [*self.class_names, *([YEARS_HEAD] if self.years_bins else [])]
+
+
+def record(source, index, box, probabilities, heads, status="ok"):
+    """The record of one face; `probabilities` {head: (classes,)} (for age_years its
+    (101,) probabilities or the expected age itself), or None for a face not classified.
+    `heads`: Heads, or {head: class names}."""
+    heads = Heads.of(heads)
     out = {"input": source, "face": index, "box": [int(v) for v in box], "status": status}
-    for head, names in class_names.items():
+    for head, names in heads.class_names.items():
         if probabilities is None:
             out[head] = None
             continue
@@ -29,29 +57,46 @@ def record(source, index, box, probabilities, class_names, status="ok"):
         best = int(np.argmax(p))
         out[head] = {"label": names[best], "probability": round(float(p[best]), 4),
                      "probabilities": {name: round(float(v), 4) for name, v in zip(names, p, strict=True)}}
+    if heads.years_bins:
+        out[YEARS_HEAD] = None if probabilities is None else years_entry(probabilities[YEARS_HEAD], heads.years_bins)
     return out
+
+
+def years_entry(value, age_bins):
+    """{"years": expected age, "bin": its age bin} of age_years' probabilities (or an age)."""
+    p = np.asarray(value, dtype=np.float64)
+    years = float(p) if p.ndim == 0 else float(p @ np.arange(len(p)))
+    index = age_bins.bin_of(int(round(years)), int(round(years)), "nearest")
+    return {"years": round(years, 1), "bin": age_bins.names[index]}
 
 
 TRACK_COLUMNS = ("first_seconds", "last_seconds", "frames")
 
 
-def columns(class_names, tracks=False):
+def columns(heads, tracks=False):
     """The flat columns: input, face, box, status (with `tracks`, a video face's times),
-    then per head its label and probability, and for heads of more than two classes the
-    next most likely one."""
+    then per class head its label and probability, and for heads of more than two
+    classes the next most likely one; age_years as years and the bin beside them."""
+    heads = Heads.of(heads)
     names = ["input", "face", "box", "status", *(TRACK_COLUMNS if tracks else ())]
-    for head, classes in class_names.items():
+    for head, classes in heads.class_names.items():
         names += [head, f"{head}_probability"]
         if len(classes) > 2:
             names += [f"next_{head}", f"next_{head}_probability"]
+    if heads.years_bins:
+        names += [YEARS_HEAD, f"{YEARS_HEAD}_bin"]
     return names
 
 
-def flatten(rec, class_names):
-    """A record as a flat row of columns(class_names); "" for what a face has not."""
+def flatten(rec, heads):
+    """A record as a flat row of columns(heads); "" for what a face has not."""
+    heads = Heads.of(heads)
     row = {"input": rec["input"], "face": rec["face"], "box": ",".join(map(str, rec["box"])), "status": rec["status"],
            **{key: rec.get(key, "") for key in TRACK_COLUMNS}}
-    for head, classes in class_names.items():
+    if heads.years_bins:
+        entry = rec.get(YEARS_HEAD) or {}
+        row.update({YEARS_HEAD: entry.get("years", ""), f"{YEARS_HEAD}_bin": entry.get("bin", "")})
+    for head, classes in heads.class_names.items():
         row.update({head: "", f"{head}_probability": ""})
         if len(classes) > 2:
             row.update({f"next_{head}": "", f"next_{head}_probability": ""})
@@ -64,18 +109,19 @@ def flatten(rec, class_names):
 
 
 def label(rec):
-    """"(25, 32) f", or "too small": the short text drawn beside a face."""
+    """"(25, 32) f", "(25, 32) f 27y", or "too small": the short text drawn beside a face."""
     if rec["status"] != "ok":
         return rec["status"].replace("_", " ")
-    return " ".join(str(v["label"]) for k, v in rec.items() if isinstance(v, dict))
+    return " ".join(str(v["label"]) if "label" in v else f"{v['years']:.0f}y" for v in rec.values()
+                    if isinstance(v, dict))
 
 
-def render(records, output_format, class_names):
+def render(records, output_format, heads):
     """Records as text: "table" (aligned columns), "csv" or "json"."""
     if output_format == "json":
         return json.dumps(records, indent=2) + "\n"
-    names = columns(class_names, tracks=any(TRACK_COLUMNS[0] in r for r in records))
-    rows = [flatten(r, class_names) for r in records]
+    names = columns(heads, tracks=any(TRACK_COLUMNS[0] in r for r in records))
+    rows = [flatten(r, heads) for r in records]
     if output_format == "csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, names, lineterminator="\n", extrasaction="ignore")

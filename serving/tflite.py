@@ -33,7 +33,8 @@ def fold_faces(shards_dir, test_fold):
 
 
 def agreement(saved_model_dir, tflite_model, output_names, faces):
-    """{task: (faces with the same predicted class, faces)}."""
+    """{head: (faces on which the two agree, faces)}: the same predicted class for each
+    `<head>_probabilities`, and for `age_years_expected` the same age within half a year."""
     loaded = tf.saved_model.load(saved_model_dir)
     saved = loaded.signatures[SIGNATURE]
     runner = tf.lite.Interpreter(model_content=tflite_model).get_signature_runner()
@@ -43,7 +44,11 @@ def agreement(saved_model_dir, tflite_model, output_names, faces):
         reference = saved(images=tf.constant(batch))
         lite = runner(images=batch)
         for i, name in enumerate(output_names):
-            task = name.removesuffix("_probabilities")
-            same[task] = same.get(task, 0) + int(reference[name].numpy().argmax() == lite[f"output_{i}"].argmax())
+            if name.endswith("_expected"):  # age_years' expected age: the same within half a year.
+                agrees = abs(float(reference[name].numpy()[0]) - float(lite[f"output_{i}"][0])) < 0.5
+            else:
+                agrees = reference[name].numpy().argmax() == lite[f"output_{i}"].argmax()
+            key = name.removesuffix("_probabilities")
+            same[key] = same.get(key, 0) + int(agrees)
         total += 1
     return {task: (n, total) for task, n in same.items()}

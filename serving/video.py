@@ -71,12 +71,13 @@ class Track:
         self.last, self.last_sample, self.box = seconds, sample, rec["box"]
         self.frames += 1
         for head, value in rec.items():
-            if isinstance(value, dict):  # A head: its probabilities in class order.
-                self.sums[head] = self.sums.get(head, 0) + np.array(list(value["probabilities"].values()))
+            if isinstance(value, dict):  # A head: its probabilities in class order, or age_years' years.
+                found = np.array(list(value["probabilities"].values())) if "probabilities" in value else value["years"]
+                self.sums[head] = self.sums.get(head, 0) + found
 
-    def record(self, path, class_names):
+    def record(self, path, heads):
         mean = {head: total / self.frames for head, total in self.sums.items()}
-        rec = report.record(path, self.number, self.box, mean, class_names)
+        rec = report.record(path, self.number, self.box, mean, heads)
         rec.update(first_seconds=round(self.first, 2), last_seconds=round(self.last, 2), frames=self.frames)
         return rec
 
@@ -130,7 +131,7 @@ def predict(path, predictor, every_seconds, annotate_dir="", workers=2):
             writer.release()
     if not count:
         raise VideoError("no frame could be read")
-    return [track.record(path, predictor.class_names) for track in tracker.tracks]
+    return [track.record(path, predictor.heads) for track in tracker.tracks]
 
 
 def _writer(path, annotate_dir, shape, every_seconds):

@@ -45,16 +45,16 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
-def result_html(pixels, records, class_names):
+def result_html(pixels, records, heads):
     """The annotated photo inline (a data: URI, nothing external) and a row per face."""
     out = io.BytesIO()
     annotate.annotate(pixels, records).save(out, format="PNG")
     picture = base64.b64encode(out.getvalue()).decode()
-    names = [c for c in report.columns(class_names) if c not in ("input", "box")]
+    names = [c for c in report.columns(heads) if c not in ("input", "box")]
     header = "".join(f"<th>{html.escape(n.replace('_probability', ' p').replace('_', ' '))}</th>" for n in names)
     lines = [f"<table id='faces'><tr>{header}</tr>"]
     for rec in records:
-        row = report.flatten(rec, class_names)
+        row = report.flatten(rec, heads)
         row["face"] += 1
         cells = (_percent(row[n]) if n.endswith("_probability") else row[n] for n in names)
         lines.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
@@ -106,7 +106,7 @@ def make_app(predictor, max_upload_mb, model_name):
         status, records, pixels, message = answer(predictor, photo.read(), photo.filename)
         if status != 200:
             return error(message, status)
-        return page(result_html(pixels, records, predictor.class_names))
+        return page(result_html(pixels, records, predictor.heads))
 
     @flask_app.post("/api/predict")
     def api():

@@ -7,6 +7,8 @@ import tensorflow as tf
 from PIL import Image
 
 from input_pipeline.reader import parse
+from input_pipeline.reader.manifest import load_manifest
+from input_pipeline.reader.targets import make_targets
 from input_pipeline.sources import adience
 
 HEADER_LINE = "\t".join(adience.HEADER)
@@ -54,3 +56,8 @@ def read_all(output_dir, manifest):
         paths = [os.path.join(output_dir, name) for name in fold["files"]]
         records += [parse.parse_example(r) for r in tf.data.TFRecordDataset(paths)]
     return records
+
+
+def targets_of(data_cfg):
+    """The reader's `targets` of a DataConfig's shards: its age bins, the shards' label policy."""
+    return make_targets(data_cfg.bins, load_manifest(data_cfg.shards_dir)["label_policy"])

@@ -38,17 +38,19 @@ def test_fold_rows_and_every_quirk(tmp_path):
     faces = {f.source: f for f in rows.faces}
     skips = {s.source: s for s in rows.skips}
     assert rows.num_read == 15  # Header and blank last lines are not rows.
-    assert (faces["fold_2_data.txt:2"].age, faces["fold_2_data.txt:2"].gender) == (4, 1)
-    assert (faces["fold_2_data.txt:3"].age, faces["fold_2_data.txt:3"].gender) == (-1, 0)
-    assert (faces["fold_2_data.txt:4"].age, faces["fold_2_data.txt:4"].gender) == (-1, 1)
-    assert (faces["fold_2_data.txt:5"].age, faces["fold_2_data.txt:5"].gender) == (-1, 0)
-    assert (faces["fold_2_data.txt:6"].age, faces["fold_2_data.txt:6"].gender) == (2, -1)
-    assert (faces["fold_2_data.txt:7"].age, faces["fold_2_data.txt:7"].gender) == (2, -1)
+    unknown = (-1, -1)
+    assert (faces["fold_2_data.txt:2"].age, faces["fold_2_data.txt:2"].gender) == ((25, 32), 1)
+    assert (faces["fold_2_data.txt:3"].age, faces["fold_2_data.txt:3"].gender) == (unknown, 0)
+    assert (faces["fold_2_data.txt:4"].age, faces["fold_2_data.txt:4"].gender) == (unknown, 1)  # Strict: noise.
+    assert (faces["fold_2_data.txt:5"].age, faces["fold_2_data.txt:5"].gender) == (unknown, 0)
+    assert (faces["fold_2_data.txt:6"].age, faces["fold_2_data.txt:6"].gender) == ((8, 12), -1)
+    assert (faces["fold_2_data.txt:7"].age, faces["fold_2_data.txt:7"].gender) == ((8, 12), -1)
     assert faces["fold_2_data.txt:9"] == Face(
-        2, "fold_2_data.txt:9", "aligned/u1@N01/landmark_aligned_face.8.100_abc_o.jpg", "u1@N01", 6, 0)
+        2, "fold_2_data.txt:9", "aligned/u1@N01/landmark_aligned_face.8.100_abc_o.jpg", "u1@N01", (48, 53), 0)
     assert faces["fold_2_data.txt:10"].path == faces["fold_2_data.txt:9"].path  # Kept by default.
-    assert faces["fold_2_data.txt:14"].age == 7
-    assert faces["fold_2_data.txt:15"].age == 3
+    assert faces["fold_2_data.txt:14"].age == (60, 100)
+    assert faces["fold_2_data.txt:15"].age == (15, 20)
+    assert all(f.race == labels.UNKNOWN for f in rows.faces) and rows.race_classes == ()
     assert {k: s.reason for k, s in skips.items()} == {
         "fold_2_data.txt:8": "unknown_labels",
         "fold_2_data.txt:11": "malformed_row",
@@ -64,9 +66,9 @@ def test_fold_rows_and_every_quirk(tmp_path):
 
 def test_nearest_policy_labels_the_noisy_rows(tmp_path):
     faces = {f.source: f for f in read_quirky(tmp_path, policy="nearest").faces}
-    assert faces["fold_2_data.txt:4"].age == 4  # "35"
-    assert faces["fold_2_data.txt:5"].age == 4  # "(27, 32)"
-    assert faces["fold_2_data.txt:3"].age == labels.UNKNOWN  # "None" stays unknown.
+    assert faces["fold_2_data.txt:4"].age == (35, 35)  # "35": years; Adience's bins put it in (25, 32).
+    assert faces["fold_2_data.txt:5"].age == (27, 32)  # Off-grid, kept as it is.
+    assert faces["fold_2_data.txt:3"].age == (-1, -1)  # "None" stays unknown.
 
 
 def test_dedup_drops_exact_duplicates_and_says_so(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from datasets import jpeg_bytes, read_all, row, write_adience, write_file
-from input_pipeline import schema
+from input_pipeline import labels, schema
 from input_pipeline.config import BuildConfig
 from input_pipeline.sources import adience
 from input_pipeline.sources.rows import DatasetError
@@ -26,7 +26,7 @@ def good(user, face_id, age="(25, 32)", gender="f"):
 
 @pytest.fixture
 def broken_adience(tmp_path):
-    """14 usable faces and 6 rows that must be skipped, one for each reason."""
+    """15 usable faces (one a PNG, converted) and 5 rows that must be skipped, one for each reason."""
     folds = {
         0: [good("a@N0", 1), good("a@N0", 2, "(0, 2)"), good("b@N0", 3, gender="m"),
             good("b@N0", 4), good("b@N0", 5, "None", "u")],
@@ -62,21 +62,21 @@ def test_manifest_counts_and_skipped_reasons(broken_adience, tmp_path):
     out = tmp_path / "out"
     manifest = run_build(broken_adience, out)
     assert manifest == json.loads((out / "manifest.json").read_text())
-    assert manifest["num_rows_read"] == 20 and manifest["num_examples"] == 14
-    assert [f["num_examples"] for f in manifest["folds"]] == [3, 3, 2, 2, 4]
+    assert manifest["num_rows_read"] == 20 and manifest["num_examples"] == 15
+    assert [f["num_examples"] for f in manifest["folds"]] == [3, 3, 3, 2, 4]
     assert [f["num_subjects"] for f in manifest["folds"]] == [2, 1, 1, 1, 1]
     assert manifest["folds"][0]["files"] == ["fold0-00000-of-00002.tfrecord", "fold0-00001-of-00002.tfrecord"]
-    assert manifest["folds"][0]["age_counts"] == {
-        "(0, 2)": 1, "(4, 6)": 0, "(8, 12)": 0, "(15, 20)": 0, "(25, 32)": 2, "(38, 43)": 0,
-        "(48, 53)": 0, "(60, 100)": 0, "unknown": 0}
+    assert manifest["folds"][0]["age_counts"] == {"0-2": 1, "25-32": 2, "unknown": 0}  # As the source gives them.
+    assert manifest["folds"][1]["age_counts"] == {"25-32": 2, "60-100": 1, "unknown": 0}
     assert manifest["folds"][0]["gender_counts"] == {"m": 1, "f": 2, "unknown": 0}
     assert manifest["folds"][4]["age_counts"]["unknown"] == 1
     assert manifest["folds"][4]["gender_counts"] == {"m": 1, "f": 2, "unknown": 1}
-    assert manifest["skipped"] == {"total": 6, "file": "skipped.csv", "by_reason": {
-        "malformed_row": 1, "unknown_labels": 1, "missing_image": 1, "empty_image": 1,
-        "not_jpeg": 1, "truncated_image": 1}}
+    assert manifest["skipped"] == {"total": 5, "file": "skipped.csv", "by_reason": {
+        "malformed_row": 1, "unknown_labels": 1, "missing_image": 1, "empty_image": 1, "truncated_image": 1}}
+    assert manifest["converted_to_jpeg"] == {"total": 1, "by_kind": {"PNG": 1}}
+    assert manifest["schema_version"] == schema.SCHEMA_VERSION and manifest["race_classes"] == []
     assert manifest["synthetic"] is False and manifest["subjects_in_several_folds"] == 0
-    assert manifest["age_classes"][4] == "(25, 32)" and manifest["gender_classes"] == ["m", "f"]
+    assert manifest["gender_classes"] == ["m", "f"] and manifest["label_policy"] == "strict"
     assert manifest["flags"]["label_policy"] == "strict" and "num_workers" not in manifest["flags"]
 
     with open(out / "skipped.csv", newline="") as f:
@@ -84,7 +84,7 @@ def test_manifest_counts_and_skipped_reasons(broken_adience, tmp_path):
     assert {(r["fold"], r["source"], r["reason"]) for r in skipped} == {
         ("0", "fold_0_data.txt:6", "unknown_labels"), ("2", "fold_2_data.txt:5", "malformed_row"),
         ("0", "fold_0_data.txt:5", "missing_image"), ("1", "fold_1_data.txt:5", "truncated_image"),
-        ("2", "fold_2_data.txt:4", "not_jpeg"), ("3", "fold_3_data.txt:4", "empty_image")}
+        ("3", "fold_3_data.txt:4", "empty_image")}
     missing = next(r for r in skipped if r["reason"] == "missing_image")
     assert missing["path"] == "aligned/b@N0/landmark_aligned_face.4.4_x_o.jpg"
 
@@ -96,8 +96,8 @@ def test_records_hold_the_rows_labels(broken_adience, tmp_path):
     rows = {f.path: f for f in adience.read(broken_adience).faces}
     for record in records:
         face = rows[record[schema.FILENAME].numpy().decode()]
-        assert int(record[schema.AGE]) == face.age == int(record[schema.CLASS])
-        assert int(record[schema.GENDER]) == face.gender
+        assert (int(record[schema.AGE_LOW]), int(record[schema.AGE_HIGH])) == face.age
+        assert int(record[schema.GENDER]) == face.gender and int(record[schema.RACE]) == face.race == -1
         assert int(record[schema.FOLD]) == face.fold
         assert record[schema.SUBJECT_ID].numpy().decode() == face.subject_id
         assert tf.io.decode_jpeg(record[schema.ENCODED]).shape == (16, 16, 3)
@@ -269,9 +269,11 @@ def test_nearest_policy_and_dedup_reach_the_manifest(tmp_path):
     nearest = run_build(root, tmp_path / "n", label_policy="nearest", dedup=True)
     assert nearest["num_examples"] == 2
     assert nearest["skipped"]["by_reason"] == {"duplicate_row": 1}
-    assert nearest["folds"][0]["age_counts"]["(25, 32)"] == 1
-    assert nearest["folds"][0]["age_counts"]["(15, 20)"] == 1
-    assert nearest["flags"]["dedup"] is True
+    # Kept as read; the nearest Adience groups, (25, 32) and (15, 20), are chosen when a model trains.
+    assert nearest["folds"][0]["age_counts"] == {"8-23": 1, "35": 1, "unknown": 0}
+    assert labels.bin_counts(nearest["folds"][0]["age_counts"], labels.ADIENCE, "nearest")["(15, 20)"] == 1
+    assert labels.bin_counts(nearest["folds"][0]["age_counts"], labels.ADIENCE, "nearest")["(25, 32)"] == 1
+    assert nearest["flags"]["dedup"] is True and nearest["label_policy"] == "nearest"
 
 
 def test_overwrite_replaces_a_file_in_the_way(small_adience, tmp_path):

@@ -39,7 +39,7 @@ def test_summary_table_and_figure(tmp_path):
     matrix = [[1 if i == j else 0 for j in range(8)] for i in range(8)]
     metrics = {k: {"over_sampled": {"age": {"confusion_matrix": matrix}}} for k in (0, 1)}
     path = str(tmp_path / "results.png")
-    plots.cross_validation_figure(metrics, rows, ["0", "1"], "age", path)
+    plots.cross_validation_figure(metrics, rows, ["0", "1"], "age", [f"g{i}" for i in range(8)], path)
     assert os.path.getsize(path) > 1000
 
 

@@ -1,6 +1,7 @@
 import pytest
 
 from datasets import jpeg_bytes, write_file
+from input_pipeline import labels
 from input_pipeline.config import BuildConfig
 from input_pipeline.sources import csv_file
 from input_pipeline.sources.rows import DatasetError, fold_of
@@ -28,13 +29,13 @@ def test_columns_labels_and_bad_rows(tmp_path):
     rows = read(tmp_path, CSV)
     faces = {f.source: f for f in rows.faces}
     assert {k: (f.path, f.fold, f.subject_id, f.age, f.gender) for k, f in faces.items()} == {
-        "labels.csv:2": ("a.jpg", 0, "s1", 4, 1),
-        "labels.csv:3": ("b.jpg", 1, "s2", 4, 0),
-        "labels.csv:5": ("d.jpg", 3, "s4", -1, 1),
-        "labels.csv:10": ("a.jpg", 0, "s1", 4, 1),
+        "labels.csv:2": ("a.jpg", 0, "s1", (30, 30), 1),
+        "labels.csv:3": ("b.jpg", 1, "s2", (25, 32), 0),
+        "labels.csv:4": ("c.jpg", 2, "s3", (35, 35), -1),  # Years are kept whatever the policy.
+        "labels.csv:5": ("d.jpg", 3, "s4", (-1, -1), 1),
+        "labels.csv:10": ("a.jpg", 0, "s1", (30, 30), 1),
     }
     assert {s.source: s.reason for s in rows.skips} == {
-        "labels.csv:4": "unknown_labels",  # 35 is outside every class under strict.
         "labels.csv:6": "unknown_labels",
         "labels.csv:7": "malformed_row",  # fold 7.
         "labels.csv:8": "malformed_row",  # empty path.
@@ -44,7 +45,7 @@ def test_columns_labels_and_bad_rows(tmp_path):
 
 def test_nearest_and_dedup(tmp_path):
     rows = read(tmp_path, CSV, policy="nearest", dedup=True)
-    assert {f.source: f.age for f in rows.faces}["labels.csv:4"] == 4
+    assert {f.source: f.age for f in rows.faces}["labels.csv:4"] == (35, 35)
     assert [s.source for s in rows.skips if s.reason == "duplicate_row"] == ["labels.csv:10"]
 
 
@@ -61,7 +62,7 @@ def test_bad_bytes_are_a_row_not_a_crash(tmp_path):
 
 @pytest.mark.parametrize("header,message", [
     ("file,age", "must name a 'path' column"),
-    ("path,fold", "'age' and/or 'gender'"),
+    ("path,fold", "at least one of 'age', 'gender', 'race'"),
     ("path,age,age", "named twice: age"),
 ])
 def test_bad_headers(tmp_path, header, message):
@@ -90,3 +91,40 @@ def test_a_subject_in_two_folds_is_counted(tmp_path):
     manifest = build.build(BuildConfig(dataset="csv", data_dir=str(tmp_path), output_dir=str(tmp_path / "o"),
                                        image_size=16, num_workers=1))
     assert manifest["subjects_in_several_folds"] == 1
+
+
+def test_columns_mapped_by_flag_and_bin_names_of_the_chosen_scheme(tmp_path):
+    """IMFDB's train.csv: ID,Class with YOUNG / MIDDLE / OLD."""
+    text = "ID,Class\n377.jpg,MIDDLE\n17814.jpg,YOUNG\n21702.jpg,OLD\n1.jpg,ANCIENT\n"
+    write_file(str(tmp_path / "train.csv"), text)
+    three = labels.parse_bins("three")
+    rows = csv_file.read(str(tmp_path / "train.csv"), str(tmp_path), "strict", columns=csv_file.parse_columns(
+        "path=ID,age=Class"), age_bins=three)
+    assert [(f.path, f.age) for f in rows.faces] == [("377.jpg", (31, 50)), ("17814.jpg", (13, 30)),
+                                                     ("21702.jpg", (51, labels.MAX_YEARS))]
+    assert [(s.source, s.reason) for s in rows.skips] == [("train.csv:5", "unknown_labels")]
+    assert "bin name of --age_bins (young, middle, old)" in rows.skips[0].detail
+    # Without the scheme the names mean nothing, and the error says how to map them.
+    unmapped = csv_file.read(str(tmp_path / "train.csv"), str(tmp_path), columns={"path": "id", "age": "class"})
+    assert not unmapped.faces and "bin name of --age_bins ((0, 2)," in unmapped.skips[0].detail
+    with pytest.raises(DatasetError, match="--csv_columns=path=ID,age=Class"):
+        csv_file.read(str(tmp_path / "train.csv"), str(tmp_path))
+
+
+def test_a_race_column_with_any_names(tmp_path):
+    rows = read(tmp_path, "path,race,gender\na.jpg,Latino,f\nb.jpg,East Asian,m\nc.jpg,,m\nd.jpg,Latino,\n")
+    assert rows.race_classes == ("East Asian", "Latino")  # Sorted: stable whatever the row order.
+    assert [(f.path, f.race) for f in rows.faces] == [("a.jpg", 1), ("b.jpg", 0), ("c.jpg", -1), ("d.jpg", 1)]
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("path", "not <field>=<CSV column>"), ("file=ID", "not <field>=<CSV column>"), ("path=a,path=b", "mapped twice")])
+def test_bad_column_maps_are_refused(spec, message):
+    with pytest.raises(ValueError, match=message):
+        csv_file.parse_columns(spec)
+
+
+def test_a_mapped_column_that_is_not_there_is_named(tmp_path):
+    write_file(str(tmp_path / "train.csv"), "ID,Class\n1.jpg,YOUNG\n")
+    with pytest.raises(DatasetError, match="no column 'klass'"):
+        csv_file.read(str(tmp_path / "train.csv"), str(tmp_path), columns={"path": "id", "age": "klass"})

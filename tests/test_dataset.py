@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from datasets import targets_of
 from input_pipeline.config import DataConfig
 from input_pipeline.reader import dataset, parse
 from input_pipeline.reader.manifest import load_manifest, split_files
@@ -17,7 +18,8 @@ def test_validation_is_subject_disjoint(small_shards):
     cfg = DataConfig(shards_dir=small_shards, val_fraction=0.4)
     subjects = {}
     for split in ("train", "val"):
-        subjects[split] = read_subjects(dataset._read(train_files, cfg, split, deterministic=True))
+        records = dataset._read(train_files, cfg, split, deterministic=True, targets=targets_of(cfg))
+        subjects[split] = read_subjects(records)
     assert subjects["train"] and subjects["val"]
     assert not subjects["train"] & subjects["val"]
     everything = read_subjects(tf.data.TFRecordDataset(train_files).batch(64).map(parse.parse))
@@ -38,13 +40,14 @@ def test_train_batches_and_determinism(small_shards):
     train_files, test_files = split_files(manifest, small_shards, 0)
     cfg = DataConfig(shards_dir=small_shards, image_size=24, batch_size=4, val_fraction=0.0,
                      deterministic=True, seed=7)
-    first = [(x.numpy(), y["age"].numpy()) for x, y in dataset.make_train_dataset(cfg, train_files).take(3)]
-    again = [(x.numpy(), y["age"].numpy()) for x, y in dataset.make_train_dataset(cfg, train_files).take(3)]
+    targets = targets_of(cfg)
+    first = [(x.numpy(), y["age"].numpy()) for x, y in dataset.make_train_dataset(cfg, train_files, targets).take(3)]
+    again = [(x.numpy(), y["age"].numpy()) for x, y in dataset.make_train_dataset(cfg, train_files, targets).take(3)]
     assert first[0][0].shape == (4, 32, 32, 3) and first[0][0].dtype == np.uint8  # As stored; cropped in the step.
     for (x1, y1), (x2, y2) in zip(first, again, strict=True):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
-    test = list(dataset.make_eval_dataset(cfg, test_files, "test", oversample=True))
+    test = list(dataset.make_eval_dataset(cfg, test_files, "test", targets_of(cfg), oversample=True))
     assert sum(len(y["age"]) for _, y in test) == 6 and test[0][0].shape[1:] == (10, 24, 24, 3)
 
 
@@ -63,5 +66,12 @@ def test_unknown_labels_are_filtered_per_task(tmp_path):
     counts = {}
     for task in ("age", "gender", "age_gender"):
         cfg = DataConfig(shards_dir=shards, task=task, image_size=16, batch_size=8)
-        counts[task] = sum(len(y["age"]) for _, y in dataset.make_eval_dataset(cfg, test_files, "test"))
+        counts[task] = sum(len(y["age"]) for _, y in dataset.make_eval_dataset(cfg, test_files, "test",
+                                                                                targets_of(cfg)))
     assert counts == {"age": 2, "gender": 2, "age_gender": 3}
+    # Bins are chosen here, not at the build: (0, 2) and (4, 6) both lie in 0-12; neither in 13-30,31+.
+    for bins, expected in (("0-12,13-30,31+", [0, 0]), ("13-30,31+", [])):
+        cfg = DataConfig(shards_dir=shards, heads=("age",), age_bins=bins, image_size=16, batch_size=8)
+        found = [int(a) for _, y in dataset.make_eval_dataset(cfg, test_files, "test", targets_of(cfg))
+                 for a in y["age"]]
+        assert found == expected

@@ -19,9 +19,10 @@ from PIL import Image
 
 import architectures
 from configs import tiny, with_data
+from datasets import targets_of
 from input_pipeline import preprocess
 from input_pipeline.config import BuildConfig
-from input_pipeline.labels import heads_for
+from input_pipeline.labels import head_sizes
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds
 from input_pipeline.sources import sample
@@ -60,18 +61,18 @@ def stored_test_faces(shards, data_cfg):
     """(JPEG bytes as stored, {head: label}) of every test-fold face evaluation reads, in its
     order (the records the evaluation pipeline decodes)."""
     _, _, test_files = load_folds(shards, data_cfg.test_fold)
-    records = dataset._read(test_files, data_cfg, "test", deterministic=True)
+    records = dataset._read(test_files, data_cfg, "test", deterministic=True, targets=targets_of(data_cfg))
     return [(r["encoded"].numpy(), {task: int(r[task]) for task in HEADS}) for r in records]
 
 
 def evaluation_probabilities(configs, results, oversample):
     """What finish() computes metrics.json from: the eval pipeline and the best weights in float32."""
     data_cfg, model_cfg, _ = configs
-    heads = heads_for(data_cfg.task)
+    heads = head_sizes(data_cfg.head_names, data_cfg.bins, [])
     model = architectures.build(model_cfg, heads)
     tf.train.Checkpoint(model=model).restore(results["checkpoint"]).assert_existing_objects_matched()
     _, _, test_files = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
-    eval_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", oversample=oversample)
+    eval_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", targets_of(data_cfg), oversample=oversample)
     probabilities, labels = metrics.predict_all(steps.make_predict_step(model, heads, oversample), heads, eval_ds)
     return probabilities, labels
 

@@ -66,12 +66,19 @@ def test_bad_files_give_their_reason(tmp_path, name, data, reason):
         assert isinstance(result, Failed) and result.reason == reason, result
 
 
-@pytest.mark.parametrize("image_format", ["PNG", "GIF", "BMP"])
-def test_other_formats_are_not_jpeg(tmp_path, image_format):
+@pytest.mark.parametrize("image_format,mode,kind", [
+    ("PNG", "RGB", "PNG"), ("GIF", "P", "GIF"), ("BMP", "RGB", "BMP"), ("PNG", "L", "PNG"), ("PNG", "RGBA", "PNG"),
+    ("JPEG", "L", "JPEG L"), ("JPEG", "CMYK", "JPEG CMYK")])
+@pytest.mark.parametrize("size", [0, 16])
+def test_other_formats_and_modes_are_converted_to_rgb_jpeg(tmp_path, image_format, mode, kind, size):
     out = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(out, format=image_format)
-    result = encode_face(save(tmp_path, "x.jpg", out.getvalue()), 16, 90)
-    assert result == Failed("not_jpeg", f"{image_format} data")
+    Image.new(mode, (23, 9), 128).save(out, format=image_format)
+    result = encode_face(save(tmp_path, "x.jpg", out.getvalue()), size, 90)
+    assert isinstance(result, Encoded) and result.converted == kind
+    with Image.open(io.BytesIO(result.data)) as stored:
+        assert stored.format == "JPEG" and stored.mode == "RGB"
+        assert stored.size == ((23, 9) if size == 0 else (16, 16))
+        assert result.height == stored.height
 
 
 def test_missing_and_unreadable(tmp_path):

@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from input_pipeline import labels
 from training import losses, metrics
 
 
@@ -52,3 +54,66 @@ def test_label_smoothing_and_class_weights():
     np.testing.assert_allclose(smoothed, -(0.9 * log_p[0] + 0.1 * log_p[1]), rtol=1e-6)
     weighted = float(losses.masked_cross_entropy(tf.constant([0]), logits, 2, 1, class_weights=[3.0, 1.0]))
     np.testing.assert_allclose(weighted, 3 * plain, rtol=1e-6)
+
+
+def test_years_loss_masks_unknown_ages_and_prefers_the_true_age():
+    logits = np.full((3, 101), -5.0, np.float32)
+    logits[0, 30] = logits[1, 70] = logits[2, 10] = 5.0
+    years = tf.constant([30, 30, -1])
+    loss = losses.masked_years_loss(years, tf.constant(logits), global_batch_size=3)
+    right = losses.masked_years_loss(tf.constant([30]), tf.constant(logits[:1]), 3)
+    wrong = losses.masked_years_loss(tf.constant([30]), tf.constant(logits[1:2]), 3)
+    np.testing.assert_allclose(float(loss), float(right) + float(wrong), rtol=1e-5)  # The third adds nothing.
+    assert float(right) < float(wrong)
+    target = losses.years_targets(tf.constant([30])).numpy()[0]
+    assert target.argmax() == 30 and abs(target.sum() - 1) < 1e-6 and target[28] == target[32] > target[35]
+
+
+def test_head_weights_are_parsed_and_checked():
+    assert losses.parse_head_weights(["gender=0.5"], ["age", "gender"]) == {"age": 1.0, "gender": 0.5}
+    for bad, message in ((["race=1"], "for a head"), (["age=x"], "not a number"), (["age=-1"], "negative")):
+        with pytest.raises(ValueError, match=message):
+            losses.parse_head_weights(bad, ["age", "gender"])
+
+
+def test_mae_and_within_5_on_hand_made_ages():
+    years = np.array([20, 30, 40, 50])
+    predicted = np.array([25.0, 30.0, 34.0, 60.0])  # errors 5, 0, 6, 10
+    assert metrics.mean_absolute_error(years, predicted) == 21 / 4
+    assert metrics.within(years, predicted) == 0.5  # 5 counts as within 5; 6 does not.
+    probabilities = np.zeros((2, 101))
+    probabilities[0, [20, 30]] = 0.5  # Expected age 25.
+    probabilities[1, 60] = 1.0
+    figures = metrics.summarize_years(probabilities, np.array([27, -1]), labels.ADIENCE, np.array([4, 7]))
+    assert figures["num_examples"] == 1 and figures["mae"] == 2.0 and figures["within_5"] == 1.0
+    assert figures["bin_accuracy"] == 1.0  # 25 -> (25, 32); 60 -> (60, 100).
+
+
+def test_ece_on_hand_made_cases():
+    # Two confidence bins: 4 faces at 0.9 with 3 right, 4 at 0.6 with 2 right.
+    p = np.array([[0.9, 0.1]] * 4 + [[0.6, 0.4]] * 4)
+    y = np.array([0, 0, 0, 1, 0, 0, 1, 1])
+    ece, bins = metrics.calibration(p, y)
+    np.testing.assert_allclose(ece, 0.5 * abs(0.75 - 0.9) + 0.5 * abs(0.5 - 0.6))
+    filled = [b for b in bins if b["count"]]
+    assert [(b["count"], b["accuracy"]) for b in filled] == [(4, 0.5), (4, 0.75)]
+    assert len(bins) == metrics.ECE_BINS and bins[-1]["high"] == 1.0
+    perfect, _ = metrics.calibration(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]))
+    assert perfect == 0.0
+
+
+def test_fairness_breakdown_on_hand_made_groups():
+    head_labels = {"gender": np.array([0, 0, 1, 1, 1, -1]), "race": np.array([0, 1, 0, 1, -1, 1]),
+                   "age": np.array([0, 1, 0, 1, 1, 0])}
+    predicted = np.eye(2)[[0, 1, 1, 0, 1, 1]]  # Right, right, wrong, wrong, right, wrong.
+    out = metrics.breakdown("age", predicted, head_labels, {"gender": ["m", "f"], "race": ["A", "B", "C"]})
+    gender = out["gender"]
+    assert gender["groups"] == {"m": {"num_examples": 2, "value": 1.0}, "f": {"num_examples": 3, "value": 1 / 3}}
+    assert gender["best"] == "m" and gender["worst"] == "f" and abs(gender["gap"] - 2 / 3) < 1e-9
+    race = out["race"]  # The unknown-race face is left out; C has no faces and is not a group.
+    assert race["groups"] == {"A": {"num_examples": 2, "value": 0.5}, "B": {"num_examples": 3, "value": 1 / 3}}
+    years = {"gender": np.array([0, 1]), "race": np.array([-1, -1]), "age_years": np.array([20, 40])}
+    p = np.zeros((2, 101))
+    p[0, 22] = p[1, 30] = 1.0
+    mae = metrics.breakdown("age_years", p, years, {"gender": ["m", "f"], "race": ["A"]})
+    assert mae["gender"]["best"] == "m" and mae["gender"]["gap"] == 8.0 and "race" not in mae  # Lower MAE is better.

@@ -46,8 +46,9 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(small_shards, tmp_p
     assert config["resolved"]["replicas"] == 2
     # The chief's outputs only: one event file per folder, no worker's temporary folder.
     assert sorted(os.listdir(run)) == ["best", "checkpoints", "config.json", "confusion_age_over_sampled.png",
-                                       "confusion_age_single_crop.png", "export", "metrics.json", "test", "train",
-                                       "val"]
+                                       "confusion_age_single_crop.png", "export", "metrics.json",
+                                       "reliability_age_over_sampled.png", "reliability_age_single_crop.png", "test",
+                                       "train", "val"]
     for folder in ("train", "val", "test"):
         assert len(os.listdir(run / folder)) == 1, folder
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-4")

@@ -109,7 +109,7 @@ def test_a_folder_that_is_not_a_sample_is_never_replaced(tmp_path):
 
 def render(group, male, seed=7):
     rng = np.random.default_rng(seed)
-    lo, hi = labels.AGE_RANGES[group]
+    lo, hi = labels.ADIENCE.ranges[group]
     years = (lo + min(hi, 80)) / 2
     person = synthetic_face.make_person(np.random.default_rng(1), group, male, years)
     return np.asarray(synthetic_face.draw_photo(rng, person, years, 96)[0], dtype=np.float32)

@@ -11,8 +11,8 @@ from input_pipeline.writer.example import make_example
 
 def example(i, **overrides):
     fields = dict(encoded=jpeg_bytes(colour=(i, 2 * i, 3 * i)), height=24, width=24,
-                  filename=f"aligned/u{i}/landmark_aligned_face.{i}.x.jpg", age=i % 8,
-                  gender=i % 2, subject_id=f"u{i}@N00", fold=i % 5)
+                  filename=f"aligned/u{i}/landmark_aligned_face.{i}.x.jpg", age=(i, i + 7 * (i % 2)),
+                  gender=i % 2, race=i % 5 - 1, subject_id=f"u{i}@N00", fold=i % 5)
     fields.update(overrides)
     return fields
 
@@ -37,7 +37,7 @@ def test_the_writer_serializes_examples_byte_for_byte_as_tensorflow():
     """The writer has no TensorFlow: its hand-written protobuf must be TF's exact bytes,
     including negative labels (10-byte varints), empty strings and large values."""
     cases = [example(i) for i in range(8)] + [
-        example(8, age=-1, gender=-1, fold=-1, filename="", subject_id=""),
+        example(8, age=(-1, -1), gender=-1, race=-1, fold=-1, filename="", subject_id=""),
         example(9, height=2**31, width=300, filename="ünïcode/é.jpg", encoded=b"\x00" * 200_000)]
     for fields in cases:
         assert make_example(**fields) == tf_example(fields)
@@ -57,7 +57,8 @@ def test_the_writer_frames_records_byte_for_byte_as_tensorflow(tmp_path):
 
 def test_round_trip_gives_back_exact_bytes_and_labels(tmp_path):
     path = str(tmp_path / "x.tfrecord")
-    written = [example(i) for i in range(6)] + [example(6, age=-1, gender=1), example(7, gender=-1)]
+    written = [example(i) for i in range(6)] + [example(6, age=(-1, -1), gender=1), example(7, gender=-1),
+                                                example(8, age=(120, 120), race=4)]
     with tfrecord.Writer(path) as writer:
         for fields in written:
             writer.write(make_example(**fields))
@@ -68,12 +69,12 @@ def test_round_trip_gives_back_exact_bytes_and_labels(tmp_path):
         assert got[schema.FORMAT].numpy() == b"jpeg"
         assert got[schema.HEIGHT].numpy() == 24 and got[schema.WIDTH].numpy() == 24
         assert got[schema.FILENAME].numpy().decode() == fields["filename"]
-        assert got[schema.AGE].numpy() == fields["age"]
-        assert got[schema.CLASS].numpy() == fields["age"]
+        assert (got[schema.AGE_LOW].numpy(), got[schema.AGE_HIGH].numpy()) == fields["age"]
         assert got[schema.GENDER].numpy() == fields["gender"]
+        assert got[schema.RACE].numpy() == fields["race"]
         assert got[schema.SUBJECT_ID].numpy().decode() == fields["subject_id"]
         assert got[schema.FOLD].numpy() == fields["fold"]
-        assert got[schema.AGE].dtype == tf.int64
+        assert got[schema.AGE_LOW].dtype == tf.int64
         assert tf.io.decode_jpeg(got[schema.ENCODED]).shape == (24, 24, 3)
 
 
@@ -81,8 +82,9 @@ def test_parse_works_inside_a_dataset_map(tmp_path):
     path = str(tmp_path / "x.tfrecord")
     with tfrecord.Writer(path) as writer:
         writer.write(make_example(**example(3)))
-    ages = [int(e[schema.AGE]) for e in tf.data.TFRecordDataset(path).map(parse.parse_example)]
-    assert ages == [3]
+    ages = [(int(e[schema.AGE_LOW]), int(e[schema.AGE_HIGH]), int(e[schema.RACE]))
+            for e in tf.data.TFRecordDataset(path).map(parse.parse_example)]
+    assert ages == [(3, 10, 2)]
 
 
 def test_fold_writer_names_balances_and_renames(tmp_path):

@@ -64,14 +64,16 @@ def test_bad_records_with_good_checksums_are_named(small_shards, tmp_path):
     shards = str(tmp_path / "copy")
     shutil.copytree(small_shards, shards)
     shard = os.path.join(shards, "fold0-00000-of-00002.tfrecord")
-    good = dict(encoded=jpeg_bytes(size=(32, 32)), height=32, width=32, filename="x.jpg", subject_id="u", fold=0)
-    write_shard(shard, [make_example(**{**good, "age": 9, "gender": 0}),
-                        make_example(**{**good, "encoded": b"\xff\xd8 not really", "age": 1, "gender": 1}),
-                        make_example(**{**good, "fold": 2, "age": 1, "gender": 3})])
+    good = dict(encoded=jpeg_bytes(size=(32, 32)), height=32, width=32, filename="x.jpg", subject_id="u", fold=0,
+                age=(25, 32), gender=0, race=-1)
+    write_shard(shard, [make_example(**{**good, "age": (40, 30)}),
+                        make_example(**{**good, "encoded": b"\xff\xd8 not really", "race": 2}),
+                        make_example(**{**good, "fold": 2, "gender": 3})])
     os.remove(os.path.join(shards, "fold1-00000-of-00002.tfrecord"))
     write_shard(os.path.join(shards, "stray.tfrecord"), [])
     problems, _ = verify.verify(shards)
-    assert f"{shard}: record 0 (byte 0): age label 9 is outside -1..7" in problems
+    assert f"{shard}: record 0 (byte 0): age 40-30 is neither unknown (-1, -1) nor a range within 0-120" in problems
+    assert any(p.startswith(f"{shard}: record 1 (byte ") and "race label 2 is outside -1..-1" in p for p in problems)
     assert any(p.startswith(f"{shard}: record 1 (byte ") and "the image does not decode" in p for p in problems)
     assert any(p.startswith(f"{shard}: record 2 (byte ") and "image/fold is 2 in a shard of fold 0" in p
                for p in problems)

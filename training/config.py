@@ -17,6 +17,7 @@ class TrainConfig:
     adamw_decay: float = 1e-4
     label_smoothing: float = 0.0
     class_weights: str = "none"  # none | balanced
+    head_weights: tuple = ()  # ("age=1", "gender=0.5", ...): each head's loss weight; unnamed heads weigh 1.
     clip_norm: float = 0.0  # Global gradient norm; 0: no clipping.
     head_steps: int = 0  # Transfer learning: steps with the backbone frozen before fine-tuning.
     fine_tune_layers: int = 0

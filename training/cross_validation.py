@@ -2,7 +2,9 @@
 
 Fold k trains in <cv_dir>/fold_<k> with test_fold=k. A fold with a metrics.json is done;
 an interrupted fold resumes from its last checkpoint. The table gives each fold, the mean
-and sample standard deviation over folds, and Levi & Hassner's figures.
+and sample standard deviation over folds, and Levi & Hassner's figures. With several
+heads, compare_heads also trains one network per head (<cv_dir>/only_<head>/fold_<k>)
+and sets it beside the joint network: each head's figure, parameters, training time.
 """
 
 import dataclasses
@@ -24,6 +26,8 @@ PAPER = {
     ("gender", "exact", "over_sampled"): 86.8,
 }
 CROPS = ("single_crop", "over_sampled")
+# metrics.json key -> the table's measure; all in % except the MAE, in years.
+MEASURES = {"accuracy": "exact", "one_off_accuracy": "one_off", "mae": "mae", "within_5": "within_5", "ece": "ece"}
 
 
 def run_fold(data_cfg, model_cfg, train_cfg, fold, cv_dir):
@@ -43,10 +47,10 @@ def figures_of(metrics):
     """{(task, measure, crop): percent} of one fold's metrics."""
     figures = {}
     for crop in CROPS:
-        for task, f in metrics[crop].items():
-            figures[(task, "exact", crop)] = 100 * f["accuracy"]
-            if "one_off_accuracy" in f:
-                figures[(task, "one_off", crop)] = 100 * f["one_off_accuracy"]
+        for head, f in metrics[crop].items():
+            for key, measure in MEASURES.items():
+                if key in f:
+                    figures[(head, measure, crop)] = f[key] if key == "mae" else 100 * f[key]
     return figures
 
 
@@ -72,7 +76,8 @@ def markdown(rows, folds, synthetic):
         paper = f"{r['paper']:.1f}" if r["paper"] is not None else ""
         lines.append(f"| {r['task']} | {r['measure']} | {r['crop']} | " + " | ".join(cells)
                      + f" | {r['mean']:.1f} ± {r['std']:.1f} | {paper} |")
-    note = ("\n\nAccuracy in %; std is the sample standard deviation over folds. The paper's figures are for "
+    note = ("\n\nAccuracy, within-5-years and ECE in %, MAE in years; std is the sample standard deviation over "
+            "folds. The paper's figures are for "
             "real Adience" + (": **this run used the SYNTHETIC sample**, so the two are not comparable." if synthetic
                               else "."))
     return "\n".join(lines) + note + "\n"
@@ -93,6 +98,74 @@ def write_results(cv_dir, metrics, configs):
     table = markdown(rows, folds, synthetic)
     with open(os.path.join(cv_dir, "results.md"), "w") as f:
         f.write(table)
-    task = "age" if data_cfg.task != "gender" else "gender"
-    plots.cross_validation_figure(metrics, rows, [str(k) for k in folds], task, os.path.join(cv_dir, "results.png"))
+    first = next(iter(metrics.values()))["over_sampled"]
+    shown = [head for head in first if "confusion_matrix" in first[head]]  # Class heads; age first.
+    if shown:
+        plots.cross_validation_figure(metrics, rows, [str(k) for k in folds], shown[0],
+                                      list(first[shown[0]]["per_class_accuracy"]), os.path.join(cv_dir, "results.png"))
+    return table
+
+
+def separate_dirs(cv_dir, heads):
+    """{head: the cross-validation folder of the network that learns `head` alone}."""
+    return {head: os.path.join(cv_dir, f"only_{head}") for head in heads}
+
+
+def run_separate(configs, folds, cv_dir):
+    """{head: {fold: metrics}} of one network per head of configs' data config."""
+    data_cfg, model_cfg, train_cfg = configs
+    out = {}
+    for head, directory in separate_dirs(cv_dir, data_cfg.head_names).items():
+        logging.info("one network for %s alone, in %s", head, directory)
+        alone = dataclasses.replace(data_cfg, heads=(head,))
+        out[head] = {k: run_fold(alone, model_cfg, train_cfg, k, directory) for k in folds}
+    return out
+
+
+def compare_heads(joint, separate):
+    """Rows of the joint network (`joint` {fold: metrics}) and of one network per head
+    (`separate` {head: {fold: metrics}}): each head's headline figure (over-sampled, mean
+    over folds), the parameters and the training time summed over folds."""
+
+    def headline(per_fold, head):
+        key = "mae" if head == "age_years" else "accuracy"
+        values = [m["over_sampled"][head][key] for m in per_fold.values()]
+        return float(np.mean(values)) * (1 if key == "mae" else 100)
+
+    heads = list(separate)
+    joint_row = {"network": f"one for {'+'.join(heads)}",
+                 "figures": {head: headline(joint, head) for head in heads},
+                 "parameters": int(next(iter(joint.values()))["num_parameters"]),
+                 "train_seconds": float(sum(m["train_seconds"] for m in joint.values()))}
+    separate_row = {"network": f"one per head ({len(heads)} networks)",
+                    "figures": {head: headline(separate[head], head) for head in heads},
+                    "parameters": int(sum(next(iter(separate[head].values()))["num_parameters"] for head in heads)),
+                    "train_seconds": float(sum(m["train_seconds"] for head in heads for m in separate[head].values()))}
+    return [joint_row, separate_row]
+
+
+def comparison_markdown(rows):
+    heads = list(rows[0]["figures"])
+    names = [f"{head} MAE (years)" if head == "age_years" else f"{head} (%)" for head in heads]
+    lines = ["| network | " + " | ".join(names) + " | parameters | training time (s) |",
+             "|" + "---|" * (len(heads) + 3)]
+    for r in rows:
+        cells = [f"{r['figures'][h]:.2f}" if h == "age_years" else f"{r['figures'][h]:.1f}" for h in heads]
+        lines.append(f"| {r['network']} | " + " | ".join(cells)
+                     + f" | {r['parameters']:,} | {r['train_seconds']:.0f} |")
+    return ("\n".join(lines) + "\n\nEach head's figure is over-sampled, the mean over folds (accuracy; MAE for "
+            "age_years); parameters of one fold's network(s); training time summed over folds.\n")
+
+
+def write_comparison(cv_dir, rows):
+    """Adds the joint-versus-separate table to results.md and results.json; returns it."""
+    table = comparison_markdown(rows)
+    with open(os.path.join(cv_dir, "results.md"), "a") as f:
+        f.write("\n## One network for all heads, or one per head\n\n" + table)
+    path = os.path.join(cv_dir, "results.json")
+    with open(path) as f:
+        results = json.load(f)
+    results["heads_comparison"] = rows
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
     return table

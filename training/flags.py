@@ -21,7 +21,18 @@ flags.DEFINE_string("shards_dir", _D.shards_dir, "A build_input output folder (w
 flags.DEFINE_integer("test_fold", _D.test_fold, "Fold held out for testing; the other four train.",
                      lower_bound=0, upper_bound=4)
 flags.DEFINE_float("val_fraction", _D.val_fraction, "Share of training subjects held out for validation.")
-flags.DEFINE_enum("task", _D.task, TASKS, "What to predict; age_gender trains two heads on one trunk.")
+flags.DEFINE_list("heads", list(_D.heads),
+                  "What to predict, any of age, gender, race, age_years (e.g. --heads=age,gender,race,age_years: "
+                  "one network, one output per head). age: a class per --age_bins bin; age_years: a distribution "
+                  "over 0-100 years whose expected value is the age. Empty: the heads of --task.")
+flags.DEFINE_enum("task", _D.task, TASKS, "The older way to choose heads, used when --heads is empty: age, gender, or "
+                  "age_gender (both heads on one trunk).")
+flags.DEFINE_string("age_bins", _D.age_bins,
+                    "The age head's classes: adience (the paper's 8 groups), three (young 13-30, middle 31-50, "
+                    "old 51+), utk12 (12 bins that balance UTKFace), or a list from young to old such as "
+                    "0-12,13-30,31-50,51+ (optionally named: young=13-30,...). A stored age range goes to the bin "
+                    "that holds all of it, an exact age to the bin that holds it; the rest are unknown for the age "
+                    "head (or, on shards built with --label_policy=nearest, go to the nearest bin).")
 flags.DEFINE_integer("image_size", _D.image_size, "Crop side fed to the model (the paper: 227).")
 flags.DEFINE_integer("resize", _D.resize, "Resize the stored faces to this side before cropping; 0: as stored.")
 flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size.", lower_bound=1)
@@ -50,7 +61,9 @@ flags.DEFINE_integer("warmup_steps", _T.warmup_steps, "Linear warm-up from 0 to 
 flags.DEFINE_float("adamw_decay", _T.adamw_decay, "AdamW's decoupled weight decay.")
 flags.DEFINE_float("label_smoothing", _T.label_smoothing, "Label smoothing of the cross-entropy.")
 flags.DEFINE_enum("class_weights", _T.class_weights, ["none", "balanced"],
-                  "balanced: weight each class by N / (C * n_c) over the training folds.")
+                  "balanced: weight each class of each class head by N / (C * n_c) over the training folds.")
+flags.DEFINE_list("head_weights", list(_T.head_weights),
+                  "Each head's weight in the loss, e.g. age=1,gender=0.5; heads not named weigh 1.")
 flags.DEFINE_float("clip_norm", _T.clip_norm, "Clip gradients to this global norm; 0: off.")
 flags.DEFINE_integer("head_steps", _T.head_steps, "Transfer: steps training the head only.")
 flags.DEFINE_integer("fine_tune_layers", _T.fine_tune_layers,
@@ -75,5 +88,9 @@ flags.DEFINE_bool("export", _T.export, "Export a SavedModel with preprocessing a
 def configs_from_flags(values):
     """(DataConfig, ModelConfig, TrainConfig) from parsed flag values (an entry point's FLAGS):
     every field has the flag of its name (--image_size sets both the crop and the model's input)."""
-    return tuple(cls(**{f.name: values[f.name].value for f in dataclasses.fields(cls)})
+    def value(name):
+        found = values[name].value
+        return tuple(found) if isinstance(found, list) else found  # Frozen configs hold tuples.
+
+    return tuple(cls(**{f.name: value(f.name) for f in dataclasses.fields(cls)})
                  for cls in (DataConfig, ModelConfig, TrainConfig))

@@ -8,6 +8,7 @@ test fold's figures in <model_dir>/metrics.json and an exported SavedModel.
 import dataclasses
 import json
 import os
+import time
 
 import keras
 import numpy as np
@@ -18,7 +19,8 @@ import architectures
 from architectures import transfer
 from input_pipeline import labels
 from input_pipeline.reader import dataset
-from input_pipeline.reader.manifest import load_folds
+from input_pipeline.reader.manifest import ShardsError, label_counts, load_folds
+from input_pipeline.reader.targets import make_targets
 from serving import export
 from training import losses, metrics, optim, plots, runtime, steps, summaries
 from training.checkpoints import Checkpoints, Interrupted, StopRequest
@@ -51,20 +53,32 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
             json.dump(config, f, indent=2)
     logging.info("config: %s", json.dumps(config))
 
-    heads = labels.heads_for(data_cfg.task)
-    class_weights = (losses.balanced_class_weights(manifest, data_cfg.test_fold, heads)
+    run = Heads.of(data_cfg, manifest)
+    heads = run.sizes
+    known = label_counts(manifest, data_cfg.test_fold, heads, run.bins, run.policy)
+    for head, c in known["train"].items():
+        logging.info("%s: %d training faces have a label, %d do not (masked out of its loss)", head, c["known"],
+                     c["unknown"])
+        if not c["known"]:
+            raise ShardsError(f"no training face has a {head} label under --age_bins={data_cfg.age_bins} and "
+                             f"the shards' label policy {run.policy}; choose other bins or heads")
+    class_weights = (losses.balanced_class_weights(manifest, data_cfg.test_fold, run.class_names, run.bins,
+                                                   run.policy)
                      if cfg.class_weights == "balanced" else None)
+    head_weights = losses.parse_head_weights(cfg.head_weights, heads)
+    targets = make_targets(run.bins, run.policy)
     transfer_learning = architectures.is_transfer(model_cfg.arch)
     with strategy.scope():
         model, optimizer, fine_tune_optimizer = build_model_and_optimizers(model_cfg, cfg, heads, policy)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        best_val = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_val")
-    trackables = dict(model=model, optimizer=optimizer, step=step_var, best_val=best_val)
+        best_val = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name="best_val")
+        seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")  # Across resumes.
+    trackables = dict(model=model, optimizer=optimizer, step=step_var, best_val=best_val, train_seconds=seconds)
     if fine_tune_optimizer is not None:
         trackables["fine_tune_optimizer"] = fine_tune_optimizer
 
     train_ds = strategy.distribute_datasets_from_function(
-        lambda ctx: dataset.make_train_dataset(data_cfg, train_files, ctx))
+        lambda ctx: dataset.make_train_dataset(data_cfg, train_files, targets, ctx))
     iterator = iter(train_ds)
     if strategy.num_replicas_in_sync == 1:
         trackables["input"] = iterator  # Resume at the same input position where feasible.
@@ -83,15 +97,15 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         runtime.check_workers_agree(strategy, start_step)
 
-    val_ds = dataset.make_eval_dataset(data_cfg, train_files, "val")
+    val_ds = dataset.make_eval_dataset(data_cfg, train_files, "val", targets)
     if is_chief:
         writers = {name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name))
                    for name in ("train", "val", "test")}
     else:
         writers = dict.fromkeys(("train", "val", "test"), tf.summary.create_noop_writer())
     if start_step == 0 and is_chief:
-        summaries.write_input_images(writers["train"], dataset.make_train_dataset(data_cfg, train_files),
-                                     data_cfg.image_size)
+        summaries.write_input_images(writers["train"], dataset.make_train_dataset(data_cfg, train_files, targets),
+                                     data_cfg.image_size, run.all_class_names)
         summaries.write_hparams(writers["train"], {**dataclasses.asdict(data_cfg), **dataclasses.asdict(model_cfg),
                                                    **dataclasses.asdict(cfg)})
 
@@ -101,13 +115,23 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
             transfer.set_trainable(model, cfg.fine_tune_layers if fine_tuning else 0)
         active = fine_tune_optimizer if fine_tuning else optimizer
         step_fn = steps.make_train_step(model, active, strategy, heads, data_cfg.batch_size, data_cfg.image_size,
-                                        data_cfg.seed, cfg.label_smoothing, class_weights)
+                                        data_cfg.seed, cfg.label_smoothing, class_weights, head_weights)
         return active, step_fn
 
     predict_single = steps.make_predict_step(model, heads, oversample=False)
     fine_tuning = fine_tune_optimizer is not None and start_step >= cfg.head_steps
     active, train_step = start_phase(fine_tuning)
     log = summaries.TrainLog(writers["train"], heads, data_cfg.batch_size, start_step, cfg.train_steps)
+    clock = time.monotonic()
+
+    def save(step, best=False):
+        """Saves a checkpoint with the training time so far."""
+        nonlocal clock
+        now = time.monotonic()
+        seconds.assign_add(now - clock)
+        clock = now
+        return checkpoints.save_best(step) if best else checkpoints.save(step)
+
     with StopRequest() as stop:
         try:
             for step in range(start_step + 1, cfg.train_steps + 1):
@@ -129,18 +153,18 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
                         for variable in model.trainable_variables:
                             tf.summary.histogram(variable.path, variable)
                 if float(stops) > 0:  # Some worker was told to stop; all of them save this step and stop.
-                    raise Interrupted(stop.signum, step, checkpoints.save(step))
+                    raise Interrupted(stop.signum, step, save(step))
                 if step % cfg.eval_every == 0 or step == cfg.train_steps:
-                    figures = metrics.evaluate(predict_single, heads, val_ds)
-                    summaries.write_eval_summaries(writers["val"], figures, step, "val")
-                    score = float(np.mean([f["accuracy"] for f in figures.values()]))
+                    figures = metrics.evaluate(predict_single, heads, val_ds, run.all_class_names, run.bins)
+                    summaries.write_eval_summaries(writers["val"], figures, step, "val", run.class_names)
+                    score = float(np.mean([metrics.headline(h, f) for h, f in figures.items()]))
                     logging.info("step %d validation: %s", step,
-                                 ", ".join(f"{t} {100 * f['accuracy']:.1f}%" for t, f in figures.items()))
+                                 ", ".join(metrics.describe(h, f) for h, f in figures.items()))
                     if score > best_val.numpy():  # The same on every worker: same weights, same data.
                         best_val.assign(score)
-                        checkpoints.save_best(step)
+                        save(step, best=True)
                 if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
-                    checkpoints.save(step)
+                    save(step)
             if stop.signum:  # Asked to stop during the last validation: training is saved, skip the rest.
                 raise Interrupted(stop.signum, cfg.train_steps, checkpoints.latest)
         finally:
@@ -149,7 +173,10 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
     logging.info("trained %d steps; weights fingerprint %s", cfg.train_steps, runtime.fingerprint(model))
     if not is_chief:
         return None
-    return finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, checkpoints.best, writers["test"])
+    extra = {"label_counts": known, "train_seconds": float(seconds.numpy()),
+             "num_parameters": int(model.count_params())}
+    return finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, checkpoints.best, writers["test"],
+                  targets, extra)
 
 
 def build_model_and_optimizers(model_cfg, cfg, heads, policy):
@@ -171,24 +198,30 @@ def build_model_and_optimizers(model_cfg, cfg, heads, policy):
     return model, optimizer, fine_tune_optimizer
 
 
-def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best, writer):
+def finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, best, writer, targets, extra):
     """Evaluates the `best` checkpoint (or the model as it is, if None) on the test fold,
     writes metrics.json and exports. The figures are those of the exported model: the
     float32 copy, outside any strategy."""
+    heads = run.sizes
     model = export.float32_copy(model, model_cfg, heads)
     if best:
         tf.train.Checkpoint(model=model).restore(best).assert_existing_objects_matched()
-    results = {"test_fold": data_cfg.test_fold, "checkpoint": best,
-               "synthetic_data": manifest.get("synthetic", False)}
+    results = {"test_fold": data_cfg.test_fold, "checkpoint": best, "synthetic_data": manifest.get("synthetic", False),
+               "heads": list(heads), "age_bins": run.bins.as_dict(), "label_policy": run.policy, **extra}
     for name, oversample in (("single_crop", False), ("over_sampled", True)):
-        test_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", oversample=oversample)
-        figures = metrics.evaluate(steps.make_predict_step(model, heads, oversample), heads, test_ds)
-        summaries.write_eval_summaries(writer, figures, cfg.train_steps, f"test_{name}")
+        test_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", targets, oversample=oversample)
+        predict = steps.make_predict_step(model, heads, oversample)
+        figures = metrics.evaluate(predict, heads, test_ds, run.all_class_names, run.bins)
+        summaries.write_eval_summaries(writer, figures, cfg.train_steps, f"test_{name}", run.class_names)
         results[name] = figures
-        for task, f in figures.items():
-            png = os.path.join(cfg.model_dir, f"confusion_{task}_{name}.png")
-            title = f"test fold {data_cfg.test_fold} / {task}, {name}"
-            keras.utils.save_img(png, plots.confusion_image(f["confusion_matrix"], labels.CLASS_NAMES[task], title)[0])
+        for head, f in figures.items():
+            if head not in run.class_names:
+                continue
+            title = f"test fold {data_cfg.test_fold} / {head}, {name}"
+            keras.utils.save_img(os.path.join(cfg.model_dir, f"confusion_{head}_{name}.png"),
+                                 plots.confusion_image(f["confusion_matrix"], run.class_names[head], title)[0])
+            keras.utils.save_img(os.path.join(cfg.model_dir, f"reliability_{head}_{name}.png"),
+                                 plots.reliability_image(f["reliability"], f["ece"], title)[0])
     writer.flush()
     with open(os.path.join(cfg.model_dir, "metrics.json"), "w") as f:
         json.dump(results, f, indent=2)
@@ -196,6 +229,33 @@ def finish(model, model_cfg, heads, data_cfg, cfg, manifest, test_files, best, w
         stored = data_cfg.resize or manifest["image_size"] or 256
         # The framing of the stored faces, and their size, which prediction crops new photos to.
         face_crop = {**manifest.get("face_crop", {"method": "none"}), "image_size": manifest["image_size"]}
-        results["export_dir"] = export.export(model, heads, stored, data_cfg.image_size,
+        results["export_dir"] = export.export(model, heads, run.class_names, run.bins, stored, data_cfg.image_size,
                                               os.path.join(cfg.model_dir, "export"), face_crop)
     return results
+
+
+@dataclasses.dataclass(frozen=True)
+class Heads:
+    """What a run predicts: its heads, their sizes and class names, and the age bins."""
+
+    sizes: dict  # {head: outputs}, in labels.HEADS order.
+    class_names: dict  # {head: names} of the class heads.
+    all_class_names: dict  # Also gender's and race's, for the fairness breakdown.
+    bins: labels.AgeBins
+    policy: str  # The shards' label policy: how ages outside every bin are treated.
+
+    @classmethod
+    def of(cls, data_cfg, manifest):
+        """The heads of `data_cfg` on the shards of `manifest`; ShardsError if the shards
+        cannot train one (no race labels, no exact ages)."""
+        head_names, bins = data_cfg.head_names, data_cfg.bins
+        race_classes = manifest.get("race_classes", [])
+        if "race" in head_names and not race_classes:
+            raise ShardsError(f"the shards in {data_cfg.shards_dir} have no race labels ({manifest['dataset']} has "
+                             "none): drop race from --heads")
+        if "age_years" in head_names and not any(labels.years_known(f["age_counts"]) for f in manifest["folds"]):
+            raise ShardsError(f"the shards in {data_cfg.shards_dir} have no exact ages in years "
+                              f"({manifest['dataset']} gives age ranges): drop age_years from --heads")
+        return cls(labels.head_sizes(head_names, bins, race_classes),
+                   labels.class_names(head_names, bins, race_classes),
+                   labels.class_names(labels.HEADS, bins, race_classes), bins, manifest["label_policy"])

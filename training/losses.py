@@ -1,20 +1,26 @@
-"""The classification loss of one head, with unknown labels masked out, and its class weights."""
+"""The loss of each head, with unknown labels masked out; class weights and head weights."""
 
 import numpy as np
 import tensorflow as tf
 
-from input_pipeline.labels import CLASS_NAMES
+from input_pipeline import labels
+
+# age_years learns a distribution over 0..100 years: the target is a Gaussian of this
+# many years around the true age rather than a single year (label distribution
+# learning, Gao et al. 2017), so a guess a year off is not as wrong as one forty years
+# off. The prediction is the expected value (Rothe et al., DEX, 2015).
+YEARS_SIGMA = 2.0
 
 
-def masked_cross_entropy(labels, logits, num_classes, global_batch_size, label_smoothing=0.0,
+def masked_cross_entropy(labels_, logits, num_classes, global_batch_size, label_smoothing=0.0,
                          class_weights=None):
     """Summed cross-entropy of the examples whose label is known (>= 0), divided by the
     global batch size, so that summing over replicas gives the batch mean.
 
-    `labels` (B,) int, -1 unknown; `logits` (B, C) float32; `class_weights` (C,) or None.
+    `labels_` (B,) int, -1 unknown; `logits` (B, C) float32; `class_weights` (C,) or None.
     """
-    known = labels >= 0
-    safe = tf.where(known, labels, 0)
+    known = labels_ >= 0
+    safe = tf.where(known, labels_, 0)
     targets = tf.one_hot(safe, num_classes)
     if label_smoothing:
         targets = targets * (1.0 - label_smoothing) + label_smoothing / num_classes
@@ -25,14 +31,65 @@ def masked_cross_entropy(labels, logits, num_classes, global_batch_size, label_s
     return tf.reduce_sum(per_example * weights) / global_batch_size
 
 
-def balanced_class_weights(manifest, test_fold, heads):
-    """N / (C * n_c) per head over the training folds (0 for a class with no examples)."""
+def years_targets(years):
+    """(B, YEARS) float32: a Gaussian of YEARS_SIGMA around each age, summing to 1."""
+    grid = tf.range(labels.YEARS, dtype=tf.float32)
+    weights = tf.exp(-tf.square(grid[None, :] - tf.cast(years, tf.float32)[:, None]) / (2 * YEARS_SIGMA ** 2))
+    return weights / tf.reduce_sum(weights, axis=-1, keepdims=True)
+
+
+def masked_years_loss(years, logits, global_batch_size):
+    """Cross-entropy of the age_years head against years_targets, over the examples whose
+    exact age is known, divided by the global batch size. `years` (B,) int, -1 unknown."""
+    known = years >= 0
+    per_example = -tf.reduce_sum(years_targets(tf.maximum(years, 0)) * tf.nn.log_softmax(logits), axis=-1)
+    return tf.reduce_sum(per_example * tf.cast(known, tf.float32)) / global_batch_size
+
+
+def head_loss(head, labels_, logits, global_batch_size, label_smoothing=0.0, class_weights=None):
+    """The masked loss of one head (logits (B, outputs) float32)."""
+    if head == "age_years":
+        return masked_years_loss(labels_, logits, global_batch_size)
+    return masked_cross_entropy(labels_, logits, logits.shape[-1], global_batch_size, label_smoothing,
+                                class_weights)
+
+
+def parse_head_weights(items, heads):
+    """{head: weight} of --head_weights ["age=1", "gender=0.5"]; heads not named weigh 1."""
+    weights = dict.fromkeys(heads, 1.0)
+    for item in items:
+        head, sep, value = (x.strip() for x in item.partition("="))
+        if not sep or head not in heads:
+            raise ValueError(f"--head_weights: {item!r} is not <head>=<weight> for a head among {', '.join(heads)}")
+        try:
+            weights[head] = float(value)
+        except ValueError:
+            raise ValueError(f"--head_weights: {value!r} of {head} is not a number") from None
+        if weights[head] < 0:
+            raise ValueError(f"--head_weights: {head}'s weight {value} is negative")
+    return weights
+
+
+def training_counts(manifest, test_fold, key):
+    """{name: count} of a manifest's `key` ("age_counts", "gender_counts", ...) summed
+    over the training folds."""
+    total = {}
+    for fold in manifest["folds"]:
+        if fold["fold"] != test_fold:
+            for name, n in fold[key].items():
+                total[name] = total.get(name, 0) + n
+    return total
+
+
+def balanced_class_weights(manifest, test_fold, class_names, age_bins, policy):
+    """N / (C * n_c) per classification head over the training folds (0 for a class with
+    no examples); the age head counts the chosen bins."""
     weights = {}
-    for task, num_classes in heads.items():
-        key = f"{task}_counts"
-        counts = np.zeros(num_classes)
-        for fold in manifest["folds"]:
-            if fold["fold"] != test_fold:
-                counts += [fold[key][name] for name in CLASS_NAMES[task]]
-        weights[task] = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0).tolist()
+    for head, names in class_names.items():
+        if head == "age":
+            counts = labels.bin_counts(training_counts(manifest, test_fold, "age_counts"), age_bins, policy)
+        else:
+            counts = training_counts(manifest, test_fold, f"{head}_counts")
+        n = np.array([counts.get(name, 0) for name in names], dtype=np.float64)
+        weights[head] = np.where(n > 0, n.sum() / (len(names) * np.maximum(n, 1)), 0.0).tolist()
     return weights

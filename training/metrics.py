@@ -1,13 +1,22 @@
 """Evaluation figures of a pass over a dataset (NumPy, run eagerly once per evaluation).
 
-Age uses the Adience figures: *exact* accuracy and *one-off* accuracy, where a prediction
-one age group away from the truth also counts (Levi & Hassner 2015, Sec. 4.2). One-off
-is about adjacent groups, not the top-2 predictions.
+Per head:
+* class heads (age bins, gender, race): exact accuracy, per-class accuracy, the
+  confusion matrix and, for age, *one-off* accuracy, where a prediction in an adjacent
+  bin also counts (Levi & Hassner 2015, Sec. 4.2; adjacent bins, not the top-2). And
+  calibration: the expected calibration error (ECE, Guo et al. 2017: the confidence of
+  the top class against its accuracy, in 15 equal-width confidence bins, weighted by
+  the share of faces in each) with the bins for a reliability diagram.
+* age_years: the mean absolute error of the expected age in years, the share within
+  5 years, and the accuracy of the bin the expected age falls in.
+* every head: a fairness breakdown, the head's accuracy (or MAE) per gender and per
+  race group among the faces whose group is known, and the gap between the best and the
+  worst group.
 """
 
 import numpy as np
 
-from input_pipeline.labels import CLASS_NAMES
+ECE_BINS = 15
 
 
 def confusion_matrix(labels, predictions, num_classes):
@@ -30,38 +39,155 @@ def per_class_accuracy(matrix):
     return [float(matrix[i, i] / totals[i]) if totals[i] else None for i in range(len(matrix))]
 
 
+def expected_years(probabilities):
+    """(N,) expected age of (N, YEARS) probabilities over 0, 1, 2, ... years."""
+    return probabilities @ np.arange(probabilities.shape[1], dtype=np.float64)
+
+
+def mean_absolute_error(years, predicted):
+    return float(np.mean(np.abs(predicted - years))) if len(years) else 0.0
+
+
+def within(years, predicted, limit=5):
+    """Share of predictions at most `limit` years from the truth."""
+    return float(np.mean(np.abs(predicted - years) <= limit)) if len(years) else 0.0
+
+
+def calibration(probabilities, labels, num_bins=ECE_BINS):
+    """(ECE, reliability bins): the bins are [{"low", "high", "count", "confidence",
+    "accuracy"}] over equal-width bins of top-class confidence; empty bins have count 0."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    index = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, num_bins - 1)  # (low, high]
+    bins, ece = [], 0.0
+    for b in range(num_bins):
+        members = index == b
+        count = int(members.sum())
+        entry = {"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
+                 "confidence": float(confidence[members].mean()) if count else None,
+                 "accuracy": float(correct[members].mean()) if count else None}
+        if count:
+            ece += count / len(labels) * abs(entry["accuracy"] - entry["confidence"])
+        bins.append(entry)
+    return float(ece), bins
+
+
+def fairness(score, groups, group_names, higher_is_better=True):
+    """{"groups": {name: {"num_examples", "value"}}, "gap", "best", "worst"} of a score
+    per group: `score(mask)` is the figure over the faces in `mask`; `groups` (N,) ints,
+    -1 unknown. The gap is between the best and worst groups that have faces; None when
+    fewer than two have."""
+    per_group = {}
+    for index, name in enumerate(group_names):
+        members = groups == index
+        if members.any():
+            per_group[name] = {"num_examples": int(members.sum()), "value": score(members)}
+    if len(per_group) < 2:
+        return {"groups": per_group, "gap": None, "best": None, "worst": None}
+    ranked = sorted(per_group, key=lambda name: per_group[name]["value"], reverse=higher_is_better)
+    return {"groups": per_group, "gap": abs(per_group[ranked[0]]["value"] - per_group[ranked[-1]]["value"]),
+            "best": ranked[0], "worst": ranked[-1]}
+
+
 def summarize(probabilities, labels, class_names, one_off):
-    """Figures of one head: `probabilities` (N, C) and `labels` (N,) with -1 unknown."""
+    """Figures of one class head: `probabilities` (N, C) and `labels` (N,) with -1 unknown."""
     known = labels >= 0
-    labels, predictions = labels[known], probabilities[known].argmax(axis=1)
+    labels, probabilities = labels[known], probabilities[known]
+    predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions, len(class_names))
+    ece, reliability = calibration(probabilities, labels)
     figures = {
         "num_examples": int(known.sum()),
         "accuracy": exact_accuracy(labels, predictions),
         "per_class_accuracy": dict(zip(class_names, per_class_accuracy(matrix), strict=True)),
         "confusion_matrix": matrix.tolist(),
+        "ece": ece,
+        "reliability": reliability,
     }
     if one_off:
         figures["one_off_accuracy"] = one_off_accuracy(labels, predictions)
     return figures
 
 
+def summarize_years(probabilities, years, age_bins, bin_labels):
+    """Figures of age_years: `years` (N,) exact ages, -1 unknown; `bin_labels` (N,) the
+    age bin of each face (-1 unknown), to score the bin of the expected age."""
+    predicted = expected_years(probabilities)
+    known = years >= 0
+    binned = np.array([age_bins.bin_of(int(round(p)), int(round(p)), "nearest") for p in predicted], dtype=np.int64)
+    has_bin = bin_labels >= 0
+    return {
+        "num_examples": int(known.sum()),
+        "mae": mean_absolute_error(years[known], predicted[known]),
+        "within_5": within(years[known], predicted[known]),
+        "bin_accuracy": exact_accuracy(bin_labels[has_bin], binned[has_bin]),
+        "bin_examples": int(has_bin.sum()),
+    }
+
+
+def breakdown(head, probabilities, labels, group_names):
+    """{"gender": fairness(...), "race": fairness(...)} of one head, for the attributes
+    with known groups; `labels` has every head's labels (-1 unknown)."""
+    target = labels[head]
+    if head == "age_years":
+        predicted = expected_years(probabilities)
+
+        def score(mask):
+            return mean_absolute_error(target[mask], predicted[mask])
+    else:
+        predictions = probabilities.argmax(axis=1)
+
+        def score(mask):
+            return exact_accuracy(target[mask], predictions[mask])
+    out = {}
+    for attribute in ("gender", "race"):
+        groups = np.where(target >= 0, labels[attribute], -1)
+        if (groups >= 0).any() and group_names.get(attribute):
+            out[attribute] = fairness(score, groups, group_names[attribute], higher_is_better=head != "age_years")
+    return out
+
+
 def predict_all(predict, heads, eval_dataset):
-    """({head: (N, C) probabilities}, {head: (N,) labels, -1 unknown}) over one pass of
-    `eval_dataset`, with `predict` from steps.make_predict_step."""
-    probabilities = {task: [] for task in heads}
-    labels = {task: [] for task in heads}
+    """({head: (N, outputs) probabilities}, {name: (N,) labels, -1 unknown} of every
+    labels.HEADS) over one pass of `eval_dataset`, `predict` from steps.make_predict_step."""
+    probabilities = {head: [] for head in heads}
+    labels = {}
     for images, batch_labels in eval_dataset:
         batch_probabilities = predict(images)
-        for task in heads:
-            probabilities[task].append(batch_probabilities[task].numpy())
-            labels[task].append(batch_labels[task].numpy())
-    return ({task: np.concatenate(p) if p else np.zeros((0, heads[task])) for task, p in probabilities.items()},
-            {task: np.concatenate(y) if y else np.zeros((0,), np.int32) for task, y in labels.items()})
+        for head in heads:
+            probabilities[head].append(batch_probabilities[head].numpy())
+        for name, value in batch_labels.items():
+            labels.setdefault(name, []).append(value.numpy())
+    return ({head: np.concatenate(p) if p else np.zeros((0, heads[head])) for head, p in probabilities.items()},
+            {name: np.concatenate(y) for name, y in labels.items()})
 
 
-def evaluate(predict, heads, eval_dataset):
-    """Per-head figures (summarize) over one pass of `eval_dataset`."""
+def evaluate(predict, heads, eval_dataset, class_names, age_bins):
+    """Per-head figures over one pass of `eval_dataset`: summarize / summarize_years,
+    with each head's "fairness" breakdown. `class_names` {head: names} of the class heads
+    (and of gender and race for the breakdown, when known)."""
     probabilities, labels = predict_all(predict, heads, eval_dataset)
-    return {task: summarize(probabilities[task], labels[task], CLASS_NAMES[task], one_off=task == "age")
-            for task in heads}
+    if not labels:  # An empty pass.
+        labels = {name: np.zeros((0,), np.int32) for name in ("age", "age_years", "gender", "race")}
+    figures = {}
+    for head in heads:
+        if head == "age_years":
+            figures[head] = summarize_years(probabilities[head], labels[head], age_bins, labels["age"])
+        else:
+            figures[head] = summarize(probabilities[head], labels[head], class_names[head], one_off=head == "age")
+        figures[head]["fairness"] = breakdown(head, probabilities[head], labels, class_names)
+    return figures
+
+
+def headline(head, figures):
+    """The figure a run is judged by on one head: accuracy, or for age_years minus the
+    MAE in tens of years (higher is better either way; used to pick the best checkpoint)."""
+    return -figures["mae"] / 10 if head == "age_years" else figures["accuracy"]
+
+
+def describe(head, figures):
+    """"age 54.3%" or "age_years MAE 6.1": a head's figures in a log line."""
+    if head == "age_years":
+        return f"{head} MAE {figures['mae']:.1f} ({100 * figures['within_5']:.0f}% within 5)"
+    return f"{head} {100 * figures['accuracy']:.1f}%"

@@ -1,9 +1,8 @@
-"""Pictures of results (Pillow): the confusion matrix, and per-fold bars of a cross-validation."""
+"""Pictures of results (Pillow): the confusion matrix, the reliability diagram, and
+per-fold bars of a cross-validation."""
 
 import numpy as np
 from PIL import Image, ImageDraw
-
-from input_pipeline.labels import CLASS_NAMES
 
 
 def _short(name):
@@ -33,9 +32,45 @@ def confusion_image(matrix, class_names, title):
     return np.asarray(image)[None]
 
 
+def reliability_image(bins, ece, title, size=300):
+    """A reliability diagram as a (1, H, W, 3) uint8 image: per confidence bin, the
+    accuracy of the faces whose top class had that confidence (bars; their share of
+    faces as the shade) with the bin's mean confidence in red, against the grey diagonal
+    of perfect calibration."""
+    margin, top, plot = 40, 58, size - 70
+    image = Image.new("RGB", (margin + plot + 20, top + plot + 40), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((8, 6), title, fill="black")
+    draw.text((8, 20), f"ECE {100 * ece:.1f}%. Blue bars: accuracy; red: mean confidence", fill="black")
+    draw.text((8, top - 16), "accuracy", fill="black")
+    x0, y0 = margin, top + plot  # The plot's bottom-left corner.
+
+    def point(confidence, accuracy):
+        return x0 + confidence * plot, y0 - accuracy * plot
+
+    total = max(sum(b["count"] for b in bins), 1)
+    for b in bins:
+        if not b["count"]:
+            continue
+        shade = int(200 - 140 * min(1.0, 4 * b["count"] / total))  # Darker: more faces.
+        left, bar_top = point(b["low"], b["accuracy"])
+        right, _ = point(b["high"], 0)
+        draw.rectangle((left + 1, bar_top, right - 1, y0), fill=(shade, shade, 255), outline=(40, 40, 160))
+        mean = point(0, b["confidence"])[1]
+        draw.line((left + 1, mean, right - 1, mean), fill=(200, 40, 40), width=2)
+    draw.line((*point(0, 0), *point(1, 1)), fill=(120, 120, 120), width=1)
+    draw.rectangle((x0, y0 - plot, x0 + plot, y0), outline="black")
+    for v in (0.0, 0.5, 1.0):
+        draw.text((x0 + v * plot - 8, y0 + 4), f"{v:.1f}", fill="black")
+        draw.text((x0 - 26, y0 - v * plot - 6), f"{v:.1f}", fill="black")
+    draw.text((x0 + plot / 2 - 30, y0 + 20), "confidence", fill="black")
+    return np.asarray(image)[None]
+
+
 def bars_image(rows, folds, task, height=300):
     """Per-fold bars of exact and one-off (over-sampled) accuracy for `task`."""
-    series = [r for r in rows if r["task"] == task and r["crop"] == "over_sampled"]
+    series = [r for r in rows
+              if r["task"] == task and r["crop"] == "over_sampled" and r["measure"] in ("exact", "one_off")]
     width = 60 + len(folds) * 90
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
@@ -56,11 +91,11 @@ def bars_image(rows, folds, task, height=300):
     return image
 
 
-def cross_validation_figure(per_fold_metrics, rows, folds, task, path):
+def cross_validation_figure(per_fold_metrics, rows, folds, task, class_names, path):
     """The confusion matrix summed over folds (over-sampled) beside per-fold bars."""
     matrix = np.sum([m["over_sampled"][task]["confusion_matrix"] for m in per_fold_metrics.values()], axis=0)
     title = f"{task}: confusion summed over folds {','.join(folds)}"
-    confusion = Image.fromarray(confusion_image(matrix, CLASS_NAMES[task], title)[0])
+    confusion = Image.fromarray(confusion_image(matrix, class_names, title)[0])
     bars = bars_image(rows, folds, task, height=confusion.height)
     combined = Image.new("RGB", (confusion.width + bars.width, confusion.height), "white")
     combined.paste(confusion, (0, 0))

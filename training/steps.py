@@ -3,16 +3,20 @@
 import tensorflow as tf
 
 from input_pipeline import preprocess
+from serving.export import expected_years
 from training import losses
 
 
 def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_size, seed=0, label_smoothing=0.0,
-                    class_weights=None):
+                    class_weights=None, head_weights=None):
     """A tf.function that takes the next batch of uint8 faces from a distributed
     iterator, augments it (preprocess.train_batch: crops of `image_size`), trains one step
-    on every replica, and returns the summed loss, per-head (correct, one-off, known)
-    and the number of replicas asked to stop."""
+    on every replica, and returns the summed loss, per-head counts and the number of
+    replicas asked to stop. The counts are (correct, one-off, known) for a class head and
+    (summed absolute error in years, within 5 years, known) for age_years. The loss is
+    the sum over heads of each head's masked loss times its weight (`head_weights`)."""
     class_weights = class_weights or {}
+    head_weights = head_weights or {}
 
     def replica_step(images, labels, step_seed, stop):
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
@@ -21,22 +25,16 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
             loss = 0.0
-            for task, num_classes in heads.items():
-                loss += losses.masked_cross_entropy(labels[task], tf.cast(logits[task], tf.float32), num_classes,
-                                                    global_batch_size, label_smoothing, class_weights.get(task))
+            for head in heads:
+                loss += head_weights.get(head, 1.0) * losses.head_loss(
+                    head, labels[head], tf.cast(logits[head], tf.float32), global_batch_size, label_smoothing,
+                    class_weights.get(head))
             if model.losses:  # Weight decay and head penalties, once per global batch.
                 loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(x, tf.float32) for x in model.losses]))
             scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
-        counts = {}
-        for task in heads:
-            known = labels[task] >= 0
-            predicted = tf.argmax(logits[task], axis=-1, output_type=tf.int32)
-            one_off = tf.abs(predicted - labels[task]) <= 1  # Adjacent age groups count (age only).
-            counts[task] = tf.stack([tf.reduce_sum(tf.cast((predicted == labels[task]) & known, tf.float32)),
-                                     tf.reduce_sum(tf.cast(one_off & known, tf.float32)),
-                                     tf.reduce_sum(tf.cast(known, tf.float32))])
+        counts = {head: _counts(head, labels[head], tf.cast(logits[head], tf.float32)) for head in heads}
         # Every replica of every worker votes; all of them see the same total.
         stops = tf.distribute.get_replica_context().all_reduce("SUM", tf.cast(stop, tf.float32))
         return loss, counts, stops
@@ -54,6 +52,21 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_
         return strategy.reduce("SUM", loss, axis=None), counts, strategy.experimental_local_results(stops)[0]
 
     return train_step
+
+
+def _counts(head, labels, logits):
+    """This batch's (correct, one-off, known) of a class head; (summed absolute error,
+    within 5 years, known) of age_years."""
+    known = labels >= 0
+    if head == "age_years":
+        error = tf.abs(expected_years(tf.nn.softmax(logits)) - tf.cast(labels, tf.float32))
+        hits, near = tf.where(known, error, 0.0), error <= 5
+    else:
+        predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        hits = tf.cast((predicted == labels) & known, tf.float32)
+        near = tf.abs(predicted - labels) <= 1  # Adjacent age bins count (reported for age only).
+    return tf.stack([tf.reduce_sum(hits), tf.reduce_sum(tf.cast(near & known, tf.float32)),
+                     tf.reduce_sum(tf.cast(known, tf.float32))])
 
 
 def make_predict_step(model, heads, oversample):

@@ -7,30 +7,42 @@ import tensorflow as tf
 from absl import logging
 
 from input_pipeline import preprocess
-from input_pipeline.labels import CLASS_NAMES
 from input_pipeline.progress import format_duration
-from training.plots import confusion_image
+from training.plots import confusion_image, reliability_image
+
+_SCALARS = ("accuracy", "one_off_accuracy", "ece", "mae", "within_5", "bin_accuracy")
 
 
-def write_eval_summaries(writer, figures, step, prefix):
+def write_eval_summaries(writer, figures, step, prefix, class_names):
+    """Each head's figures, its fairness gaps, its confusion matrix and reliability diagram."""
     with writer.as_default(step=step):
-        for task, f in figures.items():
-            tf.summary.scalar(f"{prefix}/{task}/accuracy", f["accuracy"])
-            if "one_off_accuracy" in f:
-                tf.summary.scalar(f"{prefix}/{task}/one_off_accuracy", f["one_off_accuracy"])
-            tf.summary.image(f"{prefix}/{task}/confusion_matrix",
-                             confusion_image(f["confusion_matrix"], CLASS_NAMES[task],
-                                             f"{prefix} / {task}, step {step}"))
+        for head, f in figures.items():
+            for name in _SCALARS:
+                if name in f:
+                    tf.summary.scalar(f"{prefix}/{head}/{name}", f[name])
+            for attribute, breakdown in f.get("fairness", {}).items():
+                if breakdown["gap"] is not None:
+                    tf.summary.scalar(f"{prefix}/{head}/fairness_gap_{attribute}", breakdown["gap"])
+            if "confusion_matrix" in f:
+                tf.summary.image(f"{prefix}/{head}/confusion_matrix",
+                                 confusion_image(f["confusion_matrix"], class_names[head],
+                                                 f"{prefix} / {head}, step {step}"))
+                tf.summary.image(f"{prefix}/{head}/reliability",
+                                 reliability_image(f["reliability"], f["ece"], f"{prefix} / {head}, step {step}"))
 
 
-def write_input_images(writer, train_dataset, image_size):
+def write_input_images(writer, train_dataset, image_size, class_names):
     """A few training inputs as the model sees them (augmented), labels in the description."""
     images, labels = next(iter(train_dataset))
     images = preprocess.train_batch(images[:6], tf.constant([0, 0], tf.int64), image_size)
     names = []
     for i in range(len(images)):
-        parts = [CLASS_NAMES[t][int(labels[t][i])] if int(labels[t][i]) >= 0 else "?" for t in ("age", "gender")]
-        names.append(f"{i + 1}: age {parts[0]}, gender {parts[1]}")
+        parts = []
+        for head, value in labels.items():
+            value = int(value[i])
+            text = "?" if value < 0 else (str(value) if head == "age_years" else class_names[head][value])
+            parts.append(f"{head} {text}")
+        names.append(f"{i + 1}: {', '.join(parts)}")
     with writer.as_default(step=0):
         tf.summary.image("input/augmented", tf.cast(images, tf.uint8), max_outputs=6, description="; ".join(names))
 
@@ -49,7 +61,8 @@ class TrainLog:
     def __init__(self, writer, heads, batch_size, start_step, total_steps):
         self.writer, self.heads, self.batch_size, self.total_steps = writer, heads, batch_size, total_steps
         self.loss = keras.metrics.Mean()
-        self.counts = {task: [keras.metrics.Sum() for _ in range(3)] for task in heads}  # correct, one-off, known
+        # Per head: (correct, one-off, known), or for age_years (absolute error, within 5, known).
+        self.counts = {task: [keras.metrics.Sum() for _ in range(3)] for task in heads}
         self.run_start = self.interval_start = time.monotonic()
         self.start_step = self.interval_step = start_step
 
@@ -63,12 +76,13 @@ class TrainLog:
         now = time.monotonic()
         images_per_second = (step - self.interval_step) * self.batch_size / max(now - self.interval_start, 1e-9)
         totals = {t: [float(m.result()) for m in self.counts[t]] for t in self.heads}
-        accuracy = {t: correct / max(known, 1) for t, (correct, _, known) in totals.items()}
+        # Accuracy, or for age_years the mean absolute error in years.
+        figure = {t: first / max(known, 1) for t, (first, _, known) in totals.items()}
         learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         with self.writer.as_default(step=step):
             tf.summary.scalar("loss", self.loss.result())
             for task in self.heads:
-                tf.summary.scalar(f"{task}/accuracy", accuracy[task])
+                tf.summary.scalar(f"{task}/{'mae' if task == 'age_years' else 'accuracy'}", figure[task])
             if "age" in self.heads:
                 tf.summary.scalar("age/one_off_accuracy", totals["age"][1] / max(totals["age"][2], 1))
             tf.summary.scalar("learning_rate", learning_rate)
@@ -77,7 +91,9 @@ class TrainLog:
                 tf.summary.scalar("loss_scale", float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)))
         eta = (self.total_steps - step) * (now - self.run_start) / max(step - self.start_step, 1)
         logging.info("step %d/%d loss %.4f %s lr %.2e %.0f images/s ETA %s", step, self.total_steps,
-                     float(self.loss.result()), " ".join(f"{t} acc {100 * a:.1f}%" for t, a in accuracy.items()),
+                     float(self.loss.result()),
+                     " ".join(f"{t} MAE {a:.1f}" if t == "age_years" else f"{t} acc {100 * a:.1f}%"
+                              for t, a in figure.items()),
                      learning_rate, images_per_second, format_duration(eta))
         self.loss.reset_state()
         for metric in (m for t in self.heads for m in self.counts[t]):

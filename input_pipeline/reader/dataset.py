@@ -3,21 +3,22 @@
 The Adience protocol: the test fold's files are the test set and the other four folds
 train (reader.manifest.split_files). Validation is a slice of the training folds chosen
 by subject (reader.split). Images leave these pipelines as uint8; every resize and crop
-is a function of input_pipeline/preprocess.py.
+is a function of input_pipeline/preprocess.py. Labels leave them as {head: int32, -1
+unknown} for every head (reader.targets: `targets` puts ages into the run's bins).
 """
 
 import functools
 
 import tensorflow as tf
 
-from input_pipeline import preprocess
+from input_pipeline import labels, preprocess
 from input_pipeline.reader import parse, split
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
 def _labels(record):
-    return {"age": record["age"], "gender": record["gender"]}
+    return {head: record[head] for head in labels.HEADS}
 
 
 def _image(record, resize):
@@ -25,8 +26,8 @@ def _image(record, resize):
     return preprocess.resize(preprocess.decode_jpeg(record["encoded"]), resize)
 
 
-def _read(files, cfg, split_name, deterministic, input_context=None):
-    """Records of `split_name` with known labels, parsed but not decoded."""
+def _read(files, cfg, split_name, deterministic, targets, input_context=None):
+    """Records of `split_name` with a known label for some head, parsed but not decoded."""
     workers, worker = 1, 0
     if input_context is not None:
         workers, worker = input_context.num_input_pipelines, input_context.input_pipeline_id
@@ -44,10 +45,11 @@ def _read(files, cfg, split_name, deterministic, input_context=None):
     if workers > 1 and not shard_files:
         # Fewer files than workers: every worker reads them all and keeps its share of records.
         records = records.shard(workers, worker)
-    keep = functools.partial(split.keep, split=split_name, task=cfg.task, val_fraction=cfg.val_fraction)
+    keep = functools.partial(split.keep, split=split_name, heads=cfg.head_names, val_fraction=cfg.val_fraction)
 
     def parse_and_filter(serialized):
         records = parse.parse(serialized)
+        records = {"encoded": records["encoded"], "subject_id": records["subject_id"], **targets(records)}
         mask = keep(records)
         return {key: tf.boolean_mask(value, mask) for key, value in records.items()}
 
@@ -59,8 +61,9 @@ def _read(files, cfg, split_name, deterministic, input_context=None):
             .unbatch())
 
 
-def make_train_dataset(cfg, files, input_context=None):
-    """Endless shuffled batches of (uint8 faces as stored, {"age", "gender"} labels).
+def make_train_dataset(cfg, files, targets, input_context=None):
+    """Endless shuffled batches of (uint8 faces as stored, {head: labels}), `targets`
+    from reader.targets.make_targets.
 
     The training augmentation (preprocess.train_batch: random crop, flip, brightness and
     contrast) runs in the training step, not here. Every stored face must have the
@@ -71,7 +74,7 @@ def make_train_dataset(cfg, files, input_context=None):
     batch_size = cfg.batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(cfg.batch_size)
-    records = _read(files, cfg, "train", deterministic, input_context)
+    records = _read(files, cfg, "train", deterministic, targets, input_context)
     if cfg.cache:
         records = records.cache()  # Encoded JPEGs: ~25 KB a face, decoded again each epoch.
     # Shuffle encoded records (small) before the expensive decode, then repeat so the
@@ -86,13 +89,13 @@ def make_train_dataset(cfg, files, input_context=None):
     return batches.with_options(options)
 
 
-def make_eval_dataset(cfg, files, split_name, oversample=False):
+def make_eval_dataset(cfg, files, split_name, targets, oversample=False):
     """One ordered pass over `split_name` ("val" or "test"): uint8 centre crops, or with
     `oversample` the paper's 10 crops per face, shaped (B, 10, S, S, 3). The crops are
     preprocess.serving_crop(s), as in every export signature and prediction path."""
     if split_name not in ("val", "test"):
         raise ValueError(f"split must be 'val' or 'test', got {split_name!r}")
-    records = _read(files, cfg, split_name, deterministic=True)
+    records = _read(files, cfg, split_name, deterministic=True, targets=targets)
     crops = preprocess.serving_ten_crops if oversample else preprocess.serving_crop
 
     def decode_and_crop(record):

@@ -3,15 +3,39 @@
 import json
 import os
 
-from input_pipeline import schema
+from input_pipeline import labels, schema
+
+
+class ShardsError(ValueError):
+    """A shard set this run cannot use (an older schema, labels the run's heads need)."""
 
 
 def load_manifest(shards_dir):
+    """The manifest of a shard set of this schema; FileNotFoundError or ValueError (an
+    older schema) with the command that builds it."""
     path = os.path.join(shards_dir, schema.MANIFEST)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: build the shards first (python build_input.py)")
     with open(path) as f:
-        return json.load(f)
+        manifest = json.load(f)
+    version = manifest.get("schema_version", 1)
+    if version != schema.SCHEMA_VERSION:
+        raise ShardsError(f"{shards_dir} holds shard schema {version}, written by an older build_input.py; this "
+                         f"version reads schema {schema.SCHEMA_VERSION}, which keeps ages in years and race. "
+                         f"Rebuild it: {rebuild_command(manifest, shards_dir)}")
+    return manifest
+
+
+def rebuild_command(manifest, shards_dir):
+    """The build_input.py command line that writes `shards_dir` again from its source."""
+    flags = manifest.get("flags", {})
+    parts = ["python build_input.py", "--overwrite", f"--output_dir={shards_dir}"]
+    if not manifest.get("synthetic"):
+        parts.append(f"--data_dir={manifest.get('source_dir', '<the dataset folder>')}")
+    for name in ("dataset", "csv_file", "image_layout", "label_policy", "image_size", "face_crop", "detector"):
+        if flags.get(name) not in (None, ""):
+            parts.append(f"--{name}={flags[name]}")
+    return " ".join(parts)
 
 
 def split_files(manifest, shards_dir, test_fold):
@@ -30,3 +54,25 @@ def load_folds(shards_dir, test_fold):
     """(manifest, training-fold files, test-fold files) of a shard set."""
     manifest = load_manifest(shards_dir)
     return (manifest, *split_files(manifest, shards_dir, test_fold))
+
+
+def label_counts(manifest, test_fold, heads, age_bins, policy):
+    """{"train": {head: {"known", "unknown"}}, "test": {...}}: how many faces of the
+    training folds and of the test fold have a label for each head, with the age bins of
+    this run (the rest are masked out of that head's loss and figures)."""
+    out = {}
+    for split, folds in (("train", [f for f in manifest["folds"] if f["fold"] != test_fold]),
+                         ("test", [f for f in manifest["folds"] if f["fold"] == test_fold])):
+        total = sum(f["num_examples"] for f in folds)
+        known = {}
+        for head in heads:
+            if head == "age":
+                known[head] = sum(total_ - counts["unknown"] for total_, counts in
+                                  ((f["num_examples"], labels.bin_counts(f["age_counts"], age_bins, policy))
+                                   for f in folds))
+            elif head == "age_years":
+                known[head] = sum(labels.years_known(f["age_counts"]) for f in folds)
+            else:
+                known[head] = sum(f["num_examples"] - f[f"{head}_counts"]["unknown"] for f in folds)
+        out[split] = {head: {"known": n, "unknown": total - n} for head, n in known.items()}
+    return out

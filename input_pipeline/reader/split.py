@@ -10,13 +10,10 @@ def in_validation(subject_id, val_fraction):
     return bucket < int(round(val_fraction * 10_000))
 
 
-def keep(record, split, task, val_fraction):
+def keep(record, split, heads, val_fraction):
     """The record belongs to `split` ("train", "val" or "test": the test fold's files)
-    and has the label(s) `task` trains on."""
-    if task == "age_gender":
-        known = (record["age"] >= 0) | (record["gender"] >= 0)  # The loss masks the other.
-    else:
-        known = record[task] >= 0
+    and has a label for at least one of `heads` (each head's loss masks the others)."""
+    known = tf.reduce_any(tf.stack([record[head] >= 0 for head in heads]), axis=0)
     if split == "test":
         return known
     validation = in_validation(record["subject_id"], val_fraction)

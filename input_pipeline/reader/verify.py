@@ -3,13 +3,12 @@
 For every shard that manifest.json lists, reads every record (TensorFlow's TFRecord
 reader checks each record's length and data CRC32C), parses it as a tf.train.Example of
 input_pipeline/schema.py, decodes its JPEG, and checks its size, its labels and its
-fold. Then compares the counts per fold (examples, age and gender classes) with the
-manifest, and looks for shards that are missing or not listed. Each problem is one line
+fold. Then compares the counts per fold (examples, ages as stored, genders and races)
+with the manifest, and looks for shards that are missing or not listed. Each problem is one line
 naming the file, the record's index and its byte offset.
 """
 
 import collections
-import json
 import os
 
 import tensorflow as tf
@@ -17,6 +16,7 @@ import tensorflow as tf
 from input_pipeline import labels, preprocess, schema
 from input_pipeline.progress import Progress
 from input_pipeline.reader import parse
+from input_pipeline.reader.manifest import load_manifest
 
 RECORD_OVERHEAD = 16  # uint64 length, uint32 CRC of the length, the data, uint32 CRC of the data.
 
@@ -40,20 +40,21 @@ def records(path):
         index += 1
 
 
-def check_example(serialized, fold, image_size):
-    """(problems, (age, gender)) of one record; no problems means it is good."""
+def check_example(serialized, fold, image_size, num_races):
+    """(problems, (age, gender, race)) of one record; no problems means it is good."""
     try:
         example = parse.parse_example(serialized)
     except tf.errors.InvalidArgumentError as e:
         return [f"not a tf.train.Example of this schema: {e.message.splitlines()[0][:200]}"], None
-    age, gender = int(example[schema.AGE]), int(example[schema.GENDER])
+    age = (int(example[schema.AGE_LOW]), int(example[schema.AGE_HIGH]))
+    gender, race = int(example[schema.GENDER]), int(example[schema.RACE])
     problems = []
-    if not labels.UNKNOWN <= age < len(labels.AGE_CLASSES):
-        problems.append(f"age label {age} is outside -1..{len(labels.AGE_CLASSES) - 1}")
+    if age != (labels.UNKNOWN, labels.UNKNOWN) and not 0 <= age[0] <= age[1] <= labels.MAX_YEARS:
+        problems.append(f"age {age[0]}-{age[1]} is neither unknown (-1, -1) nor a range within 0-{labels.MAX_YEARS}")
     if not labels.UNKNOWN <= gender < len(labels.GENDER_CLASSES):
         problems.append(f"gender label {gender} is outside -1..{len(labels.GENDER_CLASSES) - 1}")
-    if int(example[schema.CLASS]) != age:
-        problems.append(f"{schema.CLASS} {int(example[schema.CLASS])} differs from the age label {age}")
+    if not labels.UNKNOWN <= race < num_races:
+        problems.append(f"race label {race} is outside -1..{num_races - 1} (the manifest's race_classes)")
     if int(example[schema.FOLD]) != fold:
         problems.append(f"{schema.FOLD} is {int(example[schema.FOLD])} in a shard of fold {fold}")
     if example[schema.FORMAT].numpy() != schema.IMAGE_FORMAT:
@@ -68,17 +69,17 @@ def check_example(serialized, fold, image_size):
             problems.append(f"the image is {height}x{width} but the record says {stored[0]}x{stored[1]}")
         elif image_size and (height, width) != (image_size, image_size):
             problems.append(f"the image is {height}x{width}, the manifest's image_size is {image_size}")
-    return problems, (age, gender)
+    return problems, (age, gender, race)
 
 
 def verify(shards_dir):
     """(problems, records read) of a shard set; each problem a line naming its place."""
     path = os.path.join(shards_dir, schema.MANIFEST)
     try:
-        with open(path) as f:
-            manifest = json.load(f)
+        manifest = load_manifest(shards_dir)
     except (OSError, ValueError) as e:
         return [f"{path}: cannot be read: {e}"], 0
+    race_classes = manifest["race_classes"]
     problems = []
     listed = {name for fold in manifest["folds"] for name in fold["files"]}
     for name in sorted(os.listdir(shards_dir)):
@@ -88,7 +89,7 @@ def verify(shards_dir):
     read = 0
     for fold in manifest["folds"]:
         k = fold["fold"]
-        count, ages, genders = 0, collections.Counter(), collections.Counter()
+        count, ages, genders, races = 0, collections.Counter(), collections.Counter(), collections.Counter()
         for name in fold["files"]:
             shard = os.path.join(shards_dir, name)
             if not os.path.isfile(shard):
@@ -100,20 +101,25 @@ def verify(shards_dir):
                     reason = record.message.splitlines()[0].split("}} ")[-1].split(" [Op:")[0]
                     problems.append(f"{where}: corrupt ({reason}); the rest of the file cannot be read")
                     break
-                found, labels_of = check_example(record, k, manifest["image_size"])
+                found, labels_of = check_example(record, k, manifest["image_size"], len(race_classes))
                 problems += [f"{where}: {p}" for p in found]
                 count += 1
                 if labels_of:
-                    ages[labels_of[0]] += 1
+                    ages[labels.age_key(*labels_of[0])] += 1
                     genders[labels_of[1]] += 1
+                    races[labels_of[2]] += 1
                 progress.update()
         read += count
         if count != fold["num_examples"]:
             problems.append(f"fold {k}: {count} records, the manifest says {fold['num_examples']}")
             continue  # The class counts differ too; that says nothing new.
-        for what, counter, class_names in (("age", ages, labels.AGE_CLASSES),
-                                           ("gender", genders, labels.GENDER_CLASSES)):
-            counts = labels.class_counts(counter, class_names)
-            if counts != fold[f"{what}_counts"]:
+        found = {"age": {key: n for key, n in ages.items() if n},
+                 "gender": labels.class_counts(genders, labels.GENDER_CLASSES),
+                 "race": labels.class_counts(races, race_classes)}
+        for what, counts in found.items():
+            stated = fold[f"{what}_counts"]
+            if what == "age":
+                stated = {key: n for key, n in stated.items() if n}
+            if counts != stated:
                 problems.append(f"fold {k}: {what} counts {counts}, the manifest says {fold[f'{what}_counts']}")
     return problems, read

@@ -102,11 +102,12 @@ def _parse_row(raw, fold, source, layout, policy):
     if problem:
         return Skip(fold, source, "", "malformed_row", problem)
     path = image_path(layout, user_id, face_id, original_image)
-    age = labels.age_label_from_text(age_text, policy)
-    gender = labels.gender_label(gender_text)
-    if age == labels.UNKNOWN and gender == labels.UNKNOWN:
+    # A bare number in a fold file ("35") is noise to the paper's protocol; `nearest` reads it as years.
+    face = Face(fold, source, path, user_id, labels.age_from_text(age_text, policy, bare_numbers=False),
+                labels.gender_label(gender_text))
+    if face.unlabelled:
         return Skip(fold, source, path, "unknown_labels", f"age={age_text!r} gender={gender_text!r}")
-    return Face(fold, source, path, user_id, age, gender)
+    return face
 
 
 def _bad_path_part(value, name):

@@ -10,13 +10,12 @@ SKIP_REASONS = {
     "malformed_row": "a row whose fields cannot be read (count, face_id, fold, path)",
     "bad_encoding": "a row that is not valid UTF-8",
     "malformed_name": "a UTKFace file name not of the form <age>_<gender>_<race>_<datetime>.jpg",
-    "unknown_labels": "neither age nor gender is known under the label policy",
+    "unknown_labels": "no label (age, gender, race) is known under the label policy",
     "duplicate_row": "an exact repeat of an earlier row (only with --dedup)",
     "missing_image": "the image file does not exist",
     "unreadable_image": "the image file cannot be read (permissions, a folder, I/O error)",
     "empty_image": "the image file has zero bytes",
     "not_an_image": "the file is not an image Pillow can identify",
-    "not_jpeg": "an image in another format (PNG, GIF, ...) where JPEG is expected",
     "truncated_image": "a JPEG whose data ends early",
     "corrupt_image": "a JPEG that fails to decode",
     "image_too_large": "more pixels than Pillow's decompression-bomb limit",
@@ -38,8 +37,13 @@ class Face:
     source: str  # Where the row came from, e.g. "fold_0_data.txt:17", for messages.
     path: str  # The image, relative to the data dir (or absolute, from a CSV).
     subject_id: str
-    age: int  # 0..7, or labels.UNKNOWN.
+    age: tuple  # (low, high) years as the source gives them; (-1, -1) unknown.
     gender: int  # 0 m, 1 f, or labels.UNKNOWN.
+    race: int = -1  # An index into Rows.race_classes, or labels.UNKNOWN.
+
+    @property
+    def unlabelled(self):
+        return self.age[0] < 0 and self.gender < 0 and self.race < 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +67,7 @@ class Rows:
 
     faces: list[Face] = dataclasses.field(default_factory=list)
     skips: list[Skip] = dataclasses.field(default_factory=list)
+    race_classes: tuple = ()  # The names of Face.race's indices; () when the source has no race.
 
     @property
     def num_read(self):

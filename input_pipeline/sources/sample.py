@@ -1,4 +1,6 @@
-"""The embedded default: a synthetic sample in the exact layout of an Adience download.
+"""The embedded default: a synthetic sample in the exact layout of an Adience download
+(and, with the same machinery, of UTKFace and of an IMFDB-style CSV: utkface_sample.py,
+imfdb_sample.py).
 
 Adience is handed out by its authors after a request form, so the project cannot ship
 it. This module writes a stand-in with the same files, columns and paths: five
@@ -23,7 +25,7 @@ from absl import logging
 
 from input_pipeline import labels, parallel
 from input_pipeline.progress import Progress
-from input_pipeline.sources import adience, synthetic_face
+from input_pipeline.sources import adience, imfdb_sample, synthetic_face, utkface_sample
 from input_pipeline.sources.rows import NUM_FOLDS, DatasetError
 
 GENERATOR_VERSION = 1
@@ -58,22 +60,23 @@ def is_sample(data_dir):
     return os.path.isfile(os.path.join(data_dir, MARKER))
 
 
-def ensure(sample_dir, cfg, num_workers=0):
-    """Generates the sample into `sample_dir` unless it is already there, complete and
-    made with `cfg`. Returns True if it generated."""
+def ensure(sample_dir, cfg, num_workers=0, layout="adience"):
+    """Generates the sample of `layout` (LAYOUTS) into `sample_dir` unless it is already
+    there, complete and made with `cfg`. Returns True if it generated."""
     marker = os.path.join(sample_dir, MARKER)
     if os.path.isfile(marker):
         with open(marker) as f:
             found = json.load(f)
-        if found.get("generator_version") == GENERATOR_VERSION and found.get("config") == dataclasses.asdict(cfg):
+        if (found.get("generator_version") == GENERATOR_VERSION and found.get("config") == dataclasses.asdict(cfg)
+                and found.get("layout", "adience") == layout):
             return False
         logging.info("%s was made with other settings; generating it again", sample_dir)
-    generate(sample_dir, cfg, num_workers)
+    generate(sample_dir, cfg, num_workers, layout)
     return True
 
 
-def generate(sample_dir, cfg, num_workers=0):
-    """Writes the sample into `sample_dir`, replacing it; atomic like the shard build."""
+def generate(sample_dir, cfg, num_workers=0, layout="adience"):
+    """Writes the sample of `layout` into `sample_dir`, replacing it; atomic like the shard build."""
     sample_dir = os.path.abspath(sample_dir)
     if os.path.exists(sample_dir) and not is_sample(sample_dir) and (
             not os.path.isdir(sample_dir) or os.listdir(sample_dir)):
@@ -84,7 +87,13 @@ def generate(sample_dir, cfg, num_workers=0):
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     try:
-        planted = _write(staging, cfg, parallel.resolve_workers(num_workers))
+        num_rows, planted = _layouts()[layout](staging, cfg, parallel.resolve_workers(num_workers))
+        with open(os.path.join(staging, MARKER), "w") as f:
+            json.dump({"synthetic": True, "layout": layout, "generator_version": GENERATOR_VERSION,
+                       "config": dataclasses.asdict(cfg), "num_rows": num_rows, "planted": planted}, f, indent=2)
+        with open(os.path.join(staging, "README.txt"), "w") as f:
+            f.write(f"SYNTHETIC data drawn by input_pipeline/sources/sample.py in the layout of {layout}.\n"
+                    "These are not photographs of people; use them to exercise the code, not to report results.\n")
         if os.path.isdir(sample_dir):
             shutil.rmtree(sample_dir)
         os.rename(staging, sample_dir)
@@ -106,6 +115,7 @@ class _Photo:
 
 
 def _write(root, cfg, num_workers):
+    """The Adience layout: fold files, aligned/ and faces/."""
     rng = np.random.default_rng([cfg.seed, GENERATOR_VERSION])
     subjects = _make_subjects(rng, cfg.num_faces)
     folds = _assign_folds(subjects)
@@ -116,13 +126,13 @@ def _write(root, cfg, num_workers):
         for _ in range(count):
             face_id += 1
             original = f"{rng.integers(10**10, 10**11)}_{rng.integers(16**9, 16**10):010x}_o.jpg"
-            hi = labels.AGE_RANGES[person.age_group][1]
+            hi = labels.ADIENCE.ranges[person.age_group][1]
             years = min(person.years + rng.uniform(0, 1.5), hi + 0.99, 85)
             paths = tuple(os.path.join(root, adience.image_path(layout, user_id, face_id, original))
                           for layout in ("aligned", "faces"))
             photos.append(_Photo(len(photos), person, years, paths, ""))
             rows.append({"fold": fold, "user_id": user_id, "original_image": original,
-                         "face_id": face_id, "age": labels.AGE_CLASSES[person.age_group],
+                         "face_id": face_id, "age": labels.ADIENCE.names[person.age_group],
                          "gender": "m" if person.male else "f", "group": person.age_group,
                          "fiducials": _fiducials(rng)})
     planted = _plant_quirks(rng, rows, photos)
@@ -132,15 +142,12 @@ def _write(root, cfg, num_workers):
     progress = Progress("drawing synthetic faces", len(photos))
     for _ in parallel.ordered_map(render, photos, num_workers):
         progress.update()
-    with open(os.path.join(root, MARKER), "w") as f:
-        json.dump({"synthetic": True, "generator_version": GENERATOR_VERSION,
-                   "config": dataclasses.asdict(cfg), "num_rows": num_rows, "planted": planted},
-                  f, indent=2)
-    with open(os.path.join(root, "README.txt"), "w") as f:
-        f.write("SYNTHETIC data drawn by input_pipeline/sources/sample.py in the layout of the Adience\n"
-                "benchmark. These are not photographs of people and not Adience; use them to\n"
-                "exercise the code, not to report results.\n")
-    return planted
+    return num_rows, planted
+
+
+def _layouts():
+    """{layout: write(root, cfg, num_workers) -> (rows, planted quirks)}."""
+    return {"adience": _write, "utkface": utkface_sample.write, "imfdb": imfdb_sample.write}
 
 
 def _make_subjects(rng, num_faces):
@@ -152,7 +159,7 @@ def _make_subjects(rng, num_faces):
             continue
         seen.add(user_id)
         group = int(rng.choice(len(AGE_SHARES), p=AGE_SHARES))
-        lo, hi = labels.AGE_RANGES[group]
+        lo, hi = labels.ADIENCE.ranges[group]
         years = rng.uniform(lo, min(hi, 80))
         person = synthetic_face.make_person(rng, group, bool(rng.random() < 0.5), years)
         count = int(min(rng.integers(4, 26), num_faces - total))
@@ -207,7 +214,8 @@ def _plant_quirks(rng, rows, photos):
 
 def _noisy_value(rng, group, values):
     """A listed noisy value that the `nearest` policy maps to `group`, if there is one."""
-    near = [v for v in values if labels.age_label_from_text(v, "nearest") == group]
+    near = [v for v in values
+            if labels.ADIENCE.bin_of(*labels.age_from_text(v, "nearest", bare_numbers=False), "nearest") == group]
     return str(rng.choice(near or values))
 
 

@@ -46,8 +46,20 @@ class Person:
     feature_jitter: tuple  # Small offsets of eye spacing, nose length, mouth width.
 
 
-def make_person(rng, age_group, male, years):
-    """Draws a subject's fixed traits."""
+# The synthetic UTKFace sample's stand-in for race (0..4: White, Black, Asian, Indian,
+# Others): which skin tones, hair and eye colours a person may have. A drawing, not a
+# model of people: it only gives the race head something visible to learn.
+RACE_LOOKS = {
+    0: ((0, 1, 2), None, None),
+    1: ((4, 5, 6), (0, 1), (0, 1)),
+    2: ((0, 1, 2), (0,), (0, 1)),
+    3: ((2, 3, 4), (0, 1), (0, 1)),
+    4: ((1, 2, 3, 4), None, None),
+}
+
+
+def make_person(rng, age_group, male, years, race=None):
+    """Draws a subject's fixed traits (with `race`, within RACE_LOOKS[race])."""
     adult = years >= 16
     if years < 2:
         hairline, long_hair = rng.uniform(0.6, 0.9), False
@@ -61,10 +73,16 @@ def make_person(rng, age_group, male, years):
     hair = HAIR_COLOURS[rng.choice(len(HAIR_COLOURS), p=(0.3, 0.25, 0.18, 0.1, 0.1, 0.07))]
     if years < 6 and rng.random() < 0.4:
         hair = HAIR_COLOURS[4]  # Fair hair darkens with age.
+    skin, eyes = SKIN_TONES[rng.integers(len(SKIN_TONES))], EYE_COLOURS[rng.integers(len(EYE_COLOURS))]
+    if race is not None:
+        tones, hairs, eye_colours = RACE_LOOKS[race]
+        skin = SKIN_TONES[rng.choice(tones)]
+        if hairs:
+            hair = HAIR_COLOURS[rng.choice(hairs)]
+        if eye_colours:
+            eyes = EYE_COLOURS[rng.choice(eye_colours)]
     return Person(
-        age_group=age_group, years=years, male=male,
-        skin=SKIN_TONES[rng.integers(len(SKIN_TONES))], hair=hair,
-        eyes=EYE_COLOURS[rng.integers(len(EYE_COLOURS))],
+        age_group=age_group, years=years, male=male, skin=skin, hair=hair, eyes=eyes,
         long_hair=long_hair, hairline=hairline, beard=beard,
         glasses=adult and rng.random() < 0.12 + 0.25 * (years > 45),
         lipstick=adult and not male and rng.random() < 0.6,

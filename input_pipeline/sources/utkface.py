@@ -3,9 +3,9 @@
 UTKFace (Zhang et al., CVPR 2017) keeps its labels in the file names:
 `<age>_<gender>_<race>_<datetime>.jpg.chip.jpg` for the aligned-and-cropped set,
 `<age>_<gender>_<race>_<datetime>.jpg` for the in-the-wild one; gender 0 is male and
-1 female, as in this project's schema. Ages in years are binned into the Adience
-groups under the label policy. The data set has no identities, so each image is its
-own subject and its fold is a stable hash of its file name.
+1 female, as in this project's schema; race 0..4 is White, Black, Asian, Indian, Others.
+Ages are exact years. The data set has no identities, so each image is its own subject
+and its fold is a stable hash of its file name.
 """
 
 import os
@@ -16,18 +16,16 @@ from input_pipeline.sources.rows import DatasetError, Face, Rows, Skip, fold_of
 
 _NAME_RE = re.compile(r"^(\d+)_(\d+)_(\d+)_(\d+)\.jpg(\.chip\.jpg)?$", re.IGNORECASE)
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg")
-MAX_AGE = 120
 
 
-def read(data_dir, policy="strict"):
+def read(data_dir):
     """Reads every .jpg under `data_dir` (recursively, in sorted order)."""
-    labels.check_policy(policy)
     if not os.path.isdir(data_dir):
         raise DatasetError(f"data dir {data_dir} does not exist or is not a folder")
-    rows = Rows()
+    rows = Rows(race_classes=labels.UTKFACE_RACES)
     for path in _image_files(data_dir):
         name = os.path.basename(path)
-        row = _parse_name(name, path, policy)
+        row = _parse_name(name, path)
         (rows.faces if isinstance(row, Face) else rows.skips).append(row)
     if not rows.faces:
         raise DatasetError(
@@ -44,16 +42,17 @@ def _image_files(data_dir):
                 yield os.path.relpath(os.path.join(root, name), data_dir).replace(os.sep, "/")
 
 
-def _parse_name(name, path, policy):
+def _parse_name(name, path):
     fold = fold_of(name)
     match = _NAME_RE.match(name)
     if not match:
         return Skip(fold, path, path, "malformed_name",
                     "expected <age>_<gender>_<race>_<datetime>.jpg[.chip.jpg]")
-    years, gender = int(match.group(1)), int(match.group(2))
+    years, gender, race = (int(match.group(i)) for i in (1, 2, 3))
     if gender not in (0, 1):
         return Skip(fold, path, path, "malformed_name", f"gender {gender} is neither 0 nor 1")
-    if years > MAX_AGE:
-        return Skip(fold, path, path, "malformed_name", f"age {years} is over {MAX_AGE}")
-    age = labels.age_label_from_years(years, policy)
-    return Face(fold, path, path, name.split(".")[0], age, gender)
+    if years > labels.MAX_YEARS:
+        return Skip(fold, path, path, "malformed_name", f"age {years} is over {labels.MAX_YEARS}")
+    if race >= len(labels.UTKFACE_RACES):
+        return Skip(fold, path, path, "malformed_name", f"race {race} is not one of 0..{len(labels.UTKFACE_RACES) - 1}")
+    return Face(fold, path, path, name.split(".")[0], labels.age_from_years(years), gender, race)

@@ -48,7 +48,7 @@ def build(cfg, synthetic=False):
 
 def _write(cfg, rows, staging, synthetic):
     writers = [shards.FoldWriter(staging, k, cfg.num_shards) for k in range(NUM_FOLDS)]
-    counts = manifest.FoldCounts()
+    counts = manifest.FoldCounts(rows.race_classes)
     skips = list(rows.skips)
     encode_face = functools.partial(encode.encode_face, image_size=cfg.image_size, jpeg_quality=cfg.jpeg_quality,
                                     crop_spec=cfg.crop_spec)
@@ -65,8 +65,8 @@ def _write(cfg, rows, staging, synthetic):
             continue
         writers[face.fold].write(example.make_example(
             encoded=result.data, height=result.height, width=result.width, filename=face.path,
-            age=face.age, gender=face.gender, subject_id=face.subject_id, fold=face.fold))
-        counts.add(face)
+            age=face.age, gender=face.gender, race=face.race, subject_id=face.subject_id, fold=face.fold))
+        counts.add(face, result.converted)
 
     if sum(w.count for w in writers) == 0:
         raise DatasetError(f"no image could be used: {manifest.describe_skips(skips, rows.num_read)}")
@@ -76,7 +76,8 @@ def _write(cfg, rows, staging, synthetic):
         logging.warning("%d subjects have faces in more than one fold: the folds are not "
                         "subject-disjoint, so a held-out fold is not unseen people", shared)
     _write_file(staging, schema.SKIPPED, manifest.skipped_csv(skips))
-    result = manifest.make_manifest(cfg, rows.num_read, folds, shared, skips, synthetic)
+    result = manifest.make_manifest(cfg, rows.num_read, folds, shared, skips, synthetic, rows.race_classes,
+                                    counts.converted)
     _write_file(staging, schema.MANIFEST, json.dumps(result, indent=2) + "\n")  # Last: marks completion.
     return result
 

@@ -15,27 +15,37 @@ _NOT_RECORDED = ("data_dir", "output_dir", "num_workers", "overwrite")
 
 
 class FoldCounts:
-    """Examples, subjects and labels written to each fold."""
+    """Examples, subjects and labels written to each fold, and the images converted to JPEG."""
 
-    def __init__(self):
+    def __init__(self, race_classes):
+        self.race_classes = race_classes
         self.ages = [collections.Counter() for _ in range(NUM_FOLDS)]
         self.genders = [collections.Counter() for _ in range(NUM_FOLDS)]
+        self.races = [collections.Counter() for _ in range(NUM_FOLDS)]
         self.subjects = [set() for _ in range(NUM_FOLDS)]
+        self.converted = collections.Counter()
 
-    def add(self, face):
+    def add(self, face, converted=""):
         self.ages[face.fold][face.age] += 1
         self.genders[face.fold][face.gender] += 1
+        self.races[face.fold][face.race] += 1
         self.subjects[face.fold].add(face.subject_id)
+        if converted:
+            self.converted[converted] += 1
 
     def fold(self, k, files, num_examples):
-        """The manifest's entry of fold k."""
+        """The manifest's entry of fold k. Ages are counted as the source gives them
+        (labels.age_key: "26", "25-32", "unknown"), so a trainer can count any bins."""
+        ages = {labels.age_key(*age): n for age, n in sorted(self.ages[k].items()) if age[0] >= 0}
+        ages["unknown"] = self.ages[k][(labels.UNKNOWN, labels.UNKNOWN)]
         return {
             "fold": k,
             "files": files,
             "num_examples": num_examples,
             "num_subjects": len(self.subjects[k]),
-            "age_counts": labels.class_counts(self.ages[k], labels.AGE_CLASSES),
+            "age_counts": ages,
             "gender_counts": labels.class_counts(self.genders[k], labels.GENDER_CLASSES),
+            "race_counts": labels.class_counts(self.races[k], self.race_classes),
         }
 
     def shared_subjects(self):
@@ -44,23 +54,26 @@ class FoldCounts:
         return sum(1 for n in seen.values() if n > 1)
 
 
-def make_manifest(cfg, num_rows_read, folds, shared_subjects, skips, synthetic):
+def make_manifest(cfg, num_rows_read, folds, shared_subjects, skips, synthetic, race_classes, converted):
     num_examples = sum(fold["num_examples"] for fold in folds)
     return {
+        "schema_version": schema.SCHEMA_VERSION,
         "dataset": cfg.dataset,
         "synthetic": synthetic,
         "source_dir": os.path.abspath(cfg.data_dir),
         "flags": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_RECORDED},
+        "label_policy": cfg.label_policy,  # How model.py puts ages into its bins.
         "image_size": cfg.image_size,
         "image_format": schema.IMAGE_FORMAT.decode(),
         # How the stored faces were framed; model.py copies it into the export's metadata.
         "face_crop": cfg.crop_spec.as_dict() if cfg.crop_spec else faces.NO_CROP,
         "features": sorted(schema.FIELDS),
-        "age_classes": list(labels.AGE_CLASSES),
         "gender_classes": list(labels.GENDER_CLASSES),
+        "race_classes": list(race_classes),  # [] when the source has no race.
         "num_folds": NUM_FOLDS,
         "num_rows_read": num_rows_read,
         "num_examples": num_examples,
+        "converted_to_jpeg": {"total": sum(converted.values()), "by_kind": dict(sorted(converted.items()))},
         "subjects_in_several_folds": shared_subjects,
         "folds": folds,
         "skipped": {"total": len(skips), "by_reason": reason_counts(skips), "file": schema.SKIPPED},
@@ -93,6 +106,10 @@ def summary(manifest, output_dir, seconds):
     for fold in manifest["folds"]:
         lines.append(f"  fold {fold['fold']}: {fold['num_examples']:,} examples, "
                      f"{fold['num_subjects']:,} subjects, {len(fold['files'])} shards")
+    converted = manifest["converted_to_jpeg"]
+    if converted["total"]:
+        kinds = ", ".join(f"{k} {n}" for k, n in converted["by_kind"].items())
+        lines.append(f"converted {converted['total']:,} images to RGB JPEG ({kinds})")
     skipped = manifest["skipped"]
     reasons = ", ".join(f"{r} {n}" for r, n in skipped["by_reason"].items())
     lines.append(f"skipped {skipped['total']:,} of {manifest['num_rows_read']:,} rows"

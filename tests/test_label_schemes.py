@@ -1,0 +1,132 @@
+"""Label schemes end to end: an IMFDB-style CSV with three age groups, the synthetic
+UTKFace sample with all four heads through training, export and every prediction path,
+and shard sets of the old schema."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from configs import tiny, with_data
+from input_pipeline import labels
+from input_pipeline.config import BuildConfig
+from input_pipeline.reader.manifest import ShardsError, load_manifest
+from input_pipeline.sources import imfdb_sample, sample
+from input_pipeline.writer import build
+from processes import ROOT
+from serving import report
+from serving.predictor import Predictor
+from training.loop import train_and_evaluate
+
+ALL_HEADS = ("age", "gender", "race", "age_years")
+
+
+@pytest.fixture(scope="module")
+def imfdb_shards(tmp_path_factory):
+    """An IMFDB-style sample (ID,Class; PNG, BMP and grayscale images of odd sizes) built with --age_bins=three."""
+    root = tmp_path_factory.mktemp("imfdb")
+    sample.generate(str(root / "imfdb_sample"), sample.SampleConfig(num_faces=60, image_size=48, seed=1), 1, "imfdb")
+    shards = str(root / "shards")
+    build.build(BuildConfig(dataset="csv", data_dir=str(root / "imfdb_sample" / imfdb_sample.IMAGES),
+                            csv_file=str(root / "imfdb_sample" / imfdb_sample.CSV), csv_columns="path=ID,age=Class",
+                            age_bins="three", output_dir=shards, image_size=32, num_shards=1, num_workers=1),
+                synthetic=True)
+    return root, shards
+
+
+def test_an_imfdb_style_csv_builds_and_trains_with_three_groups(imfdb_shards, tmp_path):
+    root, shards = imfdb_shards
+    marker = json.loads((root / "imfdb_sample" / sample.MARKER).read_text())
+    manifest = load_manifest(shards)
+    # Every image is kept: the PNG, BMP and grayscale ones are converted, and counted.
+    assert manifest["num_examples"] == 60 and manifest["skipped"]["total"] == 0
+    converted = manifest["converted_to_jpeg"]["by_kind"]
+    assert converted.get("PNG", 0) == marker["planted"]["png"] + marker["planted"]["gray_png"]
+    assert converted.get("BMP", 0) == marker["planted"]["bmp"]
+    assert converted.get("JPEG L", 0) == marker["planted"]["gray_jpeg"]
+    assert set(manifest["folds"][0]["age_counts"]) <= {"13-30", "31-50", "51-120", "unknown"}
+    configs = tiny(shards, tmp_path / "run", train_steps=3, class_weights="balanced", histogram_every=0)
+    results = train_and_evaluate(*with_data(configs, heads=("age",), age_bins="three", val_fraction=0.0))
+    figures = results["single_crop"]["age"]
+    assert list(figures["per_class_accuracy"]) == ["young", "middle", "old"]
+    assert len(figures["confusion_matrix"]) == 3 and 0 <= figures["ece"] <= 1
+    assert results["label_counts"]["test"]["age"]["unknown"] == 0
+    assert (tmp_path / "run" / "confusion_age_single_crop.png").is_file()
+    assert (tmp_path / "run" / "reliability_age_over_sampled.png").is_file()
+    exported = json.loads((tmp_path / "run" / "export" / "metadata.json").read_text())
+    assert exported["class_names"]["age"] == ["young", "middle", "old"] and not exported["age_years"]
+
+
+@pytest.fixture(scope="module")
+def utk_export(tmp_path_factory):
+    """(shards, metrics) of a tiny model with all four heads on the synthetic UTKFace sample."""
+    root = tmp_path_factory.mktemp("utk")
+    sample.generate(str(root / "utk"), sample.SampleConfig(num_faces=80, image_size=48, seed=2), 1, "utkface")
+    shards = str(root / "shards")
+    build.build(BuildConfig(dataset="utkface", data_dir=str(root / "utk"), output_dir=shards, image_size=32,
+                            num_shards=1, num_workers=1), synthetic=True)
+    configs = tiny(shards, root / "run", train_steps=3, histogram_every=0)
+    return shards, train_and_evaluate(*with_data(configs, heads=ALL_HEADS, age_bins="utk12", val_fraction=0.2))
+
+
+def test_all_four_heads_train_and_report_every_figure(utk_export):
+    shards, results = utk_export
+    assert results["heads"] == list(ALL_HEADS)
+    for crop in ("single_crop", "over_sampled"):
+        figures = results[crop]
+        assert set(figures) == set(ALL_HEADS)
+        assert len(figures["age"]["confusion_matrix"]) == 12 and "one_off_accuracy" in figures["age"]
+        assert list(figures["race"]["per_class_accuracy"]) == list(labels.UTKFACE_RACES)
+        years = figures["age_years"]
+        assert years["mae"] > 0 and 0 <= years["within_5"] <= 1 and "bin_accuracy" in years
+        for head in ALL_HEADS:
+            assert set(figures[head]["fairness"]) == {"gender", "race"}
+        assert "ece" in figures["gender"] and "ece" not in years
+    assert results["num_parameters"] > 0 and results["train_seconds"] > 0
+    assert results["label_counts"]["train"]["age_years"]["unknown"] == 0  # UTKFace gives every age in years.
+
+
+def test_export_and_every_prediction_path_show_every_head(utk_export, tmp_path):
+    shards, results = utk_export
+    export_dir = results["export_dir"]
+    predictor = Predictor(export_dir, detector=None)
+    face = np.full((40, 40, 3), 120, np.uint8)
+    record = predictor.predict(face)[0]
+    assert set(ALL_HEADS) <= set(record)
+    assert list(record["race"]["probabilities"]) == list(labels.UTKFACE_RACES)
+    years = record["age_years"]["years"]
+    assert 0 <= years <= 100 and record["age_years"]["bin"] == labels.SCHEMES["utk12"].names[
+        labels.SCHEMES["utk12"].bin_of(round(years), round(years), "nearest")]
+    columns = report.columns(predictor.heads)
+    assert columns[-2:] == ["age_years", "age_years_bin"] and "next_race" in columns
+    path = tmp_path / "face.png"
+    from PIL import Image
+    Image.fromarray(face).save(path)
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "predict.py"), f"--model={export_dir}",
+                             "--no_detect", "--format=csv", str(path)], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    header, row = csv.reader(io.StringIO(result.stdout))
+    assert header == columns
+    assert row[columns.index("age_years")] == str(years)  # The same age through the script.
+
+
+def test_old_schema_shards_are_refused_with_the_command_that_rebuilds_them(small_shards, tmp_path):
+    path = os.path.join(small_shards, "manifest.json")
+    manifest = json.load(open(path))
+    del manifest["schema_version"]
+    json.dump(manifest, open(path, "w"))
+    with pytest.raises(ShardsError, match=r"shard schema 1.*python build_input.py --overwrite "
+                                          rf"--output_dir={small_shards} --data_dir="):
+        load_manifest(small_shards)
+
+
+def test_a_head_the_shards_cannot_train_is_refused(small_shards, tmp_path):
+    for heads, message in ((("race",), "no race labels"), (("age_years",), "no exact ages")):
+        with pytest.raises(ShardsError, match=message):
+            train_and_evaluate(*with_data(tiny(small_shards, tmp_path / "x"), heads=heads))
