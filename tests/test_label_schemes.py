@@ -19,7 +19,7 @@ from input_pipeline.reader.manifest import ShardsError, load_manifest
 from input_pipeline.sources import imfdb_sample, sample
 from input_pipeline.writer import build
 from processes import ROOT
-from serving import report
+from serving import report, tflite, web
 from serving.predictor import Predictor
 from training.loop import train_and_evaluate
 
@@ -130,3 +130,45 @@ def test_a_head_the_shards_cannot_train_is_refused(small_shards, tmp_path):
     for heads, message in ((("race",), "no race labels"), (("age_years",), "no exact ages")):
         with pytest.raises(ShardsError, match=message):
             train_and_evaluate(*with_data(tiny(small_shards, tmp_path / "x"), heads=heads))
+
+
+def test_the_page_and_tflite_carry_every_head(utk_export):
+    shards, results = utk_export
+    predictor = Predictor(results["export_dir"], detector=None)
+    app = web.make_app(predictor, max_upload_mb=1, model_name="utk")
+    out = io.BytesIO()
+    from PIL import Image
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(out, format="PNG")
+    page = app.test_client().post("/", data={"photo": (io.BytesIO(out.getvalue()), "face.png")},
+                                  content_type="multipart/form-data")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    for column in ("<th>race</th>", "<th>age years</th>", "<th>age years bin</th>"):
+        assert column in text
+    api = app.test_client().post("/api/predict", data=out.getvalue(), content_type="image/png")
+    assert set(ALL_HEADS) <= set(api.get_json()["faces"][0])
+    tflite_model, names = tflite.convert(results["export_dir"])
+    assert "age_years_expected" in names and "race_probabilities" in names
+    agreement = tflite.agreement(results["export_dir"], tflite_model, names, list(tflite.fold_faces(shards, 0))[:4])
+    assert set(agreement) == {"age", "age_years", "age_years_expected", "gender", "race"}
+    assert all(same == total == 4 for same, total in agreement.values())
+
+
+def test_cross_validation_compares_one_network_with_one_per_head(utk_export, tmp_path):
+    shards, _ = utk_export
+    cv_dir = tmp_path / "cv"
+    command = [sys.executable, os.path.join(ROOT, "scripts", "cross_validate.py"), f"--shards_dir={shards}",
+               f"--cv_dir={cv_dir}", "--folds=0", "--heads=gender,age_years", "--compare_heads", "--image_size=24",
+               "--batch_size=4", "--train_steps=2", "--eval_every=2", "--checkpoint_every=2", "--log_every=1",
+               "--val_fraction=0.2", "--shuffle_buffer=16", "--mixed_precision=off", "--noexport",
+               "--histogram_every=0"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads((cv_dir / "results.json").read_text())["heads_comparison"]
+    assert [r["network"] for r in rows] == ["one for gender+age_years", "one per head (2 networks)"]
+    joint, separate = rows
+    assert set(joint["figures"]) == {"gender", "age_years"} and separate["parameters"] > joint["parameters"]
+    assert all(r["train_seconds"] > 0 for r in rows)
+    assert (cv_dir / "only_gender" / "fold_0" / "metrics.json").is_file()
+    assert "| one per head (2 networks) |" in (cv_dir / "results.md").read_text()
+    assert "| age_years | mae | over_sampled |" in (cv_dir / "results.md").read_text()
