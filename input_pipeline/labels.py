@@ -78,6 +78,12 @@ class AgeBins:
         return min(range(len(self.ranges)), key=lambda i: max(self.ranges[i][0] - middle, middle - self.ranges[i][1],
                                                                0))
 
+    def bin_of_years(self, years):
+        """The bin of a predicted age in years (a float, e.g. age_years' expected value): the
+        bin holding it, rounded to whole years, else the nearest."""
+        whole = int(round(years))
+        return self.bin_of(whole, whole, "nearest")
+
     def table(self, policy):
         """(MAX_YEARS + 1, MAX_YEARS + 1) int32: the bin of every (low, high), for TensorFlow
         (input_pipeline/reader) to look up, so Python and the pipeline cannot disagree."""

@@ -66,8 +66,7 @@ def years_entry(value, age_bins):
     """{"years": expected age, "bin": its age bin} of age_years' probabilities (or an age)."""
     p = np.asarray(value, dtype=np.float64)
     years = float(p) if p.ndim == 0 else float(p @ np.arange(len(p)))
-    index = age_bins.bin_of(int(round(years)), int(round(years)), "nearest")
-    return {"years": round(years, 1), "bin": age_bins.names[index]}
+    return {"years": round(years, 1), "bin": age_bins.names[age_bins.bin_of_years(years)]}
 
 
 TRACK_COLUMNS = ("first_seconds", "last_seconds", "frames")

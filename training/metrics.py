@@ -115,7 +115,7 @@ def summarize_years(probabilities, years, age_bins, bin_labels):
     age bin of each face (-1 unknown), to score the bin of the expected age."""
     predicted = expected_years(probabilities)
     known = years >= 0
-    binned = np.array([age_bins.bin_of(int(round(p)), int(round(p)), "nearest") for p in predicted], dtype=np.int64)
+    binned = np.array([age_bins.bin_of_years(p) for p in predicted], dtype=np.int64)
     has_bin = bin_labels >= 0
     return {
         "num_examples": int(known.sum()),

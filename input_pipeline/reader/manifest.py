@@ -67,9 +67,9 @@ def label_counts(manifest, test_fold, heads, age_bins, policy):
         known = {}
         for head in heads:
             if head == "age":
-                known[head] = sum(total_ - counts["unknown"] for total_, counts in
-                                  ((f["num_examples"], labels.bin_counts(f["age_counts"], age_bins, policy))
-                                   for f in folds))
+                known[head] = sum(n for f in folds
+                                  for name, n in labels.bin_counts(f["age_counts"], age_bins, policy).items()
+                                  if name != "unknown")
             elif head == "age_years":
                 known[head] = sum(labels.years_known(f["age_counts"]) for f in folds)
             else:
