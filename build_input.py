@@ -6,7 +6,7 @@
     python build_input.py --data_dir=/data/adience --output_dir=data/tfrecords/adience
     python build_input.py --dataset=utkface --data_dir=/data/UTKFace
     python build_input.py --dataset=csv --data_dir=/data/faces --csv_file=/data/faces/labels.csv
-    python build_input.py --dataset=csv --data_dir=/data/imfdb/Train --csv_file=/data/imfdb/train.csv \
+    python build_input.py --dataset=csv --data_dir=/data/imfdb/Train --csv_file=/data/imfdb/train.csv \\
         --csv_columns=path=ID,age=Class --age_bins=three
     python build_input.py --dataset=utkface --data_dir=/data/UTKFace --face_crop=detect
 

@@ -10,11 +10,14 @@ is done and skipped; an interrupted fold resumes from its last checkpoint. Write
 next to Levi & Hassner's figures) and results.png (the confusion matrix summed over
 folds, and per-fold bars).
 
-    python scripts/cross_validate.py --flagfile=configs/demo.flags --shards_dir=data/tfrecords/utkface_sample \
-        --heads=age,gender,race,age_years --age_bins=utk12 --compare_heads --cv_dir=runs/cv_heads
+    python scripts/cross_validate.py --flagfile=configs/demo.flags --shards_dir=data/tfrecords/utkface_sample \\
+        --heads=age,gender,race,age_years --age_bins=utk12 --train_steps=600 --folds=0 \\
+        --compare_heads --cv_dir=runs/cv_heads
 
 --compare_heads also trains one network per head (in <cv_dir>/only_<head>/) and adds a
-table of the two to results.md: each head's figure, parameters and training time.
+table of the two to results.md: each head's figure, parameters and training time. With
+--folds=0 only fold 0 is held out (five networks of 600 steps, about 14 minutes on 2 CPU
+cores); without it, all five folds.
 """
 
 import os

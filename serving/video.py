@@ -124,7 +124,7 @@ def predict(path, predictor, every_seconds, annotate_dir="", workers=2):
             if annotate_dir:
                 writer = writer or _writer(path, annotate_dir, result.pixels.shape, every_seconds)
                 shown = [{**rec, "face": n} for rec, n in zip(result.records, numbers, strict=True)]
-                picture = np.asarray(annotate.annotate(result.pixels, shown, numbered=True))
+                picture = np.asarray(annotate.annotate(result.pixels, shown, number_from=0))
                 writer.write(cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     finally:
         if writer is not None:

@@ -24,12 +24,13 @@ from serving.predictor import NO_FACE
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Age and gender</title>
 <style>
- body {{ font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
+ body {{ font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
  form {{ margin: 1rem 0; padding: 1rem; background: #f3f4f8; border-radius: .5rem; }}
  .error {{ color: #a40000; background: #fdecec; padding: .6rem 1rem; border-radius: .4rem; }}
  img {{ max-width: 100%; border-radius: .4rem; margin-top: 1rem; }}
- table {{ border-collapse: collapse; margin-top: 1rem; }}
- td, th {{ padding: .3rem .8rem; border-bottom: 1px solid #ddd; text-align: left; }}
+ .faces {{ overflow-x: auto; margin-top: 1rem; }}
+ table {{ border-collapse: collapse; font-size: .9rem; }}
+ td, th {{ padding: .3rem .45rem; border-bottom: 1px solid #ddd; text-align: left; white-space: nowrap; }}
  .note {{ color: #666; font-size: .9rem; }}
  .warning {{ color: #6b4a00; background: #fff4d6; padding: .6rem 1rem; border-radius: .4rem; }}
 </style></head><body>
@@ -48,17 +49,17 @@ PAGE = """<!doctype html>
 def result_html(pixels, records, heads):
     """The annotated photo inline (a data: URI, nothing external) and a row per face."""
     out = io.BytesIO()
-    annotate.annotate(pixels, records).save(out, format="PNG")
+    annotate.annotate(pixels, records, number_from=1).save(out, format="PNG")
     picture = base64.b64encode(out.getvalue()).decode()
     names = [c for c in report.columns(heads) if c not in ("input", "box")]
     header = "".join(f"<th>{html.escape(n.replace('_probability', ' p').replace('_', ' '))}</th>" for n in names)
-    lines = [f"<table id='faces'><tr>{header}</tr>"]
+    lines = [f"<div class='faces'><table id='faces'><tr>{header}</tr>"]
     for rec in records:
         row = report.flatten(rec, heads)
         row["face"] += 1
         cells = (_percent(row[n]) if n.endswith("_probability") else row[n] for n in names)
         lines.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    lines.append("</table>")
+    lines.append("</table></div>")
     return "\n".join(lines) + f"\n<img alt='your photo with the faces boxed' src='data:image/png;base64,{picture}'>"
 
 

@@ -40,7 +40,8 @@ def have_real_faces():
 
 
 def real_faces(count):
-    """[(path, age, gender "m"/"f")] of the first `count` real faces."""
+    """[(path, age, gender "m"/"f", race)] of the first `count` real faces (race: white,
+    black, asian, indian or others)."""
     with open(os.path.join(REAL_FACES, "labels.csv")) as f:
         rows = list(csv.DictReader(f))[:count]
-    return [(os.path.join(REAL_FACES, r["path"]), int(r["age"]), r["gender"]) for r in rows]
+    return [(os.path.join(REAL_FACES, r["path"]), int(r["age"]), r["gender"], r["race"]) for r in rows]

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import configs
+from input_pipeline import labels
 from processes import ROOT
 from training import cross_validation, plots
 
@@ -36,6 +37,10 @@ def test_summary_table_and_figure(tmp_path):
     assert exact["mean"] == 45.0 and round(exact["std"], 3) == 7.071 and exact["paper"] == 50.7
     table = cross_validation.markdown(rows, [0, 1], synthetic=True)
     assert "| age | exact | over_sampled | 40.0 | 50.0 | 45.0 ± 7.1 | 50.7 |" in table and "SYNTHETIC" in table
+    # One fold has no spread; Levi & Hassner's age figures are for Adience's 8 groups only.
+    one = cross_validation.summarize({0: per_fold[0]}, labels.parse_bins("utk12"))
+    assert all(r["std"] is None and r["paper"] is None for r in one)
+    assert "| age | exact | over_sampled | 40.0 | 40.0 |  |" in cross_validation.markdown(one, [0], synthetic=True)
     matrix = [[1 if i == j else 0 for j in range(8)] for i in range(8)]
     metrics = {k: {"over_sampled": {"age": {"confusion_matrix": matrix}}} for k in (0, 1)}
     path = str(tmp_path / "results.png")

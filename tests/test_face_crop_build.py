@@ -90,7 +90,7 @@ def test_haar_builds_load_no_tensorflow(face_photos_csv, tmp_path):
 def test_mtcnn_builds_real_faces(tmp_path):
     rows = real_faces(10)
     csv_file = tmp_path / "labels.csv"
-    csv_file.write_text("path,age,gender\n" + "".join(f"{p},{a},{g}\n" for p, a, g in rows))
+    csv_file.write_text("path,age,gender\n" + "".join(f"{p},{a},{g}\n" for p, a, g, _ in rows))
     manifest = build.build(BuildConfig(dataset="csv", data_dir=str(tmp_path), csv_file=str(csv_file),
                                        output_dir=str(tmp_path / "out"), image_size=96, face_crop="detect",
                                        label_policy="nearest", num_shards=1, num_workers=1))

@@ -127,7 +127,7 @@ def test_on_real_faces_the_canonical_crop_puts_the_eyes_where_it_says():
 
     spec, size = faces.CropSpec(), 160
     errors = []
-    for path, _, _ in real_faces(12):
+    for path, *_ in real_faces(12):
         pixels = np.asarray(Image.open(path).convert("RGB"))
         out = faces.canonical_crop(pixels, faces.one_face(pixels, spec), spec, size)
         again = faces.one_face(out, spec).landmarks / size

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from configs import tiny, with_data
-from input_pipeline import labels
+from datasets import read_all
+from face_photos import NO_REAL_FACES, have_real_faces, real_faces
+from input_pipeline import labels, schema
 from input_pipeline.config import BuildConfig
 from input_pipeline.reader.manifest import ShardsError, load_manifest
 from input_pipeline.sources import imfdb_sample, sample
@@ -114,6 +116,31 @@ def test_export_and_every_prediction_path_show_every_head(utk_export, tmp_path):
     header, row = csv.reader(io.StringIO(result.stdout))
     assert header == columns
     assert row[columns.index("age_years")] == str(years)  # The same age through the script.
+
+
+@pytest.mark.skipif(not have_real_faces(), reason=NO_REAL_FACES)
+def test_real_faces_keep_years_gender_and_race_and_train_every_head(tmp_path):
+    """Real UTKFace crops through a CSV with a race column: every face's years, gender and
+    race come back from the shards as written, the four heads train, and a real photo gets
+    every head, race by the CSV's names."""
+    rows = real_faces(40)
+    csv_file = tmp_path / "labels.csv"
+    csv_file.write_text("path,age,gender,race\n" + "".join(f"{p},{a},{g},{r}\n" for p, a, g, r in rows))
+    shards = str(tmp_path / "shards")
+    manifest = build.build(BuildConfig(dataset="csv", data_dir=str(tmp_path), csv_file=str(csv_file),
+                                       output_dir=shards, image_size=32, num_shards=1, num_workers=1))
+    races = manifest["race_classes"]
+    assert races == sorted({race for *_, race in rows})
+    stored = {}
+    for record in read_all(shards, manifest):
+        name = os.path.basename(record[schema.FILENAME].numpy().decode())
+        stored[name] = tuple(int(record[key]) for key in (schema.AGE_LOW, schema.AGE_HIGH, schema.GENDER, schema.RACE))
+    assert stored == {os.path.basename(p): (a, a, "mf".index(g), races.index(r)) for p, a, g, r in rows}
+    configs = tiny(shards, tmp_path / "run", train_steps=3, histogram_every=0)
+    results = train_and_evaluate(*with_data(configs, heads=ALL_HEADS, age_bins="utk12", val_fraction=0.0))
+    assert all(results["label_counts"]["train"][head]["unknown"] == 0 for head in ALL_HEADS)
+    record = Predictor(results["export_dir"], detector=None).predict(rows[0][0])[0]
+    assert list(record["race"]["probabilities"]) == races and 0 <= record["age_years"]["years"] <= 100
 
 
 def test_old_schema_shards_are_refused_with_the_command_that_rebuilds_them(small_shards, tmp_path):

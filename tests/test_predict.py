@@ -295,7 +295,7 @@ def test_no_detect_as_the_readme_writes_it(exported_model, tmp_path):
 
 @pytest.mark.skipif(not have_real_faces(), reason=NO_REAL_FACES)
 def test_real_faces_are_found_by_the_default_detector(exported_model):
-    paths = [path for path, _, _ in real_faces(8)]
+    paths = [path for path, *_ in real_faces(8)]
     results = list(Predictor(exported_model).predict_many(paths))
     assert [len(r.records) for r in results] == [1] * 8, [r.error for r in results]
 

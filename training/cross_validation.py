@@ -14,6 +14,7 @@ import os
 import numpy as np
 from absl import logging
 
+from input_pipeline import labels
 from training import plots
 from training.loop import train_and_evaluate
 
@@ -54,8 +55,9 @@ def figures_of(metrics):
     return figures
 
 
-def summarize(per_fold):
-    """Per-fold figures, their mean and sample standard deviation, and the paper's."""
+def summarize(per_fold, age_bins=labels.ADIENCE):
+    """Per-fold figures, their mean and sample standard deviation (None for one fold), and
+    the paper's (for the age head only with its 8 groups)."""
     keys = sorted(set().union(*(f.keys() for f in per_fold.values())))
     rows = []
     for key in keys:
@@ -63,8 +65,8 @@ def summarize(per_fold):
         rows.append({"task": key[0], "measure": key[1], "crop": key[2],
                      "per_fold": {str(fold): per_fold[fold].get(key) for fold in sorted(per_fold)},
                      "mean": float(np.mean(values)),
-                     "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                     "paper": PAPER.get(key)})
+                     "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+                     "paper": PAPER.get(key) if key[0] != "age" or age_bins == labels.ADIENCE else None})
     return rows
 
 
@@ -74,8 +76,9 @@ def markdown(rows, folds, synthetic):
     for r in rows:
         cells = [f"{r['per_fold'][str(k)]:.1f}" if r["per_fold"][str(k)] is not None else "" for k in folds]
         paper = f"{r['paper']:.1f}" if r["paper"] is not None else ""
+        spread = f" ± {r['std']:.1f}" if r["std"] is not None else ""
         lines.append(f"| {r['task']} | {r['measure']} | {r['crop']} | " + " | ".join(cells)
-                     + f" | {r['mean']:.1f} ± {r['std']:.1f} | {paper} |")
+                     + f" | {r['mean']:.1f}{spread} | {paper} |")
     note = ("\n\nAccuracy, within-5-years and ECE in %, MAE in years; std is the sample standard deviation over "
             "folds. The paper's figures are for "
             "real Adience" + (": **this run used the SYNTHETIC sample**, so the two are not comparable." if synthetic
@@ -88,7 +91,7 @@ def write_results(cv_dir, metrics, configs):
     returns the markdown table. Folds are listed in the order of `metrics`."""
     folds = list(metrics)
     data_cfg, model_cfg, train_cfg = configs
-    rows = summarize({k: figures_of(m) for k, m in metrics.items()})
+    rows = summarize({k: figures_of(m) for k, m in metrics.items()}, data_cfg.bins)
     synthetic = any(m.get("synthetic_data") for m in metrics.values())
     with open(os.path.join(cv_dir, "results.json"), "w") as f:
         json.dump({"folds": folds, "config": {"data": dataclasses.asdict(data_cfg),

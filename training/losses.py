@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from input_pipeline import labels
+from input_pipeline.reader.manifest import split_counts
 
 # age_years learns a distribution over 0..100 years: the target is a Gaussian of this
 # many years around the true age rather than a single year (label distribution
@@ -70,26 +71,14 @@ def parse_head_weights(items, heads):
     return weights
 
 
-def training_counts(manifest, test_fold, key):
-    """{name: count} of a manifest's `key` ("age_counts", "gender_counts", ...) summed
-    over the training folds."""
-    total = {}
-    for fold in manifest["folds"]:
-        if fold["fold"] != test_fold:
-            for name, n in fold[key].items():
-                total[name] = total.get(name, 0) + n
-    return total
-
-
 def balanced_class_weights(manifest, test_fold, class_names, age_bins, policy):
     """N / (C * n_c) per classification head over the training folds (0 for a class with
     no examples); the age head counts the chosen bins."""
     weights = {}
     for head, names in class_names.items():
+        counts = split_counts(manifest, test_fold, f"{head}_counts")[0]
         if head == "age":
-            counts = labels.bin_counts(training_counts(manifest, test_fold, "age_counts"), age_bins, policy)
-        else:
-            counts = training_counts(manifest, test_fold, f"{head}_counts")
+            counts = labels.bin_counts(counts, age_bins, policy)
         n = np.array([counts.get(name, 0) for name in names], dtype=np.float64)
         weights[head] = np.where(n > 0, n.sum() / (len(names) * np.maximum(n, 1)), 0.0).tolist()
     return weights

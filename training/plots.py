@@ -71,12 +71,12 @@ def bars_image(rows, folds, task, height=300):
     """Per-fold bars of exact and one-off (over-sampled) accuracy for `task`."""
     series = [r for r in rows
               if r["task"] == task and r["crop"] == "over_sampled" and r["measure"] in ("exact", "one_off")]
-    width = 60 + len(folds) * 90
+    width = max(220, 60 + len(folds) * 90)  # The title fits over one fold's bars too.
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     draw.text((8, 8), f"{task}, over-sampled: per fold (%)", fill="black")
     colours = {"exact": (60, 90, 200), "one_off": (150, 180, 250)}
-    base, top = height - 30, 40
+    base, top = height - 30, 40 + 14 * len(series)  # The legend sits under the title.
     for i, fold in enumerate(folds):
         for j, r in enumerate(series):
             value = r["per_fold"][str(fold)] or 0.0
@@ -86,7 +86,8 @@ def bars_image(rows, folds, task, height=300):
             draw.text((x + 2, y - 14), f"{value:.0f}", fill="black")
         draw.text((50 + i * 90 + 10, base + 8), f"fold {fold}", fill="black")
     for j, r in enumerate(series):
-        draw.text((width - 150, 8 + 14 * j), f"{r['measure']}: {r['mean']:.1f} ± {r['std']:.1f}",
+        spread = f" ± {r['std']:.1f}" if r["std"] is not None else ""
+        draw.text((8, 24 + 14 * j), f"{r['measure']}: {r['mean']:.1f}{spread}",
                   fill=colours[r["measure"]])
     return image
 

@@ -70,10 +70,13 @@ def _counts(head, labels, logits):
 
 
 def make_predict_step(model, heads, oversample):
-    """A tf.function from a batch of images to per-head softmax probabilities; with
-    `oversample`, images are (B, 10, S, S, 3) and the 10 crops' softmaxes are averaged."""
+    """A tf.function from a batch of uint8 images (B, S, S, 3) to per-head softmax
+    probabilities; with `oversample`, images are (B, 10, S, S, 3) and the 10 crops'
+    softmaxes are averaged. Traced once, for any batch size (a pass ends on a smaller one)."""
+    crop = tuple(model.inputs[0].shape[1:])
+    spec = tf.TensorSpec((None, 10, *crop) if oversample else (None, *crop), tf.uint8)
 
-    @tf.function(reduce_retracing=True)  # The last batch of a pass is smaller.
+    @tf.function(input_signature=[spec])
     def predict(images):
         if oversample:
             shape = tf.shape(images)

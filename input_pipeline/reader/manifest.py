@@ -56,23 +56,31 @@ def load_folds(shards_dir, test_fold):
     return (manifest, *split_files(manifest, shards_dir, test_fold))
 
 
+def split_counts(manifest, test_fold, key):
+    """({name: count} over the training folds, {name: count} of the test fold) of a
+    manifest's per-fold `key` ("age_counts", "gender_counts", "race_counts")."""
+    train, test = {}, {}
+    for fold in manifest["folds"]:
+        total = test if fold["fold"] == test_fold else train
+        for name, n in fold[key].items():
+            total[name] = total.get(name, 0) + n
+    return train, test
+
+
 def label_counts(manifest, test_fold, heads, age_bins, policy):
     """{"train": {head: {"known", "unknown"}}, "test": {...}}: how many faces of the
     training folds and of the test fold have a label for each head, with the age bins of
     this run (the rest are masked out of that head's loss and figures)."""
-    out = {}
-    for split, folds in (("train", [f for f in manifest["folds"] if f["fold"] != test_fold]),
-                         ("test", [f for f in manifest["folds"] if f["fold"] == test_fold])):
-        total = sum(f["num_examples"] for f in folds)
-        known = {}
-        for head in heads:
+    out = {"train": {}, "test": {}}
+    for head in heads:
+        key = "age_counts" if head in ("age", "age_years") else f"{head}_counts"
+        for split, counts in zip(out, split_counts(manifest, test_fold, key), strict=True):
+            total = sum(counts.values())
             if head == "age":
-                known[head] = sum(n for f in folds
-                                  for name, n in labels.bin_counts(f["age_counts"], age_bins, policy).items()
-                                  if name != "unknown")
+                unknown = labels.bin_counts(counts, age_bins, policy)["unknown"]
             elif head == "age_years":
-                known[head] = sum(labels.years_known(f["age_counts"]) for f in folds)
+                unknown = total - labels.years_known(counts)
             else:
-                known[head] = sum(f["num_examples"] - f[f"{head}_counts"]["unknown"] for f in folds)
-        out[split] = {head: {"known": n, "unknown": total - n} for head, n in known.items()}
+                unknown = counts.get("unknown", 0)
+            out[split][head] = {"known": total - unknown, "unknown": unknown}
     return out

@@ -77,6 +77,20 @@ def read(csv_file, data_dir, policy="strict", dedup=False, columns=None, age_bin
     return rows
 
 
+def gender_of(text):
+    """0 (male) or 1 (female) of a CSV's m/f/male/female/0/1, in any case; else labels.UNKNOWN."""
+    return _GENDERS.get(text.strip().lower(), labels.UNKNOWN)
+
+
+def fold_of_row(row):
+    """The fold of a row {field: text}: its fold column (None when that is not one of
+    0..4), else a stable hash of its subject_id, or of its path when it has none, so that
+    folds stay subject-disjoint."""
+    if "fold" in row:
+        return int(row["fold"]) if row["fold"].isdigit() and int(row["fold"]) < NUM_FOLDS else None
+    return fold_of(row.get("subject_id") or row["path"])
+
+
 def _find_columns(header, csv_file, columns):
     """{field: index in the header}; DatasetError naming what is missing or repeated."""
     repeated = sorted({h for h in header if header.count(h) > 1})
@@ -105,15 +119,12 @@ def _parse_row(fields, header, where, source, policy, age_bins):
     if not path:
         return Skip(None, source, "", "malformed_row", "path is empty")
     subject_id = row.get("subject_id") or path
-    if "fold" in row:
-        if not row["fold"].isdigit() or int(row["fold"]) >= NUM_FOLDS:
-            return Skip(None, source, path, "malformed_row", f"fold {row['fold']!r} is not one of 0..{NUM_FOLDS - 1}")
-        fold = int(row["fold"])
-    else:
-        fold = fold_of(subject_id)
+    fold = fold_of_row(row)
+    if fold is None:
+        return Skip(None, source, path, "malformed_row", f"fold {row['fold']!r} is not one of 0..{NUM_FOLDS - 1}")
     age_text, gender_text, race = row.get("age", ""), row.get("gender", ""), row.get("race", "")
     age = labels.age_from_text(age_text, policy, age_bins)
-    gender = _GENDERS.get(gender_text.lower(), labels.UNKNOWN)
+    gender = gender_of(gender_text)
     if age[0] < 0 and gender < 0 and not race:
         detail = f"age={age_text!r} gender={gender_text!r} race={race!r}"
         if age_text:

@@ -5,7 +5,7 @@
 sizes and shapes, some grayscale, and (unlike the real set, to exercise the conversion)
 some PNG and BMP files. Build it with
 
-    python build_input.py --dataset=csv --data_dir=data/imfdb_sample/Train \
+    python build_input.py --dataset=csv --data_dir=data/imfdb_sample/Train \\
         --csv_file=data/imfdb_sample/train.csv --csv_columns=path=ID,age=Class --age_bins=three
 
 Drawn by synthetic_face; nothing here is a photograph.

@@ -1,0 +1,58 @@
+"""Scores predict.py's answers on labelled photos: is the model right on photos like mine?
+
+    python scripts/predict.py --model=runs/utk_heads/export --format=csv --output=predictions.csv photos/
+    python scripts/score_predictions.py --model=runs/utk_heads/export --predictions=predictions.csv \\
+        --labels=photos/labels.csv
+
+--labels is a CSV as build_input.py --dataset=csv reads one (a path column and any of
+age, gender and race; other names mapped with --csv_columns); photos are matched to it by
+file name, and a photo's first face found is the one scored. --fold=k keeps only the
+labelled photos build_input.py put in fold k (the held-out test fold of a model trained
+with --test_fold=k), so the figures can be set beside model.py's on the same faces.
+Prints the share of photos with a face, each head's accuracy (age: exact and one-off in
+the model's bins) and the exact-age MAE; --output writes them as JSON.
+"""
+
+import json
+import os
+import sys
+
+from absl import app, flags
+
+from input_pipeline import labels
+from input_pipeline.sources import csv_file
+from serving import metadata, score
+
+flags.DEFINE_string("model", "runs/demo/export", "The export whose predictions these are (for its age bins).")
+flags.DEFINE_string("predictions", "", "predict.py --format=csv output.")
+flags.DEFINE_string("labels", "", "CSV of the photos' true labels (path, age, gender, race).")
+flags.DEFINE_string("csv_columns", "", "Map this project's column names to the labels CSV's, e.g. path=ID,age=Class.")
+flags.DEFINE_integer("fold", -1, "Score only the labelled photos of this fold as build_input.py assigns them "
+                     "(-1: every labelled photo).", lower_bound=-1, upper_bound=4)
+flags.DEFINE_string("output", "", "Also write the figures to this JSON file.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    for name in ("predictions", "labels"):
+        if not os.path.isfile(FLAGS[name].value):
+            raise app.UsageError(f"--{name}={FLAGS[name].value!r} is not a file")
+    try:
+        bins = labels.AgeBins.from_dict(metadata.read(FLAGS.model).age_bins)
+        truth = score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins,
+                                 None if FLAGS.fold < 0 else FLAGS.fold)
+        figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins)
+    except (OSError, ValueError) as e:
+        print(f"score_predictions: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(score.describe(figures)))
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            json.dump(figures, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

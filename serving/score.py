@@ -1,0 +1,104 @@
+"""How right predict.py was on labelled photos: its CSV output against a CSV of true labels.
+
+The labels CSV is read as build_input.py reads one (input_pipeline/sources/csv_file.py):
+a `path` column and any of `age` (years, a range or a bin name), `gender` and `race`,
+other header names mapped with `columns`. A photo is matched to its labels by file name;
+its first face with status "ok" is the one scored (a labelled photo is one person).
+"""
+
+import collections
+import csv
+import os
+
+import numpy as np
+
+from input_pipeline import labels
+from input_pipeline.sources import csv_file
+
+
+def read_truth(path, columns, bins, fold=None):
+    """{file name: (age (low, high), gender 0/1/-1, race name or "")} of a labels CSV;
+    with `fold`, only the rows build_input.py puts in that fold. ValueError naming the
+    file and row of a file name given twice."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = [h.strip().lower() for h in next(reader, [])]
+        names = {field: header.index(columns.get(field, field)) for field in csv_file.FIELDS
+                 if columns.get(field, field) in header}
+        if "path" not in names:
+            raise ValueError(f"{path}: no path column (found {', '.join(header)}); map one with --csv_columns")
+        truth = {}
+        for fields in reader:
+            row = {field: fields[i].strip() for field, i in names.items() if i < len(fields)}
+            if not row.get("path"):
+                continue
+            if fold is not None and csv_file.fold_of_row(row) != fold:
+                continue
+            name = os.path.basename(row["path"])
+            if name in truth:
+                raise ValueError(f"{path}:{reader.line_num}: the file name {name} is given twice; photos are "
+                                 "matched to labels by file name")
+            truth[name] = (labels.age_from_text(row.get("age", ""), "nearest", bins),
+                           csv_file.gender_of(row.get("gender", "")), row.get("race", "").lower())
+    return truth
+
+
+def read_predictions(path):
+    """{file name: first face with status "ok", as a row of predict.py --format=csv}."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and "input" not in rows[0]:
+        raise ValueError(f"{path} is not predict.py --format=csv output (no input column)")
+    faces = {}
+    for row in rows:
+        if row["status"] == "ok":
+            faces.setdefault(os.path.basename(row["input"]), row)
+    return faces
+
+
+def score(faces, truth, bins):
+    """{"photos", "with_face", head: figures} over the labelled photos: exact and one-off
+    (an adjacent bin) accuracy of age, accuracy of gender and race, MAE and the share
+    within 5 years of age_years, each over the photos with a face and that label."""
+    found = [name for name in truth if name in faces]
+    out = {"photos": len(truth), "with_face": len(found)}
+    hits = collections.defaultdict(list)
+    for name in found:
+        (low, high), gender, race = truth[name]
+        row = faces[name]
+        true_bin = bins.bin_of(low, high, "strict")
+        if "age" in row and true_bin >= 0:
+            hits["age"].append(abs(bins.names.index(row["age"]) - true_bin))
+        if "gender" in row and gender >= 0:
+            hits["gender"].append(row["gender"] == labels.GENDER_CLASSES[gender])
+        if "race" in row and race:
+            hits["race"].append(row["race"].lower() == race)
+        if "age_years" in row and low >= 0 and low == high:
+            hits["age_years"].append(abs(float(row["age_years"]) - low))
+    for head, values in hits.items():
+        v = np.asarray(values, dtype=np.float64)
+        if head == "age":
+            out[head] = {"exact": float(np.mean(v == 0)), "one_off": float(np.mean(v <= 1)), "n": len(v)}
+        elif head == "age_years":
+            out[head] = {"mae": float(np.mean(v)), "within_5": float(np.mean(v <= 5)), "n": len(v)}
+        else:
+            out[head] = {"accuracy": float(np.mean(v)), "n": len(v)}
+    return out
+
+
+def describe(figures):
+    """Lines for a person."""
+    photos, found = figures["photos"], figures["with_face"]
+    lines = [f"{photos} labelled photos, a face found in {found} ({found / max(photos, 1):.1%})"]
+    for head in labels.HEADS:
+        f = figures.get(head)
+        if not f:
+            continue
+        if head == "age":
+            text = f"exact {f['exact']:.1%}, one-off {f['one_off']:.1%}"
+        elif head == "age_years":
+            text = f"MAE {f['mae']:.1f} years, {f['within_5']:.1%} within 5"
+        else:
+            text = f"{f['accuracy']:.1%}"
+        lines.append(f"  {head:<9} {text} ({f['n']} photos)")
+    return lines

@@ -1,0 +1,87 @@
+"""serving/score.py and scripts/score_predictions.py: predict.py's CSV scored against true labels."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from input_pipeline import labels
+from input_pipeline.sources import csv_file
+from processes import ROOT
+from serving import metadata, score
+
+THREE = labels.parse_bins("three")
+HEADER = "input,face,box,status,age,age_probability,gender,gender_probability,race,race_probability,age_years\n"
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_every_head_is_scored_on_the_photos_with_a_face(tmp_path):
+    truth_csv = write(tmp_path / "labels.csv", "path,age,gender,race\n"
+                      "a/1.jpg,20,m,White\n"     # age right, gender right, race right, 2 years off
+                      "a/2.jpg,35,female,asian\n"  # one bin off, gender wrong, race right, 5 years off
+                      "a/3.jpg,70,f,\n"          # two bins off (old -> young), no race, 48 years off
+                      "a/4.jpg,(25, 32),,black\n"  # a range: no exact age; no face found
+                      "a/5.jpg,8,m,black\n")     # no bin of `three` holds 8: age unscored
+    predictions = write(tmp_path / "p.csv", HEADER +
+                        '/x/1.jpg,0,"0,0,9,9",ok,young,0.9,m,0.9,white,0.8,22.0\n'
+                        '/x/1.jpg,1,"0,0,9,9",ok,old,0.9,f,0.9,black,0.8,70.0\n'  # a second face: ignored
+                        '/x/2.jpg,0,"0,0,9,9",too_small,,,,,,,\n'
+                        '/x/2.jpg,1,"0,0,9,9",ok,young,0.6,m,0.7,asian,0.5,30.0\n'
+                        '/x/3.jpg,0,"0,0,9,9",ok,young,0.5,f,0.9,white,0.5,22.0\n'
+                        '/x/5.jpg,0,"0,0,9,9",ok,young,0.5,m,0.9,black,0.5,10.5\n'
+                        '/x/9.jpg,0,"0,0,9,9",ok,young,0.5,m,0.9,black,0.5,10.5\n')  # not labelled
+    figures = score.score(score.read_predictions(predictions), score.read_truth(truth_csv, {}, THREE), THREE)
+    assert figures["photos"] == 5 and figures["with_face"] == 4
+    assert figures["age"] == {"exact": pytest.approx(1 / 3), "one_off": pytest.approx(2 / 3), "n": 3}
+    assert figures["gender"] == {"accuracy": pytest.approx(3 / 4), "n": 4}
+    assert figures["race"] == {"accuracy": 1.0, "n": 3}
+    assert figures["age_years"] == {"mae": pytest.approx((2 + 5 + 48 + 2.5) / 4), "within_5": 0.75, "n": 4}
+    assert score.describe(figures)[0] == "5 labelled photos, a face found in 4 (80.0%)"
+
+
+def test_fold_keeps_the_photos_build_input_puts_in_it(tmp_path):
+    rows = [f"p/{i}.jpg,{20 + i},m" for i in range(40)]
+    truth_csv = write(tmp_path / "labels.csv", "path,age,gender\n" + "\n".join(rows) + "\n")
+    folds = {os.path.basename(r.split(",")[0]): csv_file.fold_of_row({"path": r.split(",")[0]}) for r in rows}
+    for k in range(5):
+        assert set(score.read_truth(truth_csv, {}, THREE, fold=k)) == {n for n, f in folds.items() if f == k}
+    # The same folds as the build: the CSV reader's faces.
+    faces = csv_file.read(truth_csv, str(tmp_path)).faces
+    assert {os.path.basename(f.path): f.fold for f in faces} == folds
+
+
+def test_mapped_columns_and_a_name_given_twice(tmp_path):
+    mapped = write(tmp_path / "train.csv", "ID,Class\n1.png,YOUNG\n2.png,OLD\n")
+    truth = score.read_truth(mapped, csv_file.parse_columns("path=ID,age=Class"), THREE)
+    assert truth == {"1.png": ((13, 30), -1, ""), "2.png": ((51, 120), -1, "")}
+    twice = write(tmp_path / "twice.csv", "path,age\na/1.jpg,20\nb/1.jpg,30\n")
+    with pytest.raises(ValueError, match=r"twice.csv:3: the file name 1.jpg is given twice"):
+        score.read_truth(twice, {}, THREE)
+
+
+def test_the_command_line(tmp_path):
+    export = tmp_path / "export"
+    export.mkdir()
+    metadata.write(str(export / metadata.FILE), metadata.Metadata({"age": list(THREE.names), "gender": ["m", "f"]},
+                                                                   128, 112, age_bins=THREE.as_dict()))
+    truth_csv = write(tmp_path / "labels.csv", "path,age,gender\n1.jpg,20,m\n2.jpg,40,f\n")
+    predictions = write(tmp_path / "p.csv", "input,face,box,status,age,gender\n"
+                        '1.jpg,0,"0,0,9,9",ok,young,m\n2.jpg,0,"0,0,9,9",ok,young,f\n')
+    script = os.path.join(ROOT, "scripts", "score_predictions.py")
+    result = subprocess.run([sys.executable, script, f"--model={export}", f"--predictions={predictions}",
+                             f"--labels={truth_csv}", f"--output={tmp_path / 'f.json'}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["2 labelled photos, a face found in 2 (100.0%)",
+                                          "  age       exact 50.0%, one-off 100.0% (2 photos)",
+                                          "  gender    100.0% (2 photos)"]
+    assert json.loads((tmp_path / "f.json").read_text())["gender"]["accuracy"] == 1.0
+    missing = subprocess.run([sys.executable, script, f"--model={export}", "--predictions=nope.csv",
+                              f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "--predictions='nope.csv' is not a file" in missing.stderr
