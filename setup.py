@@ -32,6 +32,10 @@ setup(
         "opencv-python-headless>=4.8,<5",
         "flask>=3,<4",  # scripts/serve.py: the page and the JSON API ...
         "waitress>=3,<4",  # ... served by waitress, a production WSGI server (ZPL 2.1).
+        # scripts/tune.py: Optuna's samplers, pruners and storages (MIT; it brings SQLAlchemy
+        # and alembic for the study's database), and matplotlib for its plots as PNG.
+        "optuna>=5,<6",
+        "matplotlib>=3.9,<4",
     ],
     extras_require={
         # The browser test drives Debian's chromium and chromium-driver (make browser).

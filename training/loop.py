@@ -26,10 +26,16 @@ from training import losses, metrics, optim, plots, runtime, steps, summaries
 from training.checkpoints import Checkpoints, Interrupted, StopRequest
 
 
-def train_and_evaluate(data_cfg, model_cfg, cfg):
+def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     """Trains (resuming from cfg.model_dir if it holds a checkpoint), evaluates the test
     fold and returns the metrics written to metrics.json (None on a worker that is not
-    the chief). Raises Interrupted after saving a checkpoint on SIGTERM or Ctrl-C."""
+    the chief). Raises Interrupted after saving a checkpoint on SIGTERM or Ctrl-C.
+
+    `on_validation(step, score)` is called after each validation pass with its score
+    (the mean over heads of metrics.headline) and may raise to end the run there (a
+    tuner pruning a trial). With `test=False` the test fold is never looked at: nothing
+    is exported and the result is {"best_val", "label_counts", "train_seconds",
+    "num_parameters"} (hyperparameter search selects on validation only)."""
     runtime.split_cpu(cfg.cpu_devices)
     if data_cfg.deterministic:
         keras.utils.set_random_seed(data_cfg.seed)
@@ -163,6 +169,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
                     if score > best_val.numpy():  # The same on every worker: same weights, same data.
                         best_val.assign(score)
                         save(step, best=True)
+                    if on_validation is not None:
+                        on_validation(step, score)
                 if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
                     save(step)
             if stop.signum:  # Asked to stop during the last validation: training is saved, skip the rest.
@@ -175,6 +183,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg):
         return None
     extra = {"label_counts": known, "train_seconds": float(seconds.numpy()),
              "num_parameters": int(model.count_params())}
+    if not test:
+        return {"best_val": float(best_val.numpy()), **extra}
     return finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, checkpoints.best, writers["test"],
                   targets, extra)
 

@@ -1,0 +1,71 @@
+"""Compares architectures: accuracy against cost, measured in one run on this machine.
+
+    python scripts/compare_architectures.py --flagfile=configs/demo.flags --weights=none \\
+        --train_minutes=3 --output_dir=runs/compare
+
+For each of --archs (default: levi_hassner and every transfer backbone): parameters,
+multiply-adds per image (counted from the built model's Conv and Dense layers), training
+images/s through model.py's own train step, inference latency at batch 1 and 64, then
+training under one budget (--train_steps, or --train_minutes: the steps each
+architecture's measured speed fits in that time) in <output_dir>/<arch> and its test
+fold's accuracy. Writes comparison.md, comparison.csv and comparison.png (accuracy
+against multiply-adds) and names the cheapest architecture reaching --target_accuracy.
+Every model.py flag applies (--shards_dir, --image_size, --weights, ...); with
+--weights=imagenet (where the weights can be downloaded) the same command compares
+fine-tuned backbones. A finished architecture (its metrics.json) is not trained again.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO lines; warnings still show.
+
+# ruff: noqa: E402 (imports after the environment set-up)
+from absl import app, flags
+
+import architectures
+import training.flags
+from input_pipeline.reader.manifest import ShardsError
+from training import architecture_comparison, runtime
+from training.checkpoints import Interrupted
+
+flags.adopt_module_key_flags(training.flags)  # model.py's flags: --help lists them here too.
+flags.DEFINE_list("archs", ["levi_hassner", *architectures.transfer.BACKBONES], "Architectures to compare.")
+flags.DEFINE_string("output_dir", "runs/compare", "Where each architecture trains and the table and plot go.")
+flags.DEFINE_float("train_minutes", 0, "Budget per architecture in minutes of training at its measured speed; "
+                   "0: --train_steps steps each.", lower_bound=0)
+flags.DEFINE_float("target_accuracy", 0.5, "Name the cheapest architecture whose test accuracy reaches this.",
+                   lower_bound=0, upper_bound=1)
+flags.DEFINE_integer("timed_steps", 10, "Training steps timed per architecture (after 3 untimed).", lower_bound=1)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    unknown = sorted(set(FLAGS.archs) - set(architectures.ARCHITECTURES))
+    if unknown:
+        raise app.UsageError(f"unknown --archs {', '.join(unknown)}; choose from {sorted(architectures.ARCHITECTURES)}")
+    runtime.quiet_tensorflow_info()
+    try:
+        configs = training.flags.configs_from_flags(FLAGS)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    rows = []
+    try:
+        for arch in FLAGS.archs:
+            rows.append(architecture_comparison.run_one(configs, arch, FLAGS.output_dir, configs[2].train_steps
+                                                        if not FLAGS.train_minutes else 0, FLAGS.train_minutes,
+                                                        FLAGS.timed_steps))
+            architecture_comparison.write(FLAGS.output_dir, rows, FLAGS.target_accuracy)  # After each one.
+    except Interrupted as e:
+        sys.exit(f"compare_architectures.py: {e}")
+    except (FileNotFoundError, ShardsError) as e:
+        sys.exit(f"compare_architectures.py: error: {e}")
+    print(architecture_comparison.write(FLAGS.output_dir, rows, FLAGS.target_accuracy), end="")
+    print(f"written: {FLAGS.output_dir}/comparison.md, comparison.csv, comparison.png")
+
+
+if __name__ == "__main__":
+    app.run(main)
