@@ -114,7 +114,9 @@ def test_grid_search_visits_every_combination_once(small_shards, tmp_path):
         ("adam", 2), ("adam", 4), ("sgd", 2), ("sgd", 4)]
 
 
-def test_a_killed_study_resumes_its_trial_and_ends_with_the_requested_trials(small_shards, tmp_path):
+@pytest.mark.parametrize("signum,left", [(signal.SIGKILL, ["COMPLETE", "RUNNING"]),  # What a kill leaves.
+                                         (signal.SIGTERM, ["COMPLETE", "FAIL", "WAITING"])])  # Saved and queued.
+def test_a_killed_study_resumes_its_trial_and_ends_with_the_requested_trials(small_shards, tmp_path, signum, left):
     study_dir = tmp_path / "killed"
     args = ["--trials=2", "--train_steps=200", "--eval_every=100", "--checkpoint_every=10", "--pruner=none",
             "--search=learning_rate:log:1e-4:1e-2"]
@@ -124,9 +126,9 @@ def test_a_killed_study_resumes_its_trial_and_ends_with_the_requested_trials(sma
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert process.poll() is None, process.communicate()[1][-3000:]
-    process.send_signal(signal.SIGKILL)
+    process.send_signal(signum)
     process.communicate()
-    assert states(load(study_dir)) == ["COMPLETE", "RUNNING"]  # What a kill leaves behind.
+    assert process.returncode in (-signal.SIGKILL, 128 + signal.SIGTERM) and states(load(study_dir)) == left
     result = tune(small_shards, study_dir, *args)
     study = load(study_dir)
     assert states(study) == ["COMPLETE", "FAIL", "COMPLETE"]
