@@ -21,6 +21,7 @@ from absl import app, flags
 
 from input_pipeline import labels
 from input_pipeline.sources import csv_file
+from input_pipeline.sources.rows import DatasetError
 from serving import metadata, score
 
 flags.DEFINE_string("model", "runs/demo/export", "The export whose predictions these are (for its age bins).")
@@ -44,7 +45,7 @@ def main(argv):
         truth = score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins,
                                  None if FLAGS.fold < 0 else FLAGS.fold)
         figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, DatasetError) as e:
         print(f"score_predictions: {e}", file=sys.stderr)
         return 1
     print("\n".join(score.describe(figures)))

@@ -138,7 +138,7 @@ def main(argv):
                                 pruner=make_pruner(FLAGS.pruner, FLAGS.pruner_startup_trials, configs[2].eval_every,
                                                    configs[2].train_steps),
                                 study_name=FLAGS.study_name, direction="maximize", load_if_exists=True)
-    searched = [spec for spec in sorted(FLAGS.search)]
+    searched = sorted(FLAGS.search)
     if study.user_attrs.get("search", searched) != searched:
         sys.exit(f"tune.py: error: study {FLAGS.study_name!r} in {url} searches {study.user_attrs['search']}, not "
                  f"{searched}; use the same --search or another --study_dir / --study_name")

@@ -18,15 +18,12 @@ from input_pipeline.sources import csv_file
 
 def read_truth(path, columns, bins, fold=None):
     """{file name: (age (low, high), gender 0/1/-1, race name or "")} of a labels CSV;
-    with `fold`, only the rows build_input.py puts in that fold. ValueError naming the
-    file and row of a file name given twice."""
+    with `fold`, only the rows build_input.py puts in that fold. DatasetError for missing
+    or repeated columns, ValueError naming the file and row of a file name given twice."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = [h.strip().lower() for h in next(reader, [])]
-        names = {field: header.index(columns.get(field, field)) for field in csv_file.FIELDS
-                 if columns.get(field, field) in header}
-        if "path" not in names:
-            raise ValueError(f"{path}: no path column (found {', '.join(header)}); map one with --csv_columns")
+        names = csv_file.find_columns(header, path, columns)  # As build_input reads it.
         truth = {}
         for fields in reader:
             row = {field: fields[i].strip() for field, i in names.items() if i < len(fields)}

@@ -93,7 +93,7 @@ def parse_param(spec, parse_choice):
         raise ValueError(f"--search={spec}: {kind} needs a low and a high bound, e.g. {name}:{kind}:1:10") from None
     if not sep or low >= high or (kind == "log" and low <= 0):
         raise ValueError(f"--search={spec}: need low < high{' and low > 0 on a log scale' if kind == 'log' else ''}")
-    if kind != "int" and isinstance(fields[name], (int, bool)) and not isinstance(fields[name], float):
+    if kind != "int" and isinstance(fields[name], int):  # bool is an int too.
         raise ValueError(f"--search={spec}: {name} is an integer setting; use {name}:int:low:high")
     return Param(name, kind, low, high)
 

@@ -53,7 +53,7 @@ def read(csv_file, data_dir, policy="strict", dedup=False, columns=None, age_bin
         text = f.read().decode("utf-8-sig", "surrogateescape")
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in next(reader, [])]
-    where = _find_columns(header, csv_file, columns or {})
+    where = find_columns(header, csv_file, columns or {})
     name = os.path.basename(csv_file)
     rows, seen, faces, races = Rows(), set(), [], []
     for fields in reader:
@@ -91,7 +91,7 @@ def fold_of_row(row):
     return fold_of(row.get("subject_id") or row["path"])
 
 
-def _find_columns(header, csv_file, columns):
+def find_columns(header, csv_file, columns):
     """{field: index in the header}; DatasetError naming what is missing or repeated."""
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
