@@ -16,3 +16,9 @@ def build(cfg, heads):
 def is_transfer(arch):
     return arch in transfer.BACKBONES
 
+
+def freezes_backbone(cfg):
+    """A transfer model whose pre-trained backbone is frozen, then fine-tuned (transfer.set_trainable);
+    from scratch (weights none) every layer trains from the first step."""
+    return is_transfer(cfg.arch) and transfer.pretrained(cfg)
+

@@ -1,9 +1,11 @@
 """Transfer learning: a keras.applications backbone with a small classification head.
 
 The backbone's own `preprocess_input` runs inside the model, so the input pipeline
-feeds every architecture the same float32 [0, 255] images. The backbone is always
-called with training=False: its BatchNorm layers stay in inference mode while the
-head trains and while its top layers are fine-tuned (set_trainable).
+feeds every architecture the same float32 [0, 255] images. A pre-trained backbone
+(ImageNet weights or a weights file) is frozen at first and called with training=False:
+its BatchNorm layers keep their learned statistics while the head trains and while its
+top layers are fine-tuned (set_trainable). With weights "none" there is nothing to keep:
+the whole network trains from scratch, BatchNorm in training mode.
 """
 
 import dataclasses
@@ -57,7 +59,7 @@ def build(cfg, heads):
 
     images = keras.Input((size, size, 3), name="image")
     x = Preprocess(cfg.arch, name="preprocess")(images)
-    x = backbone(x, training=False)
+    x = backbone(x, training=False) if pretrained(cfg) else backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(cfg.dropout, name="drop_features")(x)
     x = keras.layers.Dense(cfg.head_units, activation="relu", name="head",
@@ -66,8 +68,15 @@ def build(cfg, heads):
     logits = {task: keras.layers.Dense(n, dtype="float32", name=f"logits_{task}")(x)
               for task, n in heads.items()}
     model = keras.Model(images, logits, name=f"transfer_{cfg.arch}")
-    set_trainable(model, 0)
+    if pretrained(cfg):
+        set_trainable(model, 0)
     return model
+
+
+def pretrained(cfg):
+    """The backbone starts from learned weights, which its training phases keep: frozen
+    under the head first, then fine-tuned from the top (--head_steps, --fine_tune_layers)."""
+    return cfg.weights != "none"
 
 
 def set_trainable(model, fine_tune_layers):

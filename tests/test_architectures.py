@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -60,9 +62,18 @@ def test_every_architecture_gives_logits_and_gradients(arch):
     assert not missing, missing
 
 
+def backbone_file(arch, folder):
+    """A backbone weights file, as a user without network would pass to --weights."""
+    path = os.path.join(folder, f"{arch}.weights.h5")
+    architectures.build(ModelConfig(arch=arch, image_size=32, weights="none"), HEADS).get_layer(
+        transfer.BACKBONE).save_weights(path)
+    return path
+
+
 @pytest.mark.parametrize("arch", ["vgg16", "mobilenetv2"])
-def test_a_frozen_backbone_gets_no_gradient_until_fine_tuned(arch):
-    model = architectures.build(ModelConfig(arch=arch, image_size=32, weights="none"), HEADS)
+def test_a_pretrained_backbone_gets_no_gradient_until_fine_tuned(arch, tmp_path):
+    model = architectures.build(ModelConfig(arch=arch, image_size=32, weights=backbone_file(arch, tmp_path)), HEADS)
+    assert architectures.freezes_backbone(ModelConfig(arch=arch, weights="imagenet"))
     backbone = model.get_layer(transfer.BACKBONE)
     backbone_ids = {id(v) for v in backbone.weights}
     assert not {id(v) for v in model.trainable_variables} & backbone_ids
@@ -73,6 +84,22 @@ def test_a_frozen_backbone_gets_no_gradient_until_fine_tuned(arch):
     assert all(g is not None for g in grads)
     bn = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert all(not layer.trainable for layer in bn)
+
+
+@pytest.mark.parametrize("arch", ["mobilenetv2", "resnet50"])
+def test_from_scratch_every_layer_trains_and_batchnorm_learns_its_statistics(arch):
+    cfg = ModelConfig(arch=arch, image_size=32, weights="none")
+    model = architectures.build(cfg, HEADS)
+    assert not architectures.freezes_backbone(cfg)
+    backbone = model.get_layer(transfer.BACKBONE)
+    backbone_ids = {id(v) for v in backbone.trainable_weights}
+    assert backbone_ids and backbone_ids <= {id(v) for v in model.trainable_variables}
+    _, grads = grads_of(model, 32)
+    assert all(g is not None for g in grads)
+    bn = next(layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization))
+    before = bn.moving_mean.numpy().copy()
+    model(tf.random.uniform((4, 32, 32, 3), 0, 255, seed=2), training=True)
+    assert not np.array_equal(bn.moving_mean.numpy(), before)  # Training mode: the statistics move.
 
 
 def test_weights_from_a_local_file(tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -116,10 +117,13 @@ def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(small_shar
 
 
 def test_transfer_learning_trains_the_head_then_fine_tunes(small_shards, tmp_path, caplog):
-    configs = tiny(small_shards, tmp_path / "run", arch="mobilenetv2", image_size=32, head_steps=2,
-                   fine_tune_layers=4, export=False)
+    data_cfg, model_cfg, cfg = tiny(small_shards, tmp_path / "run", arch="mobilenetv2", image_size=32, head_steps=2,
+                                    fine_tune_layers=4, export=False)
+    weights = str(tmp_path / "backbone.weights.h5")  # Pre-trained weights, as a file (no download here).
+    architectures.build(model_cfg, {"age": 8}).get_layer("backbone").save_weights(weights)
     with caplog.at_level("INFO", logger="absl"):
-        train_and_evaluate(*configs)
+        train_and_evaluate(data_cfg, dataclasses.replace(model_cfg, weights=weights), cfg)
+    assert f"starting from the {weights} backbone weights" in caplog.text
     assert "step 3: fine-tuning the top 4 backbone layers" in caplog.text
     reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert reader.get_tensor("fine_tune_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 2

@@ -10,6 +10,8 @@ import time
 
 import optuna
 import pytest
+import tensorflow as tf
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from configs import tiny
 from processes import ROOT
@@ -35,6 +37,19 @@ def load(study_dir):
 
 def states(study):
     return [t.state.name for t in study.get_trials()]
+
+
+def hparams_data(folder):
+    """{summary tag: HParamsPluginData} of the TensorBoard events in folder, as the HParams tab reads them."""
+    found = {}
+    for name in os.listdir(folder):
+        if name.startswith("events.out.tfevents"):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+                for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name == "hparams":
+                        found[value.tag] = plugin_data_pb2.HParamsPluginData.FromString(
+                            value.metadata.plugin_data.content)
+    return found
 
 
 def test_search_specs():
@@ -93,6 +108,13 @@ def test_a_three_trial_tpe_study_writes_its_table_flagfile_and_plots(small_shard
     assert flags[-1] == f"--model_dir={study_dir / 'best_model'}" and "--image_size=24" in flags
     for n in range(3):  # Each trial trained in its own directory, with its TensorBoard events.
         assert (study_dir / f"trial_{n}" / "config.json").is_file() and (study_dir / f"trial_{n}" / "train").is_dir()
+    # HParams: the searched settings and the score at the study's top, each trial a session named by its folder.
+    experiment = hparams_data(study_dir)["_hparams_/experiment"].experiment
+    assert sorted(h.name for h in experiment.hparam_infos) == ["dropout", "learning_rate"]
+    assert [m.name.tag for m in experiment.metric_infos] == [tuning.SCORE_TAG]
+    session = hparams_data(study_dir / "trial_1" / "train")["_hparams_/session_start_info"].session_start_info
+    assert session.group_name == "trial_1"
+    assert session.hparams["learning_rate"].number_value == pytest.approx(study.trials[1].params["learning_rate"])
     # The test fold: only the best trial's, once, after the search.
     assert (study_dir / "test_metrics.json").is_file() and "evaluated once" in result.stdout
     assert [n for n in range(3) if (study_dir / f"trial_{n}" / "metrics.json").exists()] == [best.number]

@@ -73,7 +73,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
                      if cfg.class_weights == "balanced" else None)
     head_weights = losses.parse_head_weights(cfg.head_weights, heads)
     targets = make_targets(run.bins, run.policy)
-    transfer_learning = architectures.is_transfer(model_cfg.arch)
+    transfer_learning = architectures.freezes_backbone(model_cfg)
     with strategy.scope():
         model, optimizer, fine_tune_optimizer = build_model_and_optimizers(model_cfg, cfg, heads, policy)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -95,8 +95,10 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     latest = checkpoints.restore()
     if latest:
         logging.info("resumed from %s at step %d", latest, int(step_var.numpy()))
-    elif transfer_learning and model_cfg.weights != "none":
+    elif transfer_learning:
         logging.info("no checkpoint: starting from the %s backbone weights", model_cfg.weights)
+    elif architectures.is_transfer(model_cfg.arch):
+        logging.info("no checkpoint: starting from scratch (--weights=none): every layer trains from the first step")
     else:
         logging.info("no checkpoint: starting from scratch")
     start_step = int(step_var.numpy())
@@ -194,7 +196,7 @@ def build_model_and_optimizers(model_cfg, cfg, heads, policy):
     scope. Each optimizer's schedule spans the steps it takes: a transfer model that
     fine-tunes trains its head for cfg.head_steps, then its top layers for the rest."""
     model = architectures.build(model_cfg, heads)
-    fine_tunes = architectures.is_transfer(model_cfg.arch) and cfg.fine_tune_layers > 0
+    fine_tunes = architectures.freezes_backbone(model_cfg) and cfg.fine_tune_layers > 0
     head_steps = min(cfg.head_steps, cfg.train_steps) if fine_tunes else cfg.train_steps
     optimizer = optim.make_optimizer(cfg, cfg.learning_rate, policy, head_steps)
     optimizer.build(model.trainable_variables)  # keras-team/keras#23085

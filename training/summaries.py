@@ -1,5 +1,6 @@
 """TensorBoard summaries and the progress line of training."""
 
+import os
 import time
 
 import keras
@@ -48,11 +49,12 @@ def write_input_images(writer, train_dataset, image_size, class_names):
 
 
 def write_hparams(writer, config):
+    """The run's configuration for TensorBoard's HParams tab, named by its folder (trial_3, ...)."""
     from tensorboard.plugins.hparams import api as hp
 
     values = {k: v for k, v in config.items() if isinstance(v, (bool, int, float, str))}
     with writer.as_default():
-        hp.hparams(values)
+        hp.hparams(values, trial_id=os.path.basename(os.path.normpath(config["model_dir"])))
 
 
 class TrainLog:
