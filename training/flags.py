@@ -44,7 +44,9 @@ flags.DEFINE_integer("seed", _D.seed, "Seed of the input order, augmentation and
 flags.DEFINE_enum("arch", _M.arch, sorted(architectures.ARCHITECTURES), "Architecture.")
 flags.DEFINE_float("dropout", _M.dropout, "Dropout rate of the fully connected layers.")
 flags.DEFINE_float("weight_decay", _M.weight_decay, "Levi-Hassner: Caffe weight decay on kernels.")
-flags.DEFINE_string("weights", _M.weights, "Transfer learning: imagenet, none, or a backbone weights file.")
+flags.DEFINE_string("weights", _M.weights, "Transfer learning: imagenet or a backbone weights file (the backbone "
+                    "is frozen, then fine-tuned with --head_steps and --fine_tune_layers), or none (every layer "
+                    "trains from scratch).")
 flags.DEFINE_integer("head_units", _M.head_units, "Transfer learning: units of the hidden head layer.")
 flags.DEFINE_float("l1", _M.l1, "Transfer learning: L1 penalty on the head layer's kernel.")
 flags.DEFINE_float("l2", _M.l2, "Transfer learning: L2 penalty on the head layer's kernel.")
