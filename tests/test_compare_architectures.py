@@ -56,3 +56,8 @@ def test_two_architectures_are_compared_in_one_run(small_shards, tmp_path):
     assert float(levi["mmac_per_image"]) != float(mobile["mmac_per_image"])
     assert "cheapest reaching 0.0%:" in result.stdout and (out / "comparison.png").stat().st_size > 5000
     assert "| levi_hassner |" in (out / "comparison.md").read_text()
+    # Run again with another budget: the finished runs are read back, with the steps they trained.
+    again = subprocess.run([*command, "--train_steps=3"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and "trained before (2 steps" in again.stderr, again.stderr[-3000:]
+    with open(out / "comparison.csv") as f:
+        assert [r["train_steps"] for r in csv.DictReader(f)] == ["2", "2"]

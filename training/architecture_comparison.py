@@ -40,12 +40,15 @@ def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_s
     del model
     steps = train_steps or max(1, int(train_minutes * 60 * speed / data_cfg.batch_size))
     model_dir = os.path.join(output_dir, arch)
-    logging.info("%s: %.1f images/s, training %d steps in %s", arch, speed, steps, model_dir)
     done = os.path.join(model_dir, "metrics.json")
-    if os.path.isfile(done):
+    if os.path.isfile(done):  # Trained by an earlier run, perhaps to another budget: report its steps.
         with open(done) as f:
             metrics = json.load(f)
+        with open(os.path.join(model_dir, "config.json")) as f:
+            steps = json.load(f)["train"]["train_steps"]
+        logging.info("%s: %.1f images/s; trained before (%d steps in %s)", arch, speed, steps, model_dir)
     else:
+        logging.info("%s: %.1f images/s, training %d steps in %s", arch, speed, steps, model_dir)
         metrics = train_and_evaluate(data_cfg, model_cfg, dataclasses.replace(
             train_cfg, model_dir=model_dir, train_steps=steps, warmup_steps=min(train_cfg.warmup_steps, steps // 10)))
     figures = {head: (f"MAE {f['mae']:.2f}" if head == "age_years" else f"{100 * f['accuracy']:.1f}%")
@@ -98,12 +101,19 @@ def scatter(rows, path, target=None):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 5))
-    for r in rows:
-        axes.scatter(r["mmac_per_image"], 100 * r["accuracy"], s=40)
-        axes.annotate(f"{r['arch']}\n{r['train_images_per_s']:.0f} img/s", (r["mmac_per_image"], 100 * r["accuracy"]),
-                      textcoords="offset points", xytext=(6, 4), fontsize=8)
+    placed = []  # (log10 x, y) of the labels so far: a neighbour's label goes below its point.
+    for r in sorted(rows, key=lambda r: r["mmac_per_image"]):
+        x, y = r["mmac_per_image"], 100 * r["accuracy"]
+        axes.scatter(x, y, s=40)
+        crowded = any(abs(np.log10(x) - px) < 0.25 and abs(y - py) < 8 for px, py in placed)
+        axes.annotate(f"{r['arch']}\n{r['train_images_per_s']:.0f} img/s", (x, y), textcoords="offset points",
+                      xytext=(6, -24) if crowded else (6, 4), fontsize=8)
+        placed.append((np.log10(x), y))
+    axes.margins(x=0.12, y=0.2)  # Room for the labels of the outermost points.
     if target is not None:
         axes.axhline(100 * target, color="gray", linestyle="--", linewidth=1)
+        axes.annotate(f"target {100 * target:.0f}%", (0.01, 100 * target), xycoords=("axes fraction", "data"),
+                      textcoords="offset points", xytext=(0, 3), fontsize=8, color="gray")
     axes.set_xscale("log")
     axes.set_xlabel("multiply-adds per image (millions, log scale)")
     axes.set_ylabel("test accuracy (%)")
