@@ -1,9 +1,9 @@
 """Model builders: each `build(cfg, heads) -> keras.Model` maps float32 [0, 255] images
 to a dict {task: float32 logits}, with any preprocessing inside the model."""
 
-from architectures import levi_hassner, transfer
+from architectures import levi_hassner, tiny, transfer
 
-ARCHITECTURES = {"levi_hassner": levi_hassner.build}
+ARCHITECTURES = {"levi_hassner": levi_hassner.build, "tiny": tiny.build}
 ARCHITECTURES.update({name: transfer.build for name in transfer.BACKBONES})
 
 

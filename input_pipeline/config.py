@@ -55,6 +55,7 @@ class BuildConfig:
 
 
 TASKS = tuple(labels.TASK_HEADS)
+CACHES = ("none", "encoded", "decoded")  # What the training pipeline keeps after its first pass.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,9 @@ class DataConfig:
     resize: int = 0  # Resize stored faces to this side before cropping; 0: as stored.
     batch_size: int = 50  # Global, across replicas.
     shuffle_buffer: int = 2048
-    cache: bool = False  # Cache the parsed records in memory after the first epoch.
+    cache: str = "none"  # reader.cache.KINDS: keep nothing, the parsed records, or the decoded faces.
+    cache_dir: str = ""  # The cache's files; "": in memory.
+    data_service: str = ""  # grpc://HOST:PORT of a tf.data service dispatcher; "": input runs here.
     deterministic: bool = False  # Seeded, ordered input (slower).
     seed: int = 0
 
@@ -94,3 +97,15 @@ class DataConfig:
             raise ValueError(f"need batch_size >= 1 and image_size >= 8: {self}")
         if self.resize and self.resize < self.image_size:
             raise ValueError(f"resize ({self.resize}) must be at least image_size ({self.image_size})")
+        if self.cache not in CACHES:
+            raise ValueError(f"cache must be one of {CACHES}, got {self.cache!r}")
+        if self.cache_dir and self.cache == "none":
+            raise ValueError(f"cache_dir ({self.cache_dir}) is set but cache is none: "
+                             "choose --cache=encoded or decoded")
+        if self.data_service and not self.data_service.startswith(("grpc://", "grpc+local://")):
+            raise ValueError(f"data_service must be a dispatcher address grpc://HOST:PORT, got {self.data_service!r}")
+        if self.data_service and self.cache != "none":
+            raise ValueError("with a tf.data service its workers decode: add workers rather than --cache")
+        if self.data_service and self.deterministic:
+            raise ValueError("a tf.data service delivers batches in no fixed order: drop --deterministic or "
+                             "--data_service")

@@ -1,20 +1,25 @@
 """Benchmarks the training input pipeline against its ceiling and the usual alternative.
 
-    python scripts/bench_input.py            # after build_input; ~1 min on 2 cores
+    python scripts/bench_input.py            # after build_input; ~2 min on 2 cores
 
 In one run, over the same faces of the training folds:
 (a) bare JPEG decoding (preprocess.decode_jpeg) of the records' bytes (already in memory) in a
     parallel tf.data map: the ceiling of any pipeline that decodes these files; and
     (a1) the same on one thread, the per-core decode rate BENCHMARKS.md works from;
-(b) this project's training pipeline (read shards, parse, filter, shuffle, decode,
-    batch, crop and flip, prefetch; brightness/contrast run in the training step);
+(b) this project's training pipeline, make_train_dataset (read shards, parse, filter,
+    shuffle, decode, batch, prefetch; the augmentation runs in the training step);
 (c) `keras.utils.image_dataset_from_directory` over the same faces written as JPEG
     files in one folder per age group, resized to the same crop size (what a Keras user
-    would otherwise write).
-Prints images/s of each, then `decode per core`, `pipeline/decode: X.XX` and
-`pipeline/image_dataset_from_directory: X.XX` last.
+    would otherwise write);
+(d) the training pipeline with --cache=decoded in memory, once its first epoch has filled
+    the cache (later epochs: no JPEG decoding), and the memory the cache took (the
+    process's resident memory before and after that first epoch).
+Prints images/s of each, then `decode per core`, `pipeline/decode: X.XX`,
+`pipeline/image_dataset_from_directory: X.XX` and `decoded_cache/decode: X.XX` last.
 """
 
+import dataclasses
+import math
 import os
 import shutil
 import tempfile
@@ -26,12 +31,13 @@ from absl import app, flags
 
 from input_pipeline import preprocess
 from input_pipeline.config import DataConfig
-from input_pipeline.reader import dataset, parse
+from input_pipeline.reader import cache, dataset, parse
 from input_pipeline.reader.manifest import load_folds
 from input_pipeline.reader.targets import make_targets
 
 flags.DEFINE_string("shards_dir", DataConfig.shards_dir, "A build_input output folder.")
 flags.DEFINE_integer("image_size", DataConfig.image_size, "Crop size.")
+flags.DEFINE_integer("resize", DataConfig.resize, "Resize the stored faces to this side first; 0: as stored.")
 flags.DEFINE_integer("batch_size", DataConfig.batch_size, "Batch size.")
 flags.DEFINE_integer("batches", 60, "Batches timed per pipeline (after one warm-up batch).")
 FLAGS = flags.FLAGS
@@ -46,10 +52,29 @@ def images_per_second(ds, batches):
     return count / (time.perf_counter() - start)
 
 
+def resident_mb():
+    """This process's resident memory (Linux /proc), MB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def decoded_cache(cfg, train_files, targets, faces):
+    """(images/s of the pipeline with a filled in-memory decoded cache, MB the first epoch added)."""
+    cfg = dataclasses.replace(cfg, cache="decoded")
+    iterator = iter(dataset.make_train_dataset(cfg, train_files, targets))
+    before = resident_mb()
+    for _ in range(math.ceil(faces / cfg.batch_size) + 1):  # The first epoch fills the cache.
+        next(iterator)
+    grown = resident_mb() - before
+    start = time.perf_counter()
+    count = sum(int(tf.shape(next(iterator)[0])[0]) for _ in range(FLAGS.batches))
+    return count / (time.perf_counter() - start), grown
+
+
 def main(argv):
     del argv
-    cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=FLAGS.image_size, batch_size=FLAGS.batch_size,
-                     val_fraction=0.0)
+    cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=FLAGS.image_size, resize=FLAGS.resize,
+                     batch_size=FLAGS.batch_size, val_fraction=0.0)
     manifest, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
     targets = make_targets(cfg.bins, manifest["label_policy"])
     records = []
@@ -92,9 +117,16 @@ def main(argv):
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(f"(c) image_dataset_from_directory: {rate_keras:8.1f} images/s")
+    rate_cached, grown = decoded_cache(cfg, train_files, targets, len(records))
+    side = cfg.resize or manifest["image_size"]
+    print(f"(d) decoded cache, filled:        {rate_cached:8.1f} images/s")
+    print(f"decoded cache memory: {len(records)} faces at {side}x{side}: {grown:.0f} MB resident after the first "
+          f"epoch ({1000 * grown / len(records):.0f} MB per 1,000 faces; the pixels alone: "
+          f"{cache.bytes_per_face(side) / 1e3:.0f} MB per 1,000)")
     print(f"decode per core: {rate_one_core:.0f} images/s")
     print(f"pipeline/decode: {rate_pipeline / rate_decode:.2f}")
     print(f"pipeline/image_dataset_from_directory: {rate_pipeline / rate_keras:.2f}")
+    print(f"decoded_cache/decode: {rate_cached / rate_decode:.2f}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ def test_warm_up_then_cosine_or_constant():
     np.testing.assert_allclose(rates(constant, [0, 5, 10, 999]), [0, 5e-4, 1e-3, 1e-3], rtol=1e-6)
 
 
-def test_a_few_steps_on_separable_data_lower_the_loss():
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_few_steps_on_separable_data_lower_the_loss(jit_compile):
     keras.utils.set_random_seed(0)  # Some initialisations of Levi-Hassner stall at first.
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, size=64).astype(np.int32)
@@ -46,10 +47,23 @@ def test_a_few_steps_on_separable_data_lower_the_loss():
     model = architectures.build(ModelConfig(image_size=32, dropout=0.0), {"gender": 2})
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
-    step = steps.make_train_step(model, optimizer, strategy, {"gender": 2}, 16, image_size=32)
+    totals = steps.StepTotals({"gender": 2})
+    step = steps.make_train_step(model, optimizer, strategy, {"gender": 2}, 16, image_size=32, totals=totals,
+                                 jit_compile=jit_compile)
     iterator = iter(data)
-    history = [float(step(iterator, tf.constant(i, tf.int64))[0]) for i in range(40)]
+    history, counts = [], np.zeros(3)
+    for i in range(40):
+        loss, count, _ = step(iterator, tf.constant(i, tf.int64))
+        history.append(float(loss))
+        counts += count["gender"].numpy()
     assert np.mean(history[-5:]) < 0.5 * np.mean(history[:5]), history
+    # The on-device totals hold what the 40 steps returned; a read zeroes them.
+    read = totals.read()
+    assert read["steps"] == 40 and read["first_nonfinite"] == 0 and read["stops"] == 0
+    assert read["loss"] == pytest.approx(sum(history), rel=1e-5)
+    np.testing.assert_allclose(read["counts"]["gender"], counts)
+    assert counts[2] == 40 * 16
+    assert totals.read()["steps"] == 0
 
 
 def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shards, tmp_path):
@@ -105,12 +119,17 @@ def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
     assert "ckpt-6.index" in names and "ckpt-4.index" in names
 
 
-def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(small_shards, tmp_path, monkeypatch):
+@pytest.mark.parametrize("read_every", [2, 5])
+def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(small_shards, tmp_path, monkeypatch,
+                                                                       read_every):
     data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=2)
     train_and_evaluate(data, model_cfg, cfg)
     real = losses.masked_cross_entropy
     monkeypatch.setattr(losses, "masked_cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
-    _, _, more = tiny(small_shards, tmp_path / "run", train_steps=4)
+    # The loss is read back from the device every `read_every` steps only (logs, validations
+    # and checkpoints); the error still names step 3, the first bad one, and saves nothing.
+    _, _, more = tiny(small_shards, tmp_path / "run", train_steps=8, log_every=read_every, eval_every=read_every,
+                      checkpoint_every=read_every, histogram_every=0)
     with pytest.raises(FloatingPointError, match="loss is nan at step 3"):
         train_and_evaluate(data, model_cfg, more)
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")

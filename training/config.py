@@ -25,6 +25,7 @@ class TrainConfig:
     distribution: str = "auto"
     cpu_devices: int = 1  # Logical CPU devices: a stand-in for several GPUs on a CPU machine.
     mixed_precision: str = "auto"
+    jit_compile: bool = False  # XLA for each replica's forward and backward pass.
     log_every: int = 50
     eval_every: int = 500
     checkpoint_every: int = 500

@@ -12,7 +12,7 @@ from absl import flags
 
 import architectures
 from architectures.config import ModelConfig
-from input_pipeline.config import TASKS, DataConfig
+from input_pipeline.config import CACHES, TASKS, DataConfig
 from training.config import TrainConfig
 
 _D, _M, _T = DataConfig(), ModelConfig(), TrainConfig()
@@ -37,7 +37,17 @@ flags.DEFINE_integer("image_size", _D.image_size, "Crop side fed to the model (t
 flags.DEFINE_integer("resize", _D.resize, "Resize the stored faces to this side before cropping; 0: as stored.")
 flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size.", lower_bound=1)
 flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Examples in the shuffle buffer.")
-flags.DEFINE_bool("cache", _D.cache, "Keep the encoded training records in memory after one pass.")
+flags.DEFINE_enum("cache", _D.cache, CACHES,
+                  "What the training input keeps after its first pass, so later epochs skip that work: none; "
+                  "encoded (the JPEG records, ~25 KB a face; decoded every epoch); decoded (the uint8 faces at "
+                  "their training size, --resize or as stored: 49 MB per 1,000 faces at 128 px, 197 MB at 256; "
+                  "no JPEG decoding after the first epoch). In memory, or in files with --cache_dir.")
+flags.DEFINE_string("cache_dir", _D.cache_dir,
+                    "Keep the --cache in files in this folder (data larger than memory; reused by a resumed or "
+                    "later run with the same shards, fold split, heads, bins and resize, refused for others).")
+flags.DEFINE_string("data_service", _D.data_service,
+                    "grpc://HOST:PORT of a tf.data service dispatcher (scripts/data_service.py): the training "
+                    "input (read, decode, shuffle, batch) runs on its workers instead of here.")
 flags.DEFINE_bool("deterministic", _D.deterministic, "Seeded, ordered input and deterministic ops.")
 flags.DEFINE_integer("seed", _D.seed, "Seed of the input order, augmentation and initialisation.")
 # Model.
@@ -79,7 +89,13 @@ flags.DEFINE_integer("cpu_devices", _T.cpu_devices,
                      "GPU, each is a replica (tests and CPU stand-ins for multi-GPU runs).", lower_bound=1)
 flags.DEFINE_enum("mixed_precision", _T.mixed_precision, ["auto", "off", "mixed_float16", "mixed_bfloat16"],
                   "auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with native bf16, else off.")
-flags.DEFINE_integer("log_every", _T.log_every, "Steps between progress lines and train summaries.")
+flags.DEFINE_bool("jit_compile", _T.jit_compile,
+                  "Compile each replica's augmentation, forward and backward pass with XLA (see BENCHMARKS.md: "
+                  "slower than TensorFlow's own kernels for Levi-Hassner on CPU).")
+flags.DEFINE_integer("log_every", _T.log_every,
+                     "Steps between progress lines and train summaries. The loss is read back from the device only "
+                     "then (and at validations and checkpoints); on several workers a stop request (SIGTERM) also "
+                     "takes effect at those steps.")
 flags.DEFINE_integer("eval_every", _T.eval_every, "Steps between validation passes.")
 flags.DEFINE_integer("checkpoint_every", _T.checkpoint_every, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", _T.keep_checkpoints, "Checkpoints kept.")

@@ -79,6 +79,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         best_val = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name="best_val")
         seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")  # Across resumes.
+        totals = steps.StepTotals(heads)  # Not checkpointed: read back and zeroed at every log, eval and save.
     trackables = dict(model=model, optimizer=optimizer, step=step_var, best_val=best_val, train_seconds=seconds)
     if fine_tune_optimizer is not None:
         trackables["fine_tune_optimizer"] = fine_tune_optimizer
@@ -86,11 +87,11 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     train_ds = strategy.distribute_datasets_from_function(
         lambda ctx: dataset.make_train_dataset(data_cfg, train_files, targets, ctx))
     iterator = iter(train_ds)
-    if strategy.num_replicas_in_sync == 1:
-        trackables["input"] = iterator  # Resume at the same input position where feasible.
+    unsaved = input_position_unsaved(data_cfg, strategy.num_replicas_in_sync)
+    if unsaved:
+        logging.info("the input position is not checkpointed (%s): a resumed run starts a new shuffle", unsaved)
     else:
-        logging.info("%d replicas: the input position is not checkpointed (distributed iterators do not "
-                     "restore reliably); a resumed run starts a new shuffle", strategy.num_replicas_in_sync)
+        trackables["input"] = iterator  # Resume at the same input position.
     checkpoints = Checkpoints(cfg.model_dir, trackables, cfg.keep_checkpoints, is_chief, task_id)
     latest = checkpoints.restore()
     if latest:
@@ -112,7 +113,9 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     else:
         writers = dict.fromkeys(("train", "val", "test"), tf.summary.create_noop_writer())
     if start_step == 0 and is_chief:
-        summaries.write_input_images(writers["train"], dataset.make_train_dataset(data_cfg, train_files, targets),
+        # One batch for TensorBoard, read here: no cache to start and drop, no service job.
+        local = dataclasses.replace(data_cfg, cache="none", cache_dir="", data_service="")
+        summaries.write_input_images(writers["train"], dataset.make_train_dataset(local, train_files, targets),
                                      data_cfg.image_size, run.all_class_names)
         summaries.write_hparams(writers["train"], {**dataclasses.asdict(data_cfg), **dataclasses.asdict(model_cfg),
                                                    **dataclasses.asdict(cfg)})
@@ -123,7 +126,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
             transfer.set_trainable(model, cfg.fine_tune_layers if fine_tuning else 0)
         active = fine_tune_optimizer if fine_tuning else optimizer
         step_fn = steps.make_train_step(model, active, strategy, heads, data_cfg.batch_size, data_cfg.image_size,
-                                        data_cfg.seed, cfg.label_smoothing, class_weights, head_weights)
+                                        data_cfg.seed, cfg.label_smoothing, class_weights, head_weights, totals,
+                                        cfg.jit_compile)
         return active, step_fn
 
     predict_single = steps.make_predict_step(model, heads, oversample=False)
@@ -140,6 +144,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         clock = now
         return checkpoints.save_best(step) if best else checkpoints.save(step)
 
+    # Several workers must read their totals (and the stop votes in them) at the same steps.
+    one_worker = not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     with StopRequest() as stop:
         try:
             for step in range(start_step + 1, cfg.train_steps + 1):
@@ -147,22 +153,29 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
                     fine_tuning = True
                     logging.info("step %d: fine-tuning the top %d backbone layers", step, cfg.fine_tune_layers)
                     active, train_step = start_phase(fine_tuning)
-                loss, counts, stops = train_step(iterator, tf.constant(step, tf.int64), tf.constant(stop.signum > 0))
-                loss = float(loss.numpy())
-                if not np.isfinite(loss):
-                    raise FloatingPointError(f"the training loss is {loss} at step {step}; the last good "
-                                             f"checkpoint ({checkpoints.latest}) is kept")
+                train_step(iterator, tf.constant(step, tf.int64), tf.constant(stop.signum > 0))
                 step_var.assign(step)
-                log.update(loss, counts)
-                if step % cfg.log_every == 0 or step == cfg.train_steps:
+                last = step == cfg.train_steps
+                logs, validates = step % cfg.log_every == 0 or last, step % cfg.eval_every == 0 or last
+                saves = step % cfg.checkpoint_every == 0 or last
+                histograms = cfg.histogram_every and step % cfg.histogram_every == 0
+                if not (logs or validates or saves or histograms or (one_worker and stop.signum)):
+                    continue  # Nothing read back: the next step is queued at once.
+                figures = totals.read()
+                if figures["first_nonfinite"]:
+                    raise FloatingPointError(f"the training loss is {'nan' if np.isnan(figures['loss']) else 'inf'} "
+                                             f"at step {figures['first_nonfinite']}; the last good checkpoint "
+                                             f"({checkpoints.latest}) is kept")
+                log.update(figures)
+                if logs:
                     log.write(step, active)
-                if cfg.histogram_every and step % cfg.histogram_every == 0:
+                if histograms:
                     with writers["train"].as_default(step=step):
                         for variable in model.trainable_variables:
                             tf.summary.histogram(variable.path, variable)
-                if float(stops) > 0:  # Some worker was told to stop; all of them save this step and stop.
+                if figures["stops"] > 0:  # Some worker was told to stop; all of them save this step and stop.
                     raise Interrupted(stop.signum, step, save(step))
-                if step % cfg.eval_every == 0 or step == cfg.train_steps:
+                if validates:
                     figures = metrics.evaluate(predict_single, heads, val_ds, run.all_class_names, run.bins)
                     summaries.write_eval_summaries(writers["val"], figures, step, "val", run.class_names)
                     score = float(np.mean([metrics.headline(h, f) for h, f in figures.items()]))
@@ -173,7 +186,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
                         save(step, best=True)
                     if on_validation is not None:
                         on_validation(step, score)
-                if step % cfg.checkpoint_every == 0 or step == cfg.train_steps:
+                if saves:
                     save(step)
             if stop.signum:  # Asked to stop during the last validation: training is saved, skip the rest.
                 raise Interrupted(stop.signum, cfg.train_steps, checkpoints.latest)
@@ -189,6 +202,17 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         return {"best_val": float(best_val.numpy()), **extra}
     return finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, checkpoints.best, writers["test"],
                   targets, extra)
+
+
+def input_position_unsaved(data_cfg, replicas):
+    """Why the training input's position cannot go into checkpoints, or "" if it can."""
+    if replicas > 1:
+        return f"{replicas} replicas: distributed iterators do not restore reliably"
+    if data_cfg.data_service:
+        return "a tf.data service's iterator has no state here to save"
+    if data_cfg.cache != "none":
+        return f"--cache={data_cfg.cache}: a checkpoint would hold the cache and the shuffle buffer"
+    return ""
 
 
 def build_model_and_optimizers(model_cfg, cfg, heads, policy):

@@ -7,20 +7,61 @@ from serving.export import expected_years
 from training import losses
 
 
+class StepTotals:
+    """Training figures summed on the device over the steps since the last read(): the
+    loss, each head's counts, the replicas' stop votes, and the first step whose loss was
+    not finite. The loop reads them back only when it logs, validates, checkpoints or
+    may have to stop, so a fast accelerator is never held up by a per-step round trip to
+    Python. Made in the strategy's scope."""
+
+    def __init__(self, heads):
+        def zeros(shape=(), dtype=tf.float32):
+            return tf.Variable(tf.zeros(shape, dtype), trainable=False)
+
+        self.steps, self.first_nonfinite = zeros(dtype=tf.int64), zeros(dtype=tf.int64)
+        self.loss, self.stops = zeros(), zeros()
+        self.counts = {head: zeros((3,)) for head in heads}
+
+    def add(self, step, loss, counts, stops):
+        """In the step (cross-replica context): adds one step's reduced figures."""
+        self.steps.assign_add(1)
+        self.loss.assign_add(loss)
+        self.stops.assign_add(stops)
+        first = tf.logical_not(tf.math.is_finite(loss)) & tf.equal(self.first_nonfinite, 0)
+        self.first_nonfinite.assign(tf.where(first, step, self.first_nonfinite))
+        for head, value in counts.items():
+            self.counts[head].assign_add(value)
+
+    def _variables(self):
+        return [self.steps, self.first_nonfinite, self.loss, self.stops, *self.counts.values()]
+
+    def read(self):
+        """{"steps", "loss" (summed), "counts" {head: 3 floats}, "stops" (votes), "first_nonfinite"
+        (0: none)} since the last read, which it zeroes: the loop's one trip to the host."""
+        steps, first, loss, stops, *counts = [v.numpy() for v in self._variables()]
+        for variable in self._variables():
+            variable.assign(tf.zeros_like(variable))
+        return {"steps": int(steps), "loss": float(loss), "stops": float(stops), "first_nonfinite": int(first),
+                "counts": dict(zip(self.counts, counts, strict=True))}
+
+
 def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_size, seed=0, label_smoothing=0.0,
-                    class_weights=None, head_weights=None):
+                    class_weights=None, head_weights=None, totals=None, jit_compile=False):
     """A tf.function that takes the next batch of uint8 faces from a distributed
     iterator, augments it (preprocess.train_batch: crops of `image_size`), trains one step
     on every replica, and returns the summed loss, per-head counts and the number of
     replicas asked to stop. The counts are (correct, one-off, known) for a class head and
     (summed absolute error in years, within 5 years, known) for age_years. The loss is
-    the sum over heads of each head's masked loss times its weight (`head_weights`)."""
+    the sum over heads of each head's masked loss times its weight (`head_weights`).
+
+    With `totals` (a StepTotals) the step also adds its figures to them on the device;
+    the results need not be read. `jit_compile` compiles each replica's augmentation,
+    forward and backward pass with XLA (the gradient update and the stop vote stay
+    outside: they talk to the other replicas)."""
     class_weights = class_weights or {}
     head_weights = head_weights or {}
 
-    def replica_step(images, labels, step_seed, stop):
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        replica_seed = tf.random.experimental.stateless_fold_in(step_seed, replica)
+    def gradients(images, labels, replica_seed):
         images = preprocess.train_batch(images, replica_seed, image_size)
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
@@ -33,8 +74,16 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_
                 loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(x, tf.float32) for x in model.losses]))
             scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
         counts = {head: _counts(head, labels[head], tf.cast(logits[head], tf.float32)) for head in heads}
+        return loss, grads, counts
+
+    if jit_compile:
+        gradients = tf.function(gradients, jit_compile=True)
+
+    def replica_step(images, labels, step_seed, stop):
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        loss, grads, counts = gradients(images, labels, tf.random.experimental.stateless_fold_in(step_seed, replica))
+        optimizer.apply(grads, model.trainable_variables)
         # Every replica of every worker votes; all of them see the same total.
         stops = tf.distribute.get_replica_context().all_reduce("SUM", tf.cast(stop, tf.float32))
         return loss, counts, stops
@@ -49,7 +98,10 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_
         loss, counts, stops = strategy.run(replica_step, args=(images, labels, step_seed, stop))
         # One reduce per tensor: MultiWorkerMirroredStrategy cannot reduce a dict across workers.
         counts = {task: strategy.reduce("SUM", value, axis=None) for task, value in counts.items()}
-        return strategy.reduce("SUM", loss, axis=None), counts, strategy.experimental_local_results(stops)[0]
+        loss, stops = strategy.reduce("SUM", loss, axis=None), strategy.experimental_local_results(stops)[0]
+        if totals is not None:
+            totals.add(step, loss, counts, stops)
+        return loss, counts, stops
 
     return train_step
 

@@ -4,6 +4,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -62,27 +63,32 @@ class TrainLog:
 
     def __init__(self, writer, heads, batch_size, start_step, total_steps):
         self.writer, self.heads, self.batch_size, self.total_steps = writer, heads, batch_size, total_steps
-        self.loss = keras.metrics.Mean()
-        # Per head: (correct, one-off, known), or for age_years (absolute error, within 5, known).
-        self.counts = {task: [keras.metrics.Sum() for _ in range(3)] for task in heads}
         self.run_start = self.interval_start = time.monotonic()
         self.start_step = self.interval_step = start_step
+        self._reset()
 
-    def update(self, loss, counts):
-        self.loss.update_state(loss)
+    def _reset(self):
+        self.steps, self.loss = 0, 0.0
+        # Per head: (correct, one-off, known), or for age_years (absolute error, within 5, known).
+        self.counts = {task: np.zeros(3) for task in self.heads}
+
+    def update(self, totals):
+        """Adds training.steps.StepTotals.read()'s figures."""
+        self.steps += totals["steps"]
+        self.loss += totals["loss"]
         for task in self.heads:
-            for metric, value in zip(self.counts[task], counts[task], strict=True):
-                metric.update_state(value)
+            self.counts[task] += totals["counts"][task]
 
     def write(self, step, optimizer):
         now = time.monotonic()
         images_per_second = (step - self.interval_step) * self.batch_size / max(now - self.interval_start, 1e-9)
-        totals = {t: [float(m.result()) for m in self.counts[t]] for t in self.heads}
+        totals = {t: [float(c) for c in self.counts[t]] for t in self.heads}
+        loss = self.loss / max(self.steps, 1)
         # Accuracy, or for age_years the mean absolute error in years.
         figure = {t: first / max(known, 1) for t, (first, _, known) in totals.items()}
         learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         with self.writer.as_default(step=step):
-            tf.summary.scalar("loss", self.loss.result())
+            tf.summary.scalar("loss", loss)
             for task in self.heads:
                 tf.summary.scalar(f"{task}/{'mae' if task == 'age_years' else 'accuracy'}", figure[task])
             if "age" in self.heads:
@@ -93,11 +99,9 @@ class TrainLog:
                 tf.summary.scalar("loss_scale", float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)))
         eta = (self.total_steps - step) * (now - self.run_start) / max(step - self.start_step, 1)
         logging.info("step %d/%d loss %.4f %s lr %.2e %.0f images/s ETA %s", step, self.total_steps,
-                     float(self.loss.result()),
+                     loss,
                      " ".join(f"{t} MAE {a:.1f}" if t == "age_years" else f"{t} acc {100 * a:.1f}%"
                               for t, a in figure.items()),
                      learning_rate, images_per_second, format_duration(eta))
-        self.loss.reset_state()
-        for metric in (m for t in self.heads for m in self.counts[t]):
-            metric.reset_state()
+        self._reset()
         self.interval_start, self.interval_step = now, step

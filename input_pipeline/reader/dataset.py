@@ -7,12 +7,15 @@ is a function of input_pipeline/preprocess.py. Labels leave them as {head: int32
 unknown} for every head (reader.targets: `targets` puts ages into the run's bins).
 """
 
+import dataclasses
 import functools
+import hashlib
+import json
 
 import tensorflow as tf
 
 from input_pipeline import labels, preprocess
-from input_pipeline.reader import parse, split
+from input_pipeline.reader import cache, parse, split
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -69,24 +72,56 @@ def make_train_dataset(cfg, files, targets, input_context=None):
     contrast) runs in the training step, not here. Every stored face must have the
     same size (build_input's default), or cfg.resize must be set. With an
     `input_context` (tf.distribute), batches are per replica.
+
+    cfg.cache keeps the parsed records (`encoded`) or the decoded, resized faces
+    (`decoded`) after the first pass, in memory or under cfg.cache_dir (reader.cache).
+    With cfg.data_service the whole pipeline runs on tf.data service workers, which
+    split the files between them (each example once per epoch) and stream the batches.
     """
     deterministic = cfg.deterministic
     batch_size = cfg.batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(cfg.batch_size)
-    records = _read(files, cfg, "train", deterministic, targets, input_context)
-    if cfg.cache:
-        records = records.cache()  # Encoded JPEGs: ~25 KB a face, decoded again each epoch.
-    # Shuffle encoded records (small) before the expensive decode, then repeat so the
-    # shuffle buffer refills across epoch boundaries.
-    records = records.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True).repeat()
-    batches = (records.map(lambda r: (_image(r, cfg.resize), _labels(r)), num_parallel_calls=AUTOTUNE,
-                           deterministic=deterministic)
-               .batch(batch_size, drop_remainder=True)  # Fixed shapes: one compiled step.
-               .prefetch(AUTOTUNE))  # Overlap input with the training step.
+    pipeline = 0 if input_context is None else input_context.input_pipeline_id
+    # A tf.data service splits the files between its workers; the trainers do not shard them.
+    records = _read(files, cfg, "train", deterministic, targets, None if cfg.data_service else input_context)
+    cache_file = cache.cache_file(cfg, files, pipeline) if cfg.cache != "none" else None
+
+    def decode(record):
+        return _image(record, cfg.resize), _labels(record)
+
+    if cfg.cache == "decoded":
+        # Decode once; later epochs read uint8 faces and shuffle them.
+        examples = (records.map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+                    .cache(cache_file)
+                    .shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+                    .repeat())
+    else:
+        if cfg.cache == "encoded":
+            records = records.cache(cache_file)  # Encoded JPEGs: ~25 KB a face, decoded again each epoch.
+        # Shuffle encoded records (small) before the expensive decode; shuffling before
+        # repeat keeps epochs apart (every example once per epoch).
+        examples = (records.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
+                    .repeat()
+                    .map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic))
+    batches = examples.batch(batch_size, drop_remainder=True)  # Fixed shapes: one compiled step.
+    if cfg.data_service:
+        batches = batches.apply(tf.data.experimental.service.distribute(
+            processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC, service=cfg.data_service,
+            job_name=_job_name(cfg, files, input_context)))
+    batches = batches.prefetch(AUTOTUNE)  # Overlap input with the training step.
     options = tf.data.Options()
     options.deterministic = deterministic
     return batches.with_options(options)
+
+
+def _job_name(cfg, files, input_context):
+    """Trainers of one multi-worker run share one tf.data service job (each gets other
+    batches); a single trainer needs none."""
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return None
+    settings = json.dumps([dataclasses.asdict(cfg), sorted(files)], sort_keys=True, default=str)
+    return "train_" + hashlib.sha256(settings.encode()).hexdigest()[:16]
 
 
 def make_eval_dataset(cfg, files, split_name, targets, oversample=False):

@@ -1,0 +1,109 @@
+"""--cache=encoded|decoded and --cache_dir: the same batches as no cache, a cache folder
+refused for other settings, and a resumed run that reads the cache instead of the shards."""
+
+import dataclasses
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import tiny, with_data
+from input_pipeline.config import DataConfig
+from input_pipeline.reader import cache, dataset
+from input_pipeline.reader.manifest import load_folds
+from input_pipeline.reader.targets import make_targets
+from training.loop import train_and_evaluate
+
+
+def batches(cfg, count):
+    manifest, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
+    iterator = iter(dataset.make_train_dataset(cfg, train_files, make_targets(cfg.bins, manifest["label_policy"])))
+    return [tf.nest.map_structure(lambda t: t.numpy(), next(iterator)) for _ in range(count)]
+
+
+def same(a, b):
+    return all(np.array_equal(x[0], y[0]) and x[1].keys() == y[1].keys()
+               and all(np.array_equal(x[1][h], y[1][h]) for h in x[1]) for x, y in zip(a, b, strict=True))
+
+
+@pytest.fixture
+def data_cfg(small_shards):
+    # 24 training faces: 6 batches of 4 are exactly the first epoch.
+    return DataConfig(shards_dir=small_shards, image_size=24, resize=28, batch_size=4, val_fraction=0.0,
+                      shuffle_buffer=8, deterministic=True)
+
+
+@pytest.mark.parametrize("kind, on_disk", [("encoded", False), ("decoded", False), ("decoded", True)])
+def test_a_cache_gives_the_batches_of_no_cache(data_cfg, tmp_path, kind, on_disk):
+    expected = batches(data_cfg, 6)
+    assert expected[0][0].shape == (4, 28, 28, 3) and expected[0][0].dtype == np.uint8
+    cached = dataclasses.replace(data_cfg, cache=kind, cache_dir=str(tmp_path / "cache") if on_disk else "")
+    assert same(batches(cached, 6), expected)
+    # Later epochs: every training face once per epoch, whatever the cache.
+    later = batches(cached, 18)[6:]
+    faces = sorted(bytes(face) for batch in later for face in batch[0])
+    assert faces == sorted([bytes(face) for batch in expected for face in batch[0]] * 2)
+
+
+def test_a_decoded_cache_on_disk_is_read_instead_of_the_shards(data_cfg, tmp_path):
+    cfg = dataclasses.replace(data_cfg, cache="decoded", cache_dir=str(tmp_path / "cache"))
+    first = batches(cfg, 12)  # Two epochs: the cache is complete after the first.
+    assert os.path.isfile(tmp_path / "cache" / "train_0.index")
+    key = json.loads((tmp_path / "cache" / cache.KEY_FILE).read_text())
+    assert key["kind"] == "decoded" and key["resize"] == 28 and key["test_fold"] == 0
+    for shard in glob.glob(os.path.join(cfg.shards_dir, "*.tfrecord*")):
+        os.remove(shard)  # From now on only the cache holds the faces.
+    assert same(batches(cfg, 6), first[:6])
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(resize=32), "resize: 28 there, 32 now"),
+    (dict(test_fold=1), "test_fold: 0 there, 1 now"),
+    (dict(cache="encoded"), "kind: 'decoded' there, 'encoded' now"),
+    (dict(heads=("gender",)), "heads: ['age'] there, ['gender'] now"),
+])
+def test_a_cache_folder_is_refused_for_other_settings(data_cfg, tmp_path, change, message):
+    cfg = dataclasses.replace(data_cfg, cache="decoded", cache_dir=str(tmp_path / "cache"))
+    batches(cfg, 7)
+    with pytest.raises(cache.CacheError, match="delete the folder or pass another --cache_dir") as error:
+        batches(dataclasses.replace(cfg, **change), 1)
+    assert message in str(error.value)
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(data_cfg, tmp_path):
+    cfg = dataclasses.replace(data_cfg, cache="decoded", cache_dir=str(tmp_path / "cache"))
+    batches(cfg, 1)  # Writing started, not finished (as if the run was killed).
+    (tmp_path / "cache" / "train_0.lockfile").write_text("")
+    assert same(batches(cfg, 6), batches(data_cfg, 6))
+
+
+def test_a_resumed_run_reuses_its_decoded_cache(small_shards, tmp_path, caplog):
+    cache_dir = tmp_path / "cache"
+    configs = with_data(tiny(small_shards, tmp_path / "run", train_steps=12, checkpoint_every=4, eval_every=4,
+                             log_every=4, histogram_every=0, export=False),
+                        cache="decoded", cache_dir=str(cache_dir), val_fraction=0.0)
+    data_cfg, model_cfg, cfg = configs
+    with caplog.at_level("INFO", logger="absl"):
+        # 8 steps of 4 faces: past the first epoch (24 faces), so the cache is complete.
+        train_and_evaluate(data_cfg, model_cfg, dataclasses.replace(cfg, train_steps=8))
+    assert "the input position is not checkpointed (--cache=decoded" in caplog.text
+    written = {p: os.path.getmtime(p) for p in glob.glob(str(cache_dir / "train_0*"))}
+    assert any(p.endswith(".index") for p in written)
+    train_and_evaluate(data_cfg, model_cfg, cfg)
+    reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 12  # 8 + 4: it resumed.
+    assert {p: os.path.getmtime(p) for p in glob.glob(str(cache_dir / "train_0*"))} == written  # Read, not rewritten.
+
+
+def test_bad_cache_settings_are_refused():
+    with pytest.raises(ValueError, match="cache must be one of"):
+        DataConfig(cache="yes")
+    with pytest.raises(ValueError, match="cache_dir .* is set but cache is none"):
+        DataConfig(cache_dir="/tmp/x")
+    with pytest.raises(ValueError, match="add workers rather than --cache"):
+        DataConfig(cache="decoded", data_service="grpc://localhost:5050")
+    with pytest.raises(ValueError, match="grpc://HOST:PORT"):
+        DataConfig(data_service="localhost:5050")
