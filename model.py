@@ -53,10 +53,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     runtime.quiet_tensorflow_info()
-    try:
-        data_cfg, model_cfg, train_cfg = training.flags.configs_from_flags(FLAGS)
-    except ValueError as e:
-        raise app.UsageError(str(e)) from None
+    data_cfg, model_cfg, train_cfg = training.flags.configs_from_flags(FLAGS)
     try:
         metrics = train_and_evaluate(data_cfg, model_cfg, train_cfg)
     except Interrupted as e:

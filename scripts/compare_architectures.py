@@ -47,10 +47,7 @@ def main(argv):
     if unknown:
         raise app.UsageError(f"unknown --archs {', '.join(unknown)}; choose from {sorted(architectures.ARCHITECTURES)}")
     runtime.quiet_tensorflow_info()
-    try:
-        configs = training.flags.configs_from_flags(FLAGS)
-    except ValueError as e:
-        raise app.UsageError(str(e)) from None
+    configs = training.flags.configs_from_flags(FLAGS)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     rows = []
     try:

@@ -42,10 +42,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     runtime.quiet_tensorflow_info()
-    try:
-        configs = training.flags.configs_from_flags(FLAGS)
-    except ValueError as e:
-        raise app.UsageError(str(e)) from None
+    configs = training.flags.configs_from_flags(FLAGS)
     if FLAGS.compare_heads and len(configs[0].head_names) < 2:
         raise app.UsageError("--compare_heads needs at least two --heads")
     folds = [int(k) for k in FLAGS.folds]

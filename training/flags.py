@@ -8,7 +8,7 @@ a flag: it takes the configs.
 
 import dataclasses
 
-from absl import flags
+from absl import app, flags
 
 import architectures
 from architectures.config import ModelConfig
@@ -105,10 +105,14 @@ flags.DEFINE_bool("export", _T.export, "Export a SavedModel with preprocessing a
 
 def configs_from_flags(values):
     """(DataConfig, ModelConfig, TrainConfig) from parsed flag values (an entry point's FLAGS):
-    every field has the flag of its name (--image_size sets both the crop and the model's input)."""
+    every field has the flag of its name (--image_size sets both the crop and the model's input).
+    Settings the configs refuse raise app.UsageError with their message, for absl to print."""
     def value(name):
         found = values[name].value
         return tuple(found) if isinstance(found, list) else found  # Frozen configs hold tuples.
 
-    return tuple(cls(**{f.name: value(f.name) for f in dataclasses.fields(cls)})
-                 for cls in (DataConfig, ModelConfig, TrainConfig))
+    try:
+        return tuple(cls(**{f.name: value(f.name) for f in dataclasses.fields(cls)})
+                     for cls in (DataConfig, ModelConfig, TrainConfig))
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None

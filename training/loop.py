@@ -161,19 +161,19 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
                 histograms = cfg.histogram_every and step % cfg.histogram_every == 0
                 if not (logs or validates or saves or histograms or (one_worker and stop.signum)):
                     continue  # Nothing read back: the next step is queued at once.
-                figures = totals.read()
-                if figures["first_nonfinite"]:
-                    raise FloatingPointError(f"the training loss is {'nan' if np.isnan(figures['loss']) else 'inf'} "
-                                             f"at step {figures['first_nonfinite']}; the last good checkpoint "
+                interval = totals.read()  # The steps since the last read-back.
+                if interval["first_nonfinite"]:
+                    raise FloatingPointError(f"the training loss is {'nan' if np.isnan(interval['loss']) else 'inf'} "
+                                             f"at step {interval['first_nonfinite']}; the last good checkpoint "
                                              f"({checkpoints.latest}) is kept")
-                log.update(figures)
+                log.update(interval)
                 if logs:
                     log.write(step, active)
                 if histograms:
                     with writers["train"].as_default(step=step):
                         for variable in model.trainable_variables:
                             tf.summary.histogram(variable.path, variable)
-                if figures["stops"] > 0:  # Some worker was told to stop; all of them save this step and stop.
+                if interval["stops"] > 0:  # Some worker was told to stop; all of them save this step and stop.
                     raise Interrupted(stop.signum, step, save(step))
                 if validates:
                     figures = metrics.evaluate(predict_single, heads, val_ds, run.all_class_names, run.bins)
