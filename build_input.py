@@ -76,6 +76,9 @@ flags.DEFINE_integer("jpeg_quality", BuildConfig.jpeg_quality,
                      lower_bound=1, upper_bound=100)
 flags.DEFINE_integer("num_shards", BuildConfig.num_shards,
                      "TFRecord files per fold (real Adience at 256px: ~25 MB each).", lower_bound=1)
+flags.DEFINE_integer("shuffle_seed", BuildConfig.shuffle_seed,
+                     "Faces are written in a random order (not the source's, which groups them by person or "
+                     "age) seeded by this: the same input and seed give the same bytes.")
 flags.DEFINE_integer("num_workers", BuildConfig.num_workers,
                      "Processes that decode, resize and encode images. 0: one per CPU core.",
                      lower_bound=0)
@@ -126,7 +129,8 @@ def main(argv):
             csv_file=csv_file, csv_columns=csv_columns, age_bins=age_bins, image_layout=FLAGS.image_layout,
             label_policy=FLAGS.label_policy, image_size=FLAGS.image_size, face_crop=FLAGS.face_crop,
             detector=FLAGS.detector, min_face_size=FLAGS.min_face_size, jpeg_quality=FLAGS.jpeg_quality,
-            num_shards=FLAGS.num_shards, num_workers=FLAGS.num_workers, dedup=FLAGS.dedup, overwrite=FLAGS.overwrite)
+            num_shards=FLAGS.num_shards, shuffle_seed=FLAGS.shuffle_seed, num_workers=FLAGS.num_workers,
+            dedup=FLAGS.dedup, overwrite=FLAGS.overwrite)
         run(cfg, synthetic)
     except ValueError as e:
         raise app.UsageError(str(e)) from None

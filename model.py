@@ -1,4 +1,4 @@
-"""Trains and evaluates an age or gender classifier on a build_input shard set.
+"""Trains and evaluates one network for any of the heads age, gender, race and age_years on a build_input shard set.
 
     python model.py --flagfile=configs/demo.flags          # the sample, a few minutes on 2 CPUs
     python model.py --flagfile=configs/levi_hassner.flags --shards_dir=data/tfrecords/adience
@@ -6,7 +6,8 @@
 A custom training loop (tf.GradientTape in a tf.function, run by a tf.distribute
 strategy) with mixed precision, checkpoints that resume, TensorBoard summaries, and at
 the end the test fold's figures in <model_dir>/metrics.json and an exported SavedModel.
-The flags are training/flags.py's; the loop is training/loop.py.
+The flags are training/flags.py's; the loop is training/loop.py. The same command run
+again resumes; another command into the same --model_dir is refused (training/reruns.py).
 """
 
 import os
@@ -19,8 +20,10 @@ from absl import app, flags, logging
 
 import training.flags
 from input_pipeline.reader.manifest import ShardsError
+from input_pipeline.writer.manifest import PER_IMAGE_NOTE
 from training import runtime
 from training.checkpoints import Interrupted
+from training.config import RunError
 from training.loop import train_and_evaluate
 
 flags.adopt_module_key_flags(training.flags)  # --help lists them as model.py's own.
@@ -28,12 +31,18 @@ FLAGS = flags.FLAGS
 
 
 def print_table(metrics, test_fold, model_dir):
-    print(f"test fold {test_fold} ({model_dir}/metrics.json):")
+    selection = metrics["selection"]
+    chosen = (f"step {selection['step']}'s weights, the best validation score ({selection['score']:.4f})"
+              if "step" in selection else f"the final weights ({selection['by'].split(': ')[1].split(';')[0]})")
+    print(f"test fold {test_fold} ({model_dir}/metrics.json), {chosen}:")
     for name in ("single_crop", "over_sampled"):
         for head, f in metrics[name].items():
+            if not f["num_examples"]:
+                print(f"  {name:12s} {head}: no labelled test faces")
+                continue
             if head == "age_years":
                 line = (f"  {name:12s} {head}: MAE {f['mae']:.1f} years, {100 * f['within_5']:.1f}% within 5, "
-                        f"bin {100 * f['bin_accuracy']:.1f}%")
+                        + (f"bin {100 * f['bin_accuracy']:.1f}%" if f["bin_accuracy"] is not None else "no bins"))
             else:
                 line = f"  {name:12s} {head}: exact {100 * f['accuracy']:.1f}%"
                 if "one_off_accuracy" in f:
@@ -47,6 +56,8 @@ def print_table(metrics, test_fold, model_dir):
                 print(f"{'':16s}fairness: {'; '.join(gaps)}")
     if metrics["synthetic_data"]:
         print("note: trained and tested on a SYNTHETIC sample drawn by a program, not real faces.")
+    if metrics["subject_ids"] == "per_image":
+        print(f"note: {PER_IMAGE_NOTE}.")
 
 
 def main(argv):
@@ -59,7 +70,7 @@ def main(argv):
     except Interrupted as e:
         logging.warning("%s", e)
         sys.exit(e.exit_status)
-    except (FileNotFoundError, ShardsError) as e:
+    except (FileNotFoundError, ShardsError, RunError) as e:
         sys.exit(f"model.py: error: {e}")
     if metrics is None:
         print("worker done: the chief writes metrics and the export")

@@ -6,11 +6,20 @@ feeds every architecture the same float32 [0, 255] images. A pre-trained backbon
 its BatchNorm layers keep their learned statistics while the head trains and while its
 top layers are fine-tuned (set_trainable). With weights "none" there is nothing to keep:
 the whole network trains from scratch, BatchNorm in training mode.
+
+Pre-trained weights from a file (a machine without network) build the very graph that
+weights="imagenet" builds: keras.applications' graphs depend on where the weights come
+from (EfficientNet adds a Rescaling by 1/sqrt(ImageNet's stddev) after its stem's
+Normalization only when weights == "imagenet"), so the file's ImageNet features would
+otherwise see inputs at about half their training scale.
 """
 
+import contextlib
 import dataclasses
+import os
 
 import keras
+from keras.src.utils import file_utils  # What keras.applications' constructors download with.
 
 BACKBONE = "backbone"
 
@@ -47,15 +56,32 @@ class Preprocess(keras.layers.Layer):
         return {**super().get_config(), "backbone": self.backbone}
 
 
+@contextlib.contextmanager
+def _imagenet_weights_from(path):
+    """Within it, a keras.applications constructor called with weights="imagenet" builds
+    its ImageNet graph and loads the file at `path` instead of downloading one."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--weights={path}: no such file (imagenet, none, or a backbone weights file such as "
+                                "Keras's own <name>_notop.h5)")
+    download = file_utils.get_file
+    file_utils.get_file = lambda *args, **kwargs: os.path.abspath(path)
+    try:
+        yield
+    finally:
+        file_utils.get_file = download
+
+
 def build(cfg, heads):
     """cfg.arch names the backbone; `heads` maps task -> number of classes."""
     backbone_spec = BACKBONES[cfg.arch]
     size = cfg.image_size
-    weights = {"imagenet": "imagenet", "none": None}.get(cfg.weights, None)
-    backbone = backbone_spec.constructor(include_top=False, weights=weights, input_shape=(size, size, 3))
+    if cfg.weights == "none":
+        backbone = backbone_spec.constructor(include_top=False, weights=None, input_shape=(size, size, 3))
+    else:
+        local = _imagenet_weights_from(cfg.weights) if cfg.weights != "imagenet" else contextlib.nullcontext()
+        with local:
+            backbone = backbone_spec.constructor(include_top=False, weights="imagenet", input_shape=(size, size, 3))
     backbone.name = BACKBONE
-    if cfg.weights not in ("imagenet", "none"):
-        backbone.load_weights(cfg.weights)  # A local file, e.g. for machines without network.
 
     images = keras.Input((size, size, 3), name="image")
     x = Preprocess(cfg.arch, name="preprocess")(images)

@@ -27,6 +27,7 @@ class BuildConfig:
     min_face_size: int = faces.CropSpec.min_face_size  # --face_crop=detect only.
     jpeg_quality: int = 95
     num_shards: int = 4  # Per fold.
+    shuffle_seed: int = 0  # Faces are written in a random order seeded by this (writer.build.write_order).
     num_workers: int = 0  # 0: one per core.
     dedup: bool = False
     overwrite: bool = False
@@ -70,6 +71,7 @@ class DataConfig:
     age_bins: str = "adience"  # labels.parse_bins: a scheme or a list like 0-12,13-30,31-50,51+.
     image_size: int = 227  # Crop side; the shards hold 256x256 faces.
     resize: int = 0  # Resize stored faces to this side before cropping; 0: as stored.
+    color_jitter: bool = True  # Training augmentation: brightness and contrast too (not the paper's).
     batch_size: int = 50  # Global, across replicas.
     shuffle_buffer: int = 2048
     cache: str = "none"  # reader.cache.KINDS: keep nothing, the parsed records, or the decoded faces.

@@ -66,10 +66,15 @@ def ordered_map(fn, items, num_workers, chunk_size=32, chunks_per_worker=4):
     picklable (a module-level function or a functools.partial of one). Workers are
     spawned, not forked, because the parent may have TensorFlow's threads running; as
     with any spawned pool, the calling script needs an `if __name__ == "__main__":`
-    guard, and its top-level imports are re-run in every worker.
+    guard, and its top-level imports are re-run in every worker. One worker is this
+    process itself: no pool, so a script without that guard works too.
     """
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+    if num_workers == 1:
+        keep_freed_memory()
+        yield from map(fn, items)
+        return
     context = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context,
                                                   initializer=_init_worker, initargs=(os.getpid(),))

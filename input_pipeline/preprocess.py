@@ -2,7 +2,9 @@
 
 Levi & Hassner 2015, Sec. 3.2: faces are stored at 256x256; training takes random
 227x227 crops and mirrors, testing the centre crop or the 10 crops (corners, centre and
-their mirrors). Who calls what:
+their mirrors). The paper's augmentation stops there; train_batch's colour jitter
+(brightness and contrast) is this project's addition, on by default and off in
+configs/levi_hassner.flags (--color_jitter). Who calls what:
 
     every path           decode_jpeg: stored JPEG bytes -> pixels, the same as Pillow's
     training step        train_batch (on uint8 batches, in the compiled step)
@@ -104,10 +106,13 @@ def photometric(images, seed):
     return tf.clip_by_value(images * factor + (mean * (1.0 - factor) + delta), 0.0, 255.0)
 
 
-def train_batch(images, seed, size):
-    """The paper's training augmentation of a uint8 batch -> float32 (B, size, size, 3)."""
+def train_batch(images, seed, size, color_jitter=True):
+    """The training augmentation of a uint8 batch -> float32 (B, size, size, 3): the
+    paper's random crop and flip and, with `color_jitter`, brightness and contrast (not
+    the paper's). The crops and flips depend on `seed` alone, jitter or not."""
     seeds = tf.random.experimental.stateless_split(seed, num=2)
-    return photometric(random_crops_and_flips(images, seeds[0], size), seeds[1])
+    crops = random_crops_and_flips(images, seeds[0], size)
+    return photometric(crops, seeds[1]) if color_jitter else tf.cast(crops, tf.float32)
 
 
 def center_crop(images, size):

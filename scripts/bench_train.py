@@ -66,8 +66,8 @@ def images_per_second(run, num_steps, warmup, batch_size):
 
 def custom_loop(model_cfg, data_cfg, policy, train_ds, num_steps, warmup, jit_compile=False):
     model, optimizer = build(model_cfg, policy)
-    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, data_cfg.batch_size,
-                                 data_cfg.image_size, jit_compile=jit_compile)
+    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, data_cfg.image_size,
+                                 jit_compile=jit_compile)
     iterator = iter(train_ds)
 
     def run(n):
@@ -95,8 +95,8 @@ def loop_overhead(model_cfg, data_cfg, train_ds, num_steps, read_every):
     reading back every `read_every` steps)."""
     model, optimizer = build(model_cfg, "float32")
     totals = steps.StepTotals(HEADS)
-    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, data_cfg.batch_size,
-                                 data_cfg.image_size, totals=totals)
+    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, data_cfg.image_size,
+                                 totals=totals)
     iterator = iter(tf.data.Dataset.from_tensors(next(iter(train_ds))).repeat())  # One batch: input is free.
 
     @tf.function

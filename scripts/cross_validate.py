@@ -3,12 +3,14 @@
     python scripts/cross_validate.py --flagfile=configs/demo.flags --cv_dir=runs/cv_demo
     python scripts/cross_validate.py --flagfile=configs/levi_hassner.flags --cv_dir=runs/cv_lh
 
-Takes every flag of model.py (a preset and overrides) plus --cv_dir and --folds. Fold k
-trains in <cv_dir>/fold_<k> with --test_fold=k (training/cross_validation.py). Resumable: a fold with a metrics.json
-is done and skipped; an interrupted fold resumes from its last checkpoint. Writes
-<cv_dir>/results.json, results.md (per fold, mean and standard deviation over folds,
-next to Levi & Hassner's figures) and results.png (the confusion matrix summed over
-folds, and per-fold bars).
+Takes every flag of model.py (a preset and overrides) plus --cv_dir, --folds and
+--retrain. Fold k trains in <cv_dir>/fold_<k> with --test_fold=k
+(training/cross_validation.py). Resumable: a fold with a metrics.json of the same
+settings is done and skipped; an interrupted fold resumes from its last checkpoint; a
+fold trained with other settings is refused, naming them, unless --retrain. Writes
+<cv_dir>/results.json, results.md (the headline score, then each figure per fold, mean
+and standard deviation over folds, next to Levi & Hassner's figures) and results.png
+(the confusion matrix summed over folds, and per-fold bars).
 
     python scripts/cross_validate.py --flagfile=configs/demo.flags --shards_dir=data/tfrecords/utkface_sample \\
         --heads=age,gender,race,age_years --age_bins=utk12 --train_steps=600 --folds=0 \\
@@ -29,10 +31,13 @@ import training.flags
 from input_pipeline.reader.manifest import ShardsError
 from training import cross_validation, runtime
 from training.checkpoints import Interrupted
+from training.config import RunError
 
 flags.adopt_module_key_flags(training.flags)  # model.py's flags: --help lists them here too.
 flags.DEFINE_string("cv_dir", "runs/cv", "Folder of the cross-validation: one model_dir per fold, results.")
 flags.DEFINE_list("folds", ["0", "1", "2", "3", "4"], "Folds to hold out, in turn.")
+flags.DEFINE_bool("retrain", False, "Train again, from the start, every fold whose folder holds a run of other "
+                  "settings (without it such a fold is refused, naming the settings that differ).")
 flags.DEFINE_bool("compare_heads", False, "With several --heads: also train one network per head, in "
                   "<cv_dir>/only_<head>/, and compare the two ways in results.md (figures, parameters, time).")
 FLAGS = flags.FLAGS
@@ -48,12 +53,13 @@ def main(argv):
     folds = [int(k) for k in FLAGS.folds]
     os.makedirs(FLAGS.cv_dir, exist_ok=True)
     try:
-        metrics = {k: cross_validation.run_fold(*configs, k, FLAGS.cv_dir) for k in folds}
-        separate = cross_validation.run_separate(configs, folds, FLAGS.cv_dir) if FLAGS.compare_heads else None
+        metrics = {k: cross_validation.run_fold(*configs, k, FLAGS.cv_dir, FLAGS.retrain) for k in folds}
+        separate = (cross_validation.run_separate(configs, folds, FLAGS.cv_dir, FLAGS.retrain) if FLAGS.compare_heads
+                    else None)
     except Interrupted as e:
         logging.warning("%s", e)
         sys.exit(e.exit_status)
-    except (FileNotFoundError, ShardsError) as e:
+    except (FileNotFoundError, ShardsError, RunError) as e:
         sys.exit(f"cross_validate.py: error: {e}")
     if any(m is None for m in metrics.values()):  # A multi-worker run's other worker: the chief tabulates.
         return

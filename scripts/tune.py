@@ -10,9 +10,11 @@
 (a float on a log scale), int:low:high, or choice:a,b,... Every other model.py flag
 passes through to each trial. Trial n trains in <study_dir>/trial_<n> (checkpoints,
 TensorBoard events, config.json) on the training folds, reports its validation score
-(metrics.headline averaged over heads) at every --eval_every, and is pruned when it
-falls behind (--pruner). Trials are chosen on validation only; at the end the best
-trial's test fold is evaluated once and reported apart, and exported.
+(metrics.score, the headline figure: the mean over heads of accuracy, or of -MAE/10 for
+age_years) at every --eval_every, and is pruned when it falls behind (--pruner). Trials
+are chosen on validation only (--val_fraction must be > 0); at the end the best trial's
+test fold is evaluated once and reported apart, and exported. A study remembers the
+settings it does not search: a rerun with others is refused, naming them.
 
 The study lives in --storage (default: a SQLite file in --study_dir). The same command
 run again continues it: finished trials stay, an interrupted trial resumes from its
@@ -37,8 +39,9 @@ from absl import app, flags, logging
 
 import training.flags
 from input_pipeline.reader.manifest import ShardsError
-from training import runtime, study_report, tuning
+from training import reruns, runtime, study_report, tuning
 from training.checkpoints import Interrupted
+from training.config import RunError
 from training.loop import train_and_evaluate
 
 flags.adopt_module_key_flags(training.flags)  # model.py's flags: --help lists them here too.
@@ -129,6 +132,9 @@ def main(argv):
         if len({p.name for p in space}) != len(space):
             raise ValueError("a setting is searched twice")
         configs = training.flags.configs_from_flags(FLAGS)
+        if not configs[0].val_fraction:
+            raise ValueError("--val_fraction=0 leaves no validation split, and trials are chosen on validation "
+                             "only (never on the test fold): give it a share, e.g. --val_fraction=0.1")
         sampler = make_sampler(FLAGS.sampler, space, FLAGS.sampler_seed)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
@@ -142,7 +148,17 @@ def main(argv):
     if study.user_attrs.get("search", searched) != searched:
         sys.exit(f"tune.py: error: study {FLAGS.study_name!r} in {url} searches {study.user_attrs['search']}, not "
                  f"{searched}; use the same --search or another --study_dir / --study_name")
+    try:
+        fixed = tuning.fixed_settings(configs, space)
+    except (FileNotFoundError, ShardsError) as e:
+        sys.exit(f"tune.py: error: {e}")
+    changed = reruns.differences(study.user_attrs.get("fixed", fixed), fixed)
+    if changed:
+        sys.exit(f"tune.py: error: study {FLAGS.study_name!r} in {url} was run with other settings "
+                 f"({'; '.join(changed)}): its trials are not comparable with this command's. Use the same flags, "
+                 "or another --study_dir / --study_name")
     study.set_user_attr("search", searched)
+    study.set_user_attr("fixed", fixed)
     study_report.write_hparams_config(FLAGS.study_dir, space)
     tuner = tuning.Tuner(study, configs, space, FLAGS.study_dir, FLAGS.trials, FLAGS.timeout or None)
     try:
@@ -150,7 +166,7 @@ def main(argv):
     except Interrupted as e:
         logging.warning("%s; the trial will resume when the same command runs again", e)
         sys.exit(e.exit_status)
-    except (FileNotFoundError, ShardsError) as e:
+    except (FileNotFoundError, ShardsError, RunError) as e:
         sys.exit(f"tune.py: error: {e}")
     print(study_report.write_table(FLAGS.study_dir, study_report.rows(study, space)), end="")
     for name, result in study_report.write_plots(study, FLAGS.study_dir).items():

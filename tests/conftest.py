@@ -15,6 +15,28 @@ def float32_policy():
 
 
 @pytest.fixture
+def kill_after_checkpoint(monkeypatch):
+    """kill_after_checkpoint(step): training raises KeyboardInterrupt right after saving its
+    checkpoint of `step`, as a run killed there would stop (a rerun of the same command
+    resumes it); the fixture's undo() lets the rerun through."""
+    from training.checkpoints import Checkpoints
+
+    def arm(step):
+        save = Checkpoints.save
+
+        def save_then_die(self, saved_step):
+            path = save(self, saved_step)
+            if saved_step == step:
+                monkeypatch.undo()
+                raise KeyboardInterrupt
+            return path
+
+        monkeypatch.setattr(Checkpoints, "save", save_then_die)
+
+    return arm
+
+
+@pytest.fixture
 def small_adience(tmp_path):
     """Two subjects in each of the five folds, three faces each, all labels known."""
     folds = {}

@@ -47,3 +47,13 @@ def free_ports(count):
     finally:
         for s in sockets:
             s.close()
+
+
+def roll_back(model_dir, step):
+    """Makes a finished run look like one killed right after its checkpoint of `step`:
+    the checkpoint state names ckpt-<step> (whose files stay) and there is no metrics.json.
+    The same command then resumes it at `step`."""
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    with open(os.path.join(checkpoints, "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "ckpt-{step}"\nall_model_checkpoint_paths: "ckpt-{step}"\n')
+    os.remove(os.path.join(model_dir, "metrics.json"))

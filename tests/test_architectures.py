@@ -112,6 +112,36 @@ def test_weights_from_a_local_file(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.parametrize("arch", sorted(transfer.BACKBONES))
+def test_a_weights_file_builds_the_graph_imagenet_weights_build(arch, tmp_path, monkeypatch):
+    """keras.applications builds EfficientNet's stem with a Rescaling by 1/sqrt(ImageNet's
+    stddev) only when weights == "imagenet": built with weights=None and loaded from a file,
+    the frozen ImageNet features saw inputs at about 0.48x their training scale."""
+    keras.utils.set_random_seed(0)
+    constructor = transfer.BACKBONES[arch].constructor
+    path = str(tmp_path / f"{arch}.weights.h5")  # Stand-in ImageNet weights (no download here).
+    constructor(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(path)
+    from keras.src.utils import file_utils
+
+    # Keras's own weights="imagenet" graph, handed the file where it would download one.
+    monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: path)
+    imagenet = constructor(include_top=False, weights="imagenet", input_shape=(32, 32, 3))
+    monkeypatch.undo()
+    from_file = architectures.build(ModelConfig(arch=arch, image_size=32, weights=path), HEADS).get_layer(
+        transfer.BACKBONE)
+    assert [type(layer).__name__ for layer in from_file.layers] == [type(layer).__name__ for layer in imagenet.layers]
+    for a, b in zip(imagenet.weights, from_file.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    images = tf.random.uniform((2, 32, 32, 3), 0, 255, seed=1)
+    np.testing.assert_allclose(from_file(images).numpy(), imagenet(images).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_a_missing_weights_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--weights=.*nothing.h5: no such file"):
+        architectures.build(ModelConfig(arch="mobilenetv2", image_size=32, weights=str(tmp_path / "nothing.h5")),
+                            HEADS)
+
+
 def test_unknown_arch():
     with pytest.raises(ValueError, match="unknown arch"):
         architectures.build(ModelConfig(arch="alexnet"), HEADS)

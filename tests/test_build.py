@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -192,16 +193,17 @@ def worker_pids(token):
 
 
 def start_held_build(data_dir, out, token):
-    """Starts build_input in its own session, held mid-encoding by a FIFO that stands in
-    for one image (opening it blocks). Returns the process, its command, the FIFO and
-    the image bytes it replaced."""
+    """Starts build_input with two worker processes (one worker encodes in the process
+    itself) in its own session, held mid-encoding by a FIFO that stands in for one image
+    (opening it blocks). Returns the process, its command, the FIFO and the image bytes it
+    replaced."""
     blocker = os.path.join(data_dir, adience.image_path("aligned", "user30@N03", "19", "19_x_o.jpg"))
     with open(blocker, "rb") as f:
         original = f.read()
     os.remove(blocker)
     os.mkfifo(blocker)
     command = [sys.executable, os.path.join(ROOT, "build_input.py"), f"--data_dir={data_dir}",
-               f"--output_dir={out}", "--image_size=16", "--num_shards=2", "--num_workers=1"]
+               f"--output_dir={out}", "--image_size=16", "--num_shards=2", "--num_workers=2"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env={**os.environ, "BUILD_TEST_TOKEN": token}, start_new_session=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -283,3 +285,41 @@ def test_overwrite_replaces_a_file_in_the_way(small_adience, tmp_path):
     run_build(small_adience, tmp_path / "out", overwrite=True)
     assert (tmp_path / "out" / "manifest.json").is_file()
     assert sorted(os.listdir(tmp_path)) == ["adience", "out"]
+
+
+def test_faces_are_written_in_a_seeded_random_order_not_the_sources(tmp_path):
+    """UTKFace lists files sorted by name, which starts with the age; written in that order,
+    every stretch of a shard held one narrow band of ages (and Adience one person)."""
+    root = tmp_path / "UTKFace"
+    for age in range(10, 90):
+        write_file(str(root / f"{age}_0_0_2017011617452{age:04d}.jpg.chip.jpg"), jpeg_bytes(colour=(age, 50, 90)))
+
+    def ages_in_write_order(out, **overrides):
+        manifest = build.build(BuildConfig(dataset="utkface", data_dir=str(root), output_dir=str(out), image_size=16,
+                                           num_shards=1, num_workers=1, **overrides))
+        return [int(r[schema.AGE_LOW]) for r in read_all(str(out), manifest)], manifest
+
+    ages, manifest = ages_in_write_order(tmp_path / "a")
+    assert manifest["write_order"] == {"shuffled": True, "seed": 0}
+    assert sorted(ages) == list(range(10, 90))
+    per_fold = [ages[i:i + n] for i, n in zip(np.cumsum([0] + [f["num_examples"] for f in manifest["folds"]]),
+                                               [f["num_examples"] for f in manifest["folds"]])]
+    for fold in per_fold:  # Rank correlation of the written order with the source's (sorted) order: about 0.
+        assert len(fold) > 5 and abs(np.corrcoef(np.argsort(np.argsort(fold)), np.arange(len(fold)))[0, 1]) < 0.6
+    assert ages_in_write_order(tmp_path / "b")[0] == ages  # Seeded: the same input, the same order and bytes.
+    assert files_of(tmp_path / "a") == files_of(tmp_path / "b")
+    assert ages_in_write_order(tmp_path / "c", shuffle_seed=1)[0] != ages
+
+
+def test_a_script_without_a_main_guard_builds_with_one_worker(small_adience, tmp_path):
+    """One worker used to be a spawned process too, which re-ran the calling script: without
+    an `if __name__ == "__main__":` guard, BrokenProcessPool."""
+    script = tmp_path / "build_it.py"
+    script.write_text("from input_pipeline.config import BuildConfig\n"
+                      "from input_pipeline.writer import build\n"
+                      f"manifest = build.build(BuildConfig(data_dir={small_adience!r}, output_dir="
+                      f"{str(tmp_path / 'out')!r}, image_size=16, num_workers=1))\n"
+                      "print('built', manifest['num_examples'])\n")
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "built 30" in result.stdout

@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import configs
 from input_pipeline import labels
 from processes import ROOT
@@ -59,4 +61,9 @@ def test_command_line_writes_the_results(small_shards, tmp_path):
     saved = json.loads((cv_dir / "results.json").read_text())
     assert saved["folds"] == [0, 3] and {r["crop"] for r in saved["results"]} == {"single_crop", "over_sampled"}
     assert "mean ± std" in (cv_dir / "results.md").read_text() and (cv_dir / "results.png").is_file()
+    # The headline score first: metrics.score of each fold's single crop, times 100.
+    score = saved["results"][0]
+    assert (score["task"], score["measure"], score["crop"]) == ("all heads", "score", "single_crop")
+    fold_3 = json.loads((cv_dir / "fold_3" / "metrics.json").read_text())
+    assert score["per_fold"]["3"] == pytest.approx(100 * fold_3["single_crop"]["age"]["accuracy"])
     assert "mean ± std" in result.stdout

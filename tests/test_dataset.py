@@ -18,7 +18,7 @@ def test_validation_is_subject_disjoint(small_shards):
     cfg = DataConfig(shards_dir=small_shards, val_fraction=0.4)
     subjects = {}
     for split in ("train", "val"):
-        records = dataset._read(train_files, cfg, split, deterministic=True, targets=targets_of(cfg))
+        records = dataset.read_records(train_files, cfg, split, targets_of(cfg))
         subjects[split] = read_subjects(records)
     assert subjects["train"] and subjects["val"]
     assert not subjects["train"] & subjects["val"]
@@ -75,3 +75,34 @@ def test_unknown_labels_are_filtered_per_task(tmp_path):
         found = [int(a) for _, y in dataset.make_eval_dataset(cfg, test_files, "test", targets_of(cfg))
                  for a in y["age"]]
         assert found == expected
+
+
+def test_training_reads_every_shard_file_at_once(small_adience, tmp_path):
+    """It opened 8 files at a time: with shards in the source's order, a batch held a few
+    people (or ages) only. With no shuffle buffer, the first 12 faces come from the 12 files."""
+    from input_pipeline.config import BuildConfig
+    from input_pipeline.writer import build
+
+    shards = str(tmp_path / "shards")  # 3 shards of 2 faces per fold: 12 training files.
+    build.build(BuildConfig(data_dir=small_adience, output_dir=shards, image_size=32, num_shards=3, num_workers=1))
+    train_files, _ = split_files(load_manifest(shards), shards, 0)
+    file_of = {}
+    for path in train_files:
+        for record in tf.data.TFRecordDataset(path).batch(8).map(parse.parse):
+            for jpeg in record["encoded"]:
+                file_of[tf.io.decode_jpeg(jpeg, dct_method="INTEGER_ACCURATE").numpy().tobytes()] = path
+    assert len(train_files) == 12 and len(file_of) == 24
+    cfg = DataConfig(shards_dir=shards, image_size=24, batch_size=12, val_fraction=0.0, shuffle_buffer=1,
+                     deterministic=True)
+    faces, _ = next(iter(dataset.make_train_dataset(cfg, train_files, targets_of(cfg))))
+    assert len({file_of[face.tobytes()] for face in faces.numpy()}) == 12
+
+
+def test_shards_written_in_the_sources_order_are_named_with_their_rebuild_command(small_shards):
+    from input_pipeline.reader.manifest import source_order_warning
+
+    manifest = load_manifest(small_shards)
+    assert source_order_warning(manifest, small_shards) == ""
+    del manifest["write_order"]  # As an older build_input.py wrote it.
+    warning = source_order_warning(manifest, small_shards)
+    assert "written in the source's order" in warning and "python build_input.py --overwrite" in warning

@@ -61,7 +61,7 @@ def stored_test_faces(shards, data_cfg):
     """(JPEG bytes as stored, {head: label}) of every test-fold face evaluation reads, in its
     order (the records the evaluation pipeline decodes)."""
     _, _, test_files = load_folds(shards, data_cfg.test_fold)
-    records = dataset._read(test_files, data_cfg, "test", deterministic=True, targets=targets_of(data_cfg))
+    records = dataset.read_records(test_files, data_cfg, "test", targets_of(data_cfg))
     return [(r["encoded"].numpy(), {task: int(r[task]) for task in HEADS}) for r in records]
 
 

@@ -1,5 +1,6 @@
-"""--cache=encoded|decoded and --cache_dir: the same batches as no cache, a cache folder
-refused for other settings, and a resumed run that reads the cache instead of the shards."""
+"""--cache=encoded|decoded and --cache_dir: every face once per epoch and every epoch in a
+new order, with or without a cache; a cache folder refused for other settings; a resumed
+run that reads the cache instead of the shards."""
 
 import dataclasses
 import glob
@@ -24,11 +25,6 @@ def batches(cfg, count):
     return [tf.nest.map_structure(lambda t: t.numpy(), next(iterator)) for _ in range(count)]
 
 
-def same(a, b):
-    return all(np.array_equal(x[0], y[0]) and x[1].keys() == y[1].keys()
-               and all(np.array_equal(x[1][h], y[1][h]) for h in x[1]) for x, y in zip(a, b, strict=True))
-
-
 @pytest.fixture
 def data_cfg(small_shards):
     # 24 training faces: 6 batches of 4 are exactly the first epoch.
@@ -36,27 +32,47 @@ def data_cfg(small_shards):
                       shuffle_buffer=8, deterministic=True)
 
 
-@pytest.mark.parametrize("kind, on_disk", [("encoded", False), ("decoded", False), ("decoded", True)])
-def test_a_cache_gives_the_batches_of_no_cache(data_cfg, tmp_path, kind, on_disk):
-    expected = batches(data_cfg, 6)
-    assert expected[0][0].shape == (4, 28, 28, 3) and expected[0][0].dtype == np.uint8
-    cached = dataclasses.replace(data_cfg, cache=kind, cache_dir=str(tmp_path / "cache") if on_disk else "")
-    assert same(batches(cached, 6), expected)
-    # Later epochs: every training face once per epoch, whatever the cache.
-    later = batches(cached, 18)[6:]
-    faces = sorted(bytes(face) for batch in later for face in batch[0])
-    assert faces == sorted([bytes(face) for batch in expected for face in batch[0]] * 2)
+def epochs(found, faces_per_epoch=24):
+    """The faces (their bytes) of each epoch of a list of batches, in order."""
+    flat = [bytes(face) for batch in found for face in batch[0]]
+    return [flat[i:i + faces_per_epoch] for i in range(0, len(flat), faces_per_epoch)]
+
+
+@pytest.mark.parametrize("kind, on_disk", [("none", False), ("encoded", False), ("decoded", False),
+                                           ("encoded", True), ("decoded", True)])
+def test_every_face_once_per_epoch_and_every_epoch_a_new_order(data_cfg, tmp_path, kind, on_disk):
+    """A cache used to replay the first epoch's order, shuffled only within a window."""
+    cfg = dataclasses.replace(data_cfg, cache=kind, cache_dir=str(tmp_path / "cache") if on_disk else "")
+    found = batches(cfg, 24)  # Four epochs of 24 faces.
+    assert found[0][0].shape == (4, 28, 28, 3) and found[0][0].dtype == np.uint8
+    first, *later = epochs(found)
+    assert len(set(first)) == 24  # Every training face once (they all differ).
+    for epoch in later:
+        assert sorted(epoch) == sorted(first)
+    assert len({tuple(epoch) for epoch in [first, *later]}) == 4  # No epoch replays another.
 
 
 def test_a_decoded_cache_on_disk_is_read_instead_of_the_shards(data_cfg, tmp_path):
     cfg = dataclasses.replace(data_cfg, cache="decoded", cache_dir=str(tmp_path / "cache"))
-    first = batches(cfg, 12)  # Two epochs: the cache is complete after the first.
-    assert os.path.isfile(tmp_path / "cache" / "train_0.index")
+    first = epochs(batches(cfg, 12))[0]  # Two epochs: the cache is complete after the first.
+    # One cache file per shard file (8 training shards) and input pipeline.
+    assert len(glob.glob(str(tmp_path / "cache" / "train_0_fold*.tfrecord.index"))) == 8
     key = json.loads((tmp_path / "cache" / cache.KEY_FILE).read_text())
     assert key["kind"] == "decoded" and key["resize"] == 28 and key["test_fold"] == 0
+    assert key["input_pipelines"] == 1
     for shard in glob.glob(os.path.join(cfg.shards_dir, "*.tfrecord*")):
         os.remove(shard)  # From now on only the cache holds the faces.
-    assert same(batches(cfg, 6), first[:6])
+    assert sorted(epochs(batches(cfg, 6))[0]) == sorted(first)
+
+
+def test_a_cache_of_two_workers_is_refused_for_one(data_cfg, tmp_path):
+    """Each worker caches its own share of the files: one worker reading a 2-worker cache
+    would train on half the data."""
+    cfg = dataclasses.replace(data_cfg, cache="decoded", cache_dir=str(tmp_path / "cache"))
+    _, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
+    cache.cache_file(cfg, train_files, worker=1, pipelines=2)
+    with pytest.raises(cache.CacheError, match="input_pipelines: 2 there, 1 now"):
+        cache.cache_file(cfg, train_files, worker=0, pipelines=1)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -76,19 +92,21 @@ def test_a_cache_folder_is_refused_for_other_settings(data_cfg, tmp_path, change
 def test_a_lock_left_by_a_killed_run_does_not_block_the_next(data_cfg, tmp_path):
     cfg = dataclasses.replace(data_cfg, cache="decoded", cache_dir=str(tmp_path / "cache"))
     batches(cfg, 1)  # Writing started, not finished (as if the run was killed).
-    (tmp_path / "cache" / "train_0.lockfile").write_text("")
-    assert same(batches(cfg, 6), batches(data_cfg, 6))
+    _, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
+    (tmp_path / "cache" / f"train_0_{os.path.basename(train_files[0])}.lockfile").write_text("")
+    assert sorted(epochs(batches(cfg, 6))[0]) == sorted(epochs(batches(data_cfg, 6))[0])
 
 
-def test_a_resumed_run_reuses_its_decoded_cache(small_shards, tmp_path, caplog):
+def test_a_resumed_run_reuses_its_decoded_cache(small_shards, tmp_path, caplog, kill_after_checkpoint):
     cache_dir = tmp_path / "cache"
     configs = with_data(tiny(small_shards, tmp_path / "run", train_steps=12, checkpoint_every=4, eval_every=4,
                              log_every=4, histogram_every=0, export=False),
                         cache="decoded", cache_dir=str(cache_dir), val_fraction=0.0)
     data_cfg, model_cfg, cfg = configs
-    with caplog.at_level("INFO", logger="absl"):
+    kill_after_checkpoint(8)
+    with caplog.at_level("INFO", logger="absl"), pytest.raises(KeyboardInterrupt):
         # 8 steps of 4 faces: past the first epoch (24 faces), so the cache is complete.
-        train_and_evaluate(data_cfg, model_cfg, dataclasses.replace(cfg, train_steps=8))
+        train_and_evaluate(data_cfg, model_cfg, cfg)
     assert "the input position is not checkpointed (--cache=decoded" in caplog.text
     written = {p: os.path.getmtime(p) for p in glob.glob(str(cache_dir / "train_0*"))}
     assert any(p.endswith(".index") for p in written)

@@ -199,3 +199,7 @@ def test_cross_validation_compares_one_network_with_one_per_head(utk_export, tmp
     assert (cv_dir / "only_gender" / "fold_0" / "metrics.json").is_file()
     assert "| one per head (2 networks) |" in (cv_dir / "results.md").read_text()
     assert "| age_years | mae | over_sampled |" in (cv_dir / "results.md").read_text()
+    # Each head's figure is the headline one (metrics.headline, single crop), as selection's.
+    fold = json.loads((cv_dir / "fold_0" / "metrics.json").read_text())["single_crop"]
+    assert joint["figures"]["gender"] == pytest.approx(100 * fold["gender"]["accuracy"])
+    assert joint["figures"]["age_years"] == pytest.approx(fold["age_years"]["mae"])

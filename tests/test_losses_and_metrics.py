@@ -24,24 +24,34 @@ def test_summary_ignores_unknown_labels_and_builds_the_confusion_matrix():
     assert figures["one_off_accuracy"] == 0.75  # b->c is one off; c->a is two.
 
 
-def test_masked_loss_skips_unknown_labels():
+def test_masked_loss_is_the_mean_over_the_labelled_faces():
     logits = tf.constant([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]])
     labels = tf.constant([0, 0, -1])
-    loss = losses.masked_cross_entropy(labels, logits, 2, global_batch_size=3)
-    expected = (np.log1p(np.exp(-2.0)) + np.log1p(np.exp(2.0))) / 3
+    loss = losses.masked_cross_entropy(labels, logits, 2, labelled=2.0)
+    expected = (np.log1p(np.exp(-2.0)) + np.log1p(np.exp(2.0))) / 2  # Two labelled faces, not three.
     np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
-    all_unknown = losses.masked_cross_entropy(tf.constant([-1, -1, -1]), logits, 2, 3)
+    all_unknown = losses.masked_cross_entropy(tf.constant([-1, -1, -1]), logits, 2, labelled=0.0)
     assert float(all_unknown) == 0.0
+
+
+def test_a_sparse_head_learns_at_the_rate_of_a_full_one():
+    """The loss of a head labelled on 1 face of 8 is that face's loss, not an eighth of it
+    (a race or age_years head beside a fully labelled one was down-weighted that way)."""
+    logits = tf.constant([[1.0, -1.0]] * 8)
+    sparse = tf.constant([1] + [-1] * 7)
+    full = tf.constant([1] * 8)
+    np.testing.assert_allclose(float(losses.head_loss("race", sparse, logits, 1.0)),
+                               float(losses.head_loss("race", full, logits, 8.0)), rtol=1e-6)
 
 
 def test_multi_task_masking_each_head_sees_only_its_labels():
     """An example with only a gender label adds nothing to the age loss, and vice versa."""
     age_logits = tf.constant([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0]])
     gender_logits = tf.constant([[1.0, -1.0], [-2.0, 2.0]])
-    age = losses.masked_cross_entropy(tf.constant([0, -1]), age_logits, 3, 2)
-    gender = losses.masked_cross_entropy(tf.constant([-1, 1]), gender_logits, 2, 2)
-    only_first = losses.masked_cross_entropy(tf.constant([0]), age_logits[:1], 3, 2)
-    only_second = losses.masked_cross_entropy(tf.constant([1]), gender_logits[1:], 2, 2)
+    age = losses.masked_cross_entropy(tf.constant([0, -1]), age_logits, 3, 1.0)
+    gender = losses.masked_cross_entropy(tf.constant([-1, 1]), gender_logits, 2, 1.0)
+    only_first = losses.masked_cross_entropy(tf.constant([0]), age_logits[:1], 3, 1.0)
+    only_second = losses.masked_cross_entropy(tf.constant([1]), gender_logits[1:], 2, 1.0)
     np.testing.assert_allclose(float(age), float(only_first), rtol=1e-6)
     np.testing.assert_allclose(float(gender), float(only_second), rtol=1e-6)
 
@@ -60,7 +70,7 @@ def test_years_loss_masks_unknown_ages_and_prefers_the_true_age():
     logits = np.full((3, 101), -5.0, np.float32)
     logits[0, 30] = logits[1, 70] = logits[2, 10] = 5.0
     years = tf.constant([30, 30, -1])
-    loss = losses.masked_years_loss(years, tf.constant(logits), global_batch_size=3)
+    loss = losses.masked_years_loss(years, tf.constant(logits), labelled=3.0)
     right = losses.masked_years_loss(tf.constant([30]), tf.constant(logits[:1]), 3)
     wrong = losses.masked_years_loss(tf.constant([30]), tf.constant(logits[1:2]), 3)
     np.testing.assert_allclose(float(loss), float(right) + float(wrong), rtol=1e-5)  # The third adds nothing.
@@ -100,6 +110,33 @@ def test_ece_on_hand_made_cases():
     assert len(bins) == metrics.ECE_BINS and bins[-1]["high"] == 1.0
     perfect, _ = metrics.calibration(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]))
     assert perfect == 0.0
+
+
+def test_an_empty_set_has_no_figures_not_zeros():
+    """An empty validation split scored 0.0, beat -inf and was kept as the best checkpoint."""
+    none = metrics.summarize(np.zeros((0, 3)), np.zeros((0,), np.int64), ["a", "b", "c"], one_off=True)
+    assert none["num_examples"] == 0
+    assert none["accuracy"] is None and none["one_off_accuracy"] is None and none["ece"] is None
+    unlabelled = metrics.summarize(np.eye(3)[[0, 1]], np.array([-1, -1]), ["a", "b", "c"], one_off=False)
+    assert unlabelled["accuracy"] is None
+    years = metrics.summarize_years(np.zeros((1, 101)), np.array([-1]), labels.ADIENCE, np.array([-1]))
+    assert years["mae"] is None and years["within_5"] is None and years["bin_accuracy"] is None
+    assert metrics.headline("age", none) is None and metrics.headline("age_years", years) is None
+    assert metrics.score({"age": none, "age_years": years}) is None
+    assert "no labelled faces" in metrics.describe("age", none)
+
+
+def test_the_score_averages_the_heads_that_saw_faces():
+    right = metrics.summarize(np.eye(2)[[0, 1]], np.array([0, 1]), ["m", "f"], one_off=False)  # 100%
+    half = metrics.summarize(np.eye(2)[[0, 0]], np.array([0, 1]), ["m", "f"], one_off=False)  # 50%
+    empty = metrics.summarize(np.eye(3)[[0]], np.array([-1]), ["A", "B", "C"], one_off=False)
+    probabilities = np.zeros((1, 101))
+    probabilities[0, 30] = 1.0
+    years = metrics.summarize_years(probabilities, np.array([50]), labels.ADIENCE, np.array([-1]))  # MAE 20
+    assert metrics.headline("age_years", years) == -2.0
+    # The race head with no labelled face adds nothing: it does not pull every run's score down alike.
+    assert metrics.score({"gender": right, "age": half, "race": empty}) == 0.75
+    assert metrics.score({"gender": right, "age_years": years}) == (1.0 - 2.0) / 2
 
 
 def test_fairness_breakdown_on_hand_made_groups():

@@ -2,6 +2,7 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -48,7 +49,7 @@ def test_a_few_steps_on_separable_data_lower_the_loss(jit_compile):
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
     totals = steps.StepTotals({"gender": 2})
-    step = steps.make_train_step(model, optimizer, strategy, {"gender": 2}, 16, image_size=32, totals=totals,
+    step = steps.make_train_step(model, optimizer, strategy, {"gender": 2}, image_size=32, totals=totals,
                                  jit_compile=jit_compile)
     iterator = iter(data)
     history, counts = [], np.zeros(3)
@@ -107,11 +108,12 @@ def test_two_heads_train_together(small_shards, tmp_path):
     assert "one_off_accuracy" not in metrics["single_crop"]["gender"]
 
 
-def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
-    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=4)
+def test_resume_continues_at_the_saved_step(small_shards, tmp_path, kill_after_checkpoint):
+    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=6)
+    kill_after_checkpoint(4)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(data, model_cfg, cfg)
     train_and_evaluate(data, model_cfg, cfg)
-    _, _, more = tiny(small_shards, tmp_path / "run", train_steps=6)
-    train_and_evaluate(data, model_cfg, more)
     reader = tf.train.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 6
     assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 6  # 4 + 2: it resumed.
@@ -121,15 +123,16 @@ def test_resume_continues_at_the_saved_step(small_shards, tmp_path):
 
 @pytest.mark.parametrize("read_every", [2, 5])
 def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(small_shards, tmp_path, monkeypatch,
-                                                                       read_every):
-    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=2)
-    train_and_evaluate(data, model_cfg, cfg)
+                                                                       kill_after_checkpoint, read_every):
+    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=8, eval_every=5)
+    kill_after_checkpoint(2)
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(data, model_cfg, cfg)
     real = losses.masked_cross_entropy
     monkeypatch.setattr(losses, "masked_cross_entropy", lambda *a, **k: real(*a, **k) * float("nan"))
     # The loss is read back from the device every `read_every` steps only (logs, validations
     # and checkpoints); the error still names step 3, the first bad one, and saves nothing.
-    _, _, more = tiny(small_shards, tmp_path / "run", train_steps=8, log_every=read_every, eval_every=read_every,
-                      checkpoint_every=read_every, histogram_every=0)
+    more = dataclasses.replace(cfg, log_every=read_every, checkpoint_every=read_every, histogram_every=0)
     with pytest.raises(FloatingPointError, match="loss is nan at step 3"):
         train_and_evaluate(data, model_cfg, more)
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")
@@ -188,3 +191,66 @@ def test_mixed_float16_uses_loss_scaling(small_shards, tmp_path):
         for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "h" / "train" / name)):
             tags |= {v.tag for v in event.summary.value}
     assert "loss_scale" in tags
+
+
+def test_without_validation_the_final_weights_are_tested_and_said_to_be(small_shards, tmp_path):
+    """An empty validation split scored 0.0, beat -inf, was saved as the best checkpoint and
+    never beaten: the test figures and the export came from step 2 of 8."""
+    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=8, export=False)
+    metrics = train_and_evaluate(dataclasses.replace(data, val_fraction=0.0), model_cfg, cfg)
+    assert metrics["checkpoint"] == "final"
+    assert metrics["selection"]["by"].startswith("none: no validation split (--val_fraction=0)")
+    assert not tf.train.latest_checkpoint(str(tmp_path / "run" / "best"))
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["checkpoint"] == "final" and saved["single_crop"]["age"]["num_examples"] == 6
+
+
+def test_the_best_validation_step_is_recorded(small_shards, tmp_path):
+    metrics = train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=4, export=False))
+    selection = metrics["selection"]
+    assert selection["step"] in (2, 4) and metrics["checkpoint"].endswith(f"best/ckpt-{selection['step']}")
+    assert 0 <= selection["score"] <= 1
+
+
+def test_the_seed_alone_fixes_the_initial_weights(small_shards, tmp_path):
+    """--seed seeded the weights only with --deterministic: tuning trials, comparison
+    entries and CV folds each started from another initialisation."""
+    def initial_weights(name):
+        # A learning rate of 0: the weights saved after a step are the initial ones.
+        data, model_cfg, cfg = tiny(small_shards, tmp_path / name, train_steps=1, learning_rate=0.0,
+                                    checkpoint_every=1, export=False, histogram_every=0)
+        train_and_evaluate(dataclasses.replace(data, seed=3), model_cfg, cfg)
+        reader = tf.train.load_checkpoint(str(tmp_path / name / "checkpoints"))
+        return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+                if key.startswith("optimizer/_trainable_variables/")}  # The model's weights.
+
+    first, second = initial_weights("a"), initial_weights("b")
+    assert first and first.keys() == second.keys()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+def test_a_batch_the_replicas_cannot_split_and_a_missing_gpu_are_said_at_the_start(small_shards, tmp_path):
+    command = model_command(small_shards, tmp_path / "run", "--distribution=mirrored", "--cpu_devices=3",
+                            "--expect_gpu", "--train_steps=2")
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "no GPU found, though --expect_gpu" in result.stderr and "pip install -e '.[gpu]'" in result.stderr
+    assert ("--batch_size=4 does not split evenly over the 3 replicas of this MirroredStrategy: choose a multiple "
+            "of 3") in result.stderr
+    assert not (tmp_path / "run").exists()  # Refused before anything was written.
+
+
+def test_missing_shards_leave_no_model_dir_behind(tmp_path):
+    result = subprocess.run(model_command(str(tmp_path / "nowhere"), tmp_path / "run"), cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "build the shards first" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_model_py_says_what_it_trains():
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "model.py"), "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert "any of the heads age, gender, race and age_years" in result.stdout
+    assert "an age or gender classifier" not in result.stdout
+    assert "--[no]color_jitter" in result.stdout and "--[no]expect_gpu" in result.stdout

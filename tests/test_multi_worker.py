@@ -7,7 +7,7 @@ import signal
 
 import tensorflow as tf
 
-from processes import free_ports, model_command, read, start, wait_for
+from processes import free_ports, model_command, read, roll_back, start, wait_for
 
 
 def start_workers(shards, model_dir, logs, *flags, model_dirs=None):
@@ -82,8 +82,9 @@ def test_a_worker_that_cannot_see_the_chiefs_checkpoint_stops_both(small_shards,
     flags = ("--train_steps=4", "--eval_every=2", "--checkpoint_every=2", "--noexport")
     chief_dir, other_dir = tmp_path / "chief", tmp_path / "other"
     logs = [tmp_path / "first.log", tmp_path / "unused.log"]
-    first = start(model_command(small_shards, chief_dir, "--train_steps=2", *flags[1:]), logs[0])
+    first = start(model_command(small_shards, chief_dir, *flags), logs[0])
     assert first.wait(timeout=300) == 0, read(logs[0])[-3000:]
+    roll_back(chief_dir, 2)  # The chief's folder holds a run stopped at step 2; the other's is empty.
     logs = [tmp_path / "w0.log", tmp_path / "w1.log"]
     processes = start_workers(small_shards, None, logs, *flags, model_dirs=[chief_dir, other_dir])
     for code, log in finish(processes, logs):

@@ -118,3 +118,23 @@ def test_decode_jpeg_gives_pillows_pixels(mode, quality, subsampling):
     image.save(out, format="JPEG", quality=quality, subsampling=subsampling)
     decoded = preprocess.decode_jpeg(out.getvalue()).numpy()
     np.testing.assert_array_equal(decoded, np.asarray(Image.open(io.BytesIO(out.getvalue())).convert("RGB")))
+
+
+def test_colour_jitter_can_be_turned_off_and_the_crops_stay_the_same():
+    """The paper augments with crops and mirrors only; the jitter was always on."""
+    images = tf.cast(tf.random.uniform((3, 32, 32, 3), 0, 256, dtype=tf.int32), tf.uint8)
+    seed = tf.constant([1, 2], tf.int64)
+    plain = preprocess.train_batch(images, seed, 24, color_jitter=False)
+    crops = preprocess.random_crops_and_flips(images, tf.random.experimental.stateless_split(seed, num=2)[0], 24)
+    np.testing.assert_array_equal(plain.numpy(), tf.cast(crops, tf.float32).numpy())
+    jittered = preprocess.train_batch(images, seed, 24, color_jitter=True)
+    assert not np.array_equal(jittered.numpy(), plain.numpy())
+
+
+def test_the_papers_preset_has_no_colour_jitter():
+    import os
+
+    from processes import ROOT
+
+    with open(os.path.join(ROOT, "configs", "levi_hassner.flags")) as f:
+        assert "--nocolor_jitter" in f.read().split()

@@ -1,5 +1,11 @@
 """Architectures side by side: cost (parameters, multiply-adds, training images/s,
-inference latency) measured in one run, and accuracy under one training budget."""
+inference latency) measured in one run, and the headline score under one training budget.
+
+The score is metrics.score, the figure that picks checkpoints and ranks tuning trials:
+the cheapest architecture reaching a target is chosen on the validation split, and the
+test fold (evaluated once, at the end of each run) is reported beside it, never used to
+choose.
+"""
 
 import csv
 import dataclasses
@@ -10,25 +16,35 @@ import keras
 import numpy as np
 from absl import logging
 
-from training import architecture_cost
+from training import architecture_cost, metrics, reruns
 from training.loop import train_and_evaluate
 
 COLUMNS = ("arch", "parameters", "mmac_per_image", "train_images_per_s", "latency_ms_batch_1",
-           "latency_ms_batch_64", "train_steps", "train_minutes", "accuracy", "figures")
+           "latency_ms_batch_64", "train_steps", "train_minutes", "val_score", "test_score", "figures")
+BUDGET = "budget.json"  # In each architecture's folder: the --train_minutes its steps came from.
 
 
-def accuracy_of(metrics):
-    """The run's headline on its test fold: the mean over class heads of single-crop
-    accuracy (age exact), and for age_years minus its MAE in tens of years as elsewhere."""
-    values = [-f["mae"] / 10 if head == "age_years" else f["accuracy"]
-              for head, f in metrics["single_crop"].items()]
-    return float(np.mean(values))
+def budget_steps(model_dir, train_steps, train_minutes, speed, batch_size):
+    """Steps of `train_steps`, or of `train_minutes` at `speed` images/s. A run started
+    under the same --train_minutes keeps the steps that budget gave it then (its speed
+    measured now would give a few more or less, and another run)."""
+    if train_steps:
+        return train_steps
+    try:
+        with open(os.path.join(model_dir, BUDGET)) as f:
+            recorded = json.load(f)
+        if recorded["train_minutes"] == train_minutes:
+            return recorded["train_steps"]
+    except (OSError, ValueError, KeyError):
+        pass
+    return max(1, int(train_minutes * 60 * speed / batch_size))
 
 
-def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_steps=10):
+def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_steps=10, retrain=False):
     """The row of `arch`: its cost, then `train_steps` of training (or as many as its
-    measured speed fits in `train_minutes`) in <output_dir>/<arch> and its test figures.
-    A finished run (metrics.json) is read back, its cost measured again."""
+    measured speed fits in `train_minutes`) in <output_dir>/<arch>, its best validation
+    score and its test fold's. A finished run of the same settings is read back (its cost
+    measured again); one of other settings raises RunError, or with `retrain` trains again."""
     data_cfg, model_cfg, train_cfg = configs
     model_cfg = dataclasses.replace(model_cfg, arch=arch)
     keras.utils.clear_session()
@@ -38,45 +54,60 @@ def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_s
            "latency_ms_batch_1": architecture_cost.inference_latency(model, 1, data_cfg.image_size),
            "latency_ms_batch_64": architecture_cost.inference_latency(model, 64, data_cfg.image_size)}
     del model
-    steps = train_steps or max(1, int(train_minutes * 60 * speed / data_cfg.batch_size))
     model_dir = os.path.join(output_dir, arch)
-    done = os.path.join(model_dir, "metrics.json")
-    if os.path.isfile(done):  # Trained by an earlier run, perhaps to another budget: report its steps.
-        with open(done) as f:
-            metrics = json.load(f)
-        with open(os.path.join(model_dir, "config.json")) as f:
-            steps = json.load(f)["train"]["train_steps"]
-        logging.info("%s: %.1f images/s; trained before (%d steps in %s)", arch, speed, steps, model_dir)
+    steps = budget_steps(model_dir, train_steps, train_minutes, speed, data_cfg.batch_size)
+    run_configs = (data_cfg, model_cfg, dataclasses.replace(train_cfg, model_dir=model_dir, train_steps=steps,
+                                                            warmup_steps=min(train_cfg.warmup_steps, steps // 10)))
+    if reruns.reusable(model_dir, reruns.fingerprint(*run_configs), retrain):
+        with open(os.path.join(model_dir, "metrics.json")) as f:
+            found = json.load(f)
+        logging.info("%s: %.1f images/s; trained before with these settings (%d steps in %s)", arch, speed, steps,
+                     model_dir)
     else:
         logging.info("%s: %.1f images/s, training %d steps in %s", arch, speed, steps, model_dir)
-        metrics = train_and_evaluate(data_cfg, model_cfg, dataclasses.replace(
-            train_cfg, model_dir=model_dir, train_steps=steps, warmup_steps=min(train_cfg.warmup_steps, steps // 10)))
-    figures = {head: (f"MAE {f['mae']:.2f}" if head == "age_years" else f"{100 * f['accuracy']:.1f}%")
-               for head, f in metrics["single_crop"].items()}
-    row.update(train_steps=steps, train_minutes=metrics["train_seconds"] / 60, accuracy=accuracy_of(metrics),
+        if train_minutes and not train_steps:
+            os.makedirs(model_dir, exist_ok=True)
+            with open(os.path.join(model_dir, BUDGET), "w") as f:
+                json.dump({"train_minutes": train_minutes, "train_steps": steps}, f)
+        found = train_and_evaluate(*run_configs)
+    figures = {head: ("no labelled faces" if not f["num_examples"] else f"MAE {f['mae']:.2f}"
+                      if head == "age_years" else f"{100 * f['accuracy']:.1f}%")
+               for head, f in found["single_crop"].items()}
+    row.update(train_steps=steps, train_minutes=found["train_seconds"] / 60,
+               val_score=found["selection"].get("score"), test_score=metrics.score(found["single_crop"]),
                figures=", ".join(f"{head} {text}" for head, text in figures.items()))
     return row
 
 
 def cheapest(rows, target):
-    """The row with the fewest multiply-adds whose accuracy reaches `target`, else None."""
-    reaching = [r for r in rows if r["accuracy"] >= target]
+    """The row with the fewest multiply-adds whose validation score reaches `target`, else None."""
+    reaching = [r for r in rows if r["val_score"] is not None and r["val_score"] >= target]
     return min(reaching, key=lambda r: r["mmac_per_image"]) if reaching else None
+
+
+def _score(value):
+    return "n/a" if value is None else f"{100 * value:.1f}"
 
 
 def markdown(rows, target=None):
     lines = ["| architecture | parameters | MMAC / image | train images/s | latency b=1 (ms) | latency b=64 (ms) "
-             "| steps | train min | test accuracy | per head |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| steps | train min | validation score | test score | test, per head |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['arch']} | {r['parameters']:,} | {r['mmac_per_image']:,.0f} "
                      f"| {r['train_images_per_s']:.1f} | {r['latency_ms_batch_1']:.1f} "
                      f"| {r['latency_ms_batch_64']:.0f} | {r['train_steps']} "
-                     f"| {r['train_minutes']:.1f} | {100 * r['accuracy']:.1f}% | {r['figures']} |")
+                     f"| {r['train_minutes']:.1f} | {_score(r['val_score'])} | {_score(r['test_score'])} "
+                     f"| {r['figures']} |")
+    lines += ["", "Scores: metrics.score times 100, the mean over heads of accuracy (or -MAE/10 for age_years): the "
+              "best validation pass's, which chose the checkpoint, and the test fold's (single crop), evaluated once "
+              "and never used to choose."]
     if target is not None:
         best = cheapest(rows, target)
         lines.append("")
-        lines.append(f"cheapest reaching {100 * target:.1f}%: " + (
-            f"{best['arch']} ({best['mmac_per_image']:,.0f} MMAC per image)" if best else "none of them"))
+        lines.append(f"cheapest reaching a validation score of {100 * target:.1f}: " + (
+            f"{best['arch']} ({best['mmac_per_image']:,.0f} MMAC per image; test score {_score(best['test_score'])})"
+            if best else "none of them"))
     return "\n".join(lines) + "\n"
 
 
@@ -94,7 +125,8 @@ def write(output_dir, rows, target=None):
 
 
 def scatter(rows, path, target=None):
-    """Test accuracy against multiply-adds per image (log scale), one labelled point each."""
+    """Validation score (what the choice is made on) against multiply-adds per image
+    (log scale), one labelled point each, with the test score in its label."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,11 +135,13 @@ def scatter(rows, path, target=None):
     figure, axes = plt.subplots(figsize=(8, 5))
     placed = []  # (log10 x, y) of the labels so far: a neighbour's label goes below its point.
     for r in sorted(rows, key=lambda r: r["mmac_per_image"]):
-        x, y = r["mmac_per_image"], 100 * r["accuracy"]
+        if r["val_score"] is None:
+            continue
+        x, y = r["mmac_per_image"], 100 * r["val_score"]
         axes.scatter(x, y, s=40)
         crowded = any(abs(np.log10(x) - px) < 0.25 and abs(y - py) < 8 for px, py in placed)
-        axes.annotate(f"{r['arch']}\n{r['train_images_per_s']:.0f} img/s", (x, y), textcoords="offset points",
-                      xytext=(6, -24) if crowded else (6, 4), fontsize=8)
+        axes.annotate(f"{r['arch']}, test {_score(r['test_score'])}\n{r['train_images_per_s']:.0f} img/s", (x, y),
+                      textcoords="offset points", xytext=(6, -24) if crowded else (6, 4), fontsize=8)
         placed.append((np.log10(x), y))
     axes.margins(x=0.12, y=0.2)  # Room for the labels of the outermost points.
     if target is not None:
@@ -116,8 +150,8 @@ def scatter(rows, path, target=None):
                       textcoords="offset points", xytext=(0, 3), fontsize=8, color="gray")
     axes.set_xscale("log")
     axes.set_xlabel("multiply-adds per image (millions, log scale)")
-    axes.set_ylabel("test accuracy (%)")
-    axes.set_title("accuracy against cost, one training budget")
+    axes.set_ylabel("validation score (x100)")
+    axes.set_title("validation score against cost, one training budget")
     axes.grid(True, alpha=0.3)
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)

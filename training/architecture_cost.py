@@ -71,8 +71,8 @@ def training_speed(data_cfg, model_cfg, train_cfg, timed_steps=10, warmup=3):
     manifest, train_files, _ = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
     run = Heads.of(data_cfg, manifest)
     model, optimizer, _ = build_model_and_optimizers(model_cfg, train_cfg, run.sizes, policy)
-    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), run.sizes, data_cfg.batch_size,
-                                 data_cfg.image_size, data_cfg.seed)
+    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), run.sizes, data_cfg.image_size,
+                                 data_cfg.seed, data_cfg.color_jitter)
     iterator = iter(dataset.make_train_dataset(data_cfg, train_files, make_targets(run.bins, run.policy)))
     no_stop = tf.constant(False)
     for i in range(warmup):

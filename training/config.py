@@ -24,6 +24,7 @@ class TrainConfig:
     fine_tune_lr_factor: float = 0.1
     distribution: str = "auto"
     cpu_devices: int = 1  # Logical CPU devices: a stand-in for several GPUs on a CPU machine.
+    expect_gpu: bool = False  # The run is meant for a GPU: say so at the start when there is none.
     mixed_precision: str = "auto"
     jit_compile: bool = False  # XLA for each replica's forward and backward pass.
     log_every: int = 50
@@ -32,3 +33,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     histogram_every: int = 1000
     export: bool = True
+
+
+class RunError(ValueError):
+    """A run that cannot start as asked: a batch the replicas cannot split, or a
+    --model_dir holding a run trained with other settings."""

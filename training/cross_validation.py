@@ -1,10 +1,13 @@
 """The Adience 5-fold protocol: train with each fold held out, test on it, tabulate.
 
-Fold k trains in <cv_dir>/fold_<k> with test_fold=k. A fold with a metrics.json is done;
-an interrupted fold resumes from its last checkpoint. The table gives each fold, the mean
-and sample standard deviation over folds, and Levi & Hassner's figures. With several
-heads, compare_heads also trains one network per head (<cv_dir>/only_<head>/fold_<k>)
-and sets it beside the joint network: each head's figure, parameters, training time.
+Fold k trains in <cv_dir>/fold_<k> with test_fold=k. A fold with a metrics.json of the
+same settings (training/reruns.py) is done; an interrupted fold resumes from its last
+checkpoint; a fold trained with other settings is refused, or trained again with
+`retrain`. The table gives each fold, the mean and sample standard deviation over folds,
+and Levi & Hassner's figures, under the headline score (metrics.score, single crop). With
+several heads, compare_heads also trains one network per head
+(<cv_dir>/only_<head>/fold_<k>) and sets it beside the joint network: each head's
+headline figure, parameters, training time.
 """
 
 import dataclasses
@@ -15,7 +18,7 @@ import numpy as np
 from absl import logging
 
 from input_pipeline import labels
-from training import plots
+from training import metrics, plots, reruns
 from training.loop import train_and_evaluate
 
 # Levi & Hassner 2015, Tables 2 and 3: mean accuracy (%) over the five folds.
@@ -31,26 +34,33 @@ CROPS = ("single_crop", "over_sampled")
 MEASURES = {"accuracy": "exact", "one_off_accuracy": "one_off", "mae": "mae", "within_5": "within_5", "ece": "ece"}
 
 
-def run_fold(data_cfg, model_cfg, train_cfg, fold, cv_dir):
-    """The test metrics of `fold`: read if the fold is done, else trained (or resumed)."""
+def run_fold(data_cfg, model_cfg, train_cfg, fold, cv_dir, retrain=False):
+    """The test metrics of `fold`: read if the fold is done with these settings, else
+    trained (or resumed). A fold trained with other settings raises RunError, or with
+    `retrain` is trained again."""
     model_dir = os.path.join(cv_dir, f"fold_{fold}")
-    done = os.path.join(model_dir, "metrics.json")
-    if os.path.isfile(done):
-        logging.info("fold %d: done already (%s)", fold, done)
-        with open(done) as f:
+    configs = (dataclasses.replace(data_cfg, test_fold=fold), model_cfg,
+               dataclasses.replace(train_cfg, model_dir=model_dir))
+    if reruns.reusable(model_dir, reruns.fingerprint(*configs), retrain):
+        logging.info("fold %d: done already with these settings (%s)", fold, model_dir)
+        with open(os.path.join(model_dir, "metrics.json")) as f:
             return json.load(f)
     logging.info("fold %d: training in %s", fold, model_dir)
-    return train_and_evaluate(dataclasses.replace(data_cfg, test_fold=fold), model_cfg,
-                              dataclasses.replace(train_cfg, model_dir=model_dir))
+    return train_and_evaluate(*configs)
 
 
-def figures_of(metrics):
-    """{(task, measure, crop): percent} of one fold's metrics."""
+def figures_of(fold_metrics):
+    """{(task, measure, crop): percent} of one fold's metrics (a figure of no faces is
+    left out), with the headline ("all heads", "score", "single_crop"): metrics.score
+    times 100."""
     figures = {}
+    score = metrics.score(fold_metrics["single_crop"])
+    if score is not None:
+        figures[("all heads", "score", "single_crop")] = 100 * score
     for crop in CROPS:
-        for head, f in metrics[crop].items():
+        for head, f in fold_metrics[crop].items():
             for key, measure in MEASURES.items():
-                if key in f:
+                if f.get(key) is not None:
                     figures[(head, measure, crop)] = f[key] if key == "mae" else 100 * f[key]
     return figures
 
@@ -58,7 +68,7 @@ def figures_of(metrics):
 def summarize(per_fold, age_bins=labels.ADIENCE):
     """Per-fold figures, their mean and sample standard deviation (None for one fold), and
     the paper's (for the age head only with its 8 groups)."""
-    keys = sorted(set().union(*(f.keys() for f in per_fold.values())))
+    keys = sorted(set().union(*(f.keys() for f in per_fold.values())), key=lambda k: (k[0] != "all heads", k))
     rows = []
     for key in keys:
         values = [per_fold[fold][key] for fold in sorted(per_fold) if key in per_fold[fold]]
@@ -80,19 +90,20 @@ def markdown(rows, folds, synthetic):
         lines.append(f"| {r['task']} | {r['measure']} | {r['crop']} | " + " | ".join(cells)
                      + f" | {r['mean']:.1f}{spread} | {paper} |")
     note = ("\n\nAccuracy, within-5-years and ECE in %, MAE in years; std is the sample standard deviation over "
-            "folds. The paper's figures are for "
+            "folds. The score is the headline figure that picks checkpoints and ranks runs (metrics.score: the mean "
+            "over heads of accuracy, or of -MAE/10 for age_years), times 100. The paper's figures are for "
             "real Adience" + (": **this run used the SYNTHETIC sample**, so the two are not comparable." if synthetic
                               else "."))
     return "\n".join(lines) + note + "\n"
 
 
-def write_results(cv_dir, metrics, configs):
-    """results.json, results.md and results.png of the folds' `metrics` ({fold: metrics});
-    returns the markdown table. Folds are listed in the order of `metrics`."""
-    folds = list(metrics)
+def write_results(cv_dir, fold_metrics, configs):
+    """results.json, results.md and results.png of the folds' `fold_metrics` ({fold:
+    metrics}); returns the markdown table. Folds are listed in the order of `fold_metrics`."""
+    folds = list(fold_metrics)
     data_cfg, model_cfg, train_cfg = configs
-    rows = summarize({k: figures_of(m) for k, m in metrics.items()}, data_cfg.bins)
-    synthetic = any(m.get("synthetic_data") for m in metrics.values())
+    rows = summarize({k: figures_of(m) for k, m in fold_metrics.items()}, data_cfg.bins)
+    synthetic = any(m.get("synthetic_data") for m in fold_metrics.values())
     with open(os.path.join(cv_dir, "results.json"), "w") as f:
         json.dump({"folds": folds, "config": {"data": dataclasses.asdict(data_cfg),
                                               "model": dataclasses.asdict(model_cfg),
@@ -101,10 +112,10 @@ def write_results(cv_dir, metrics, configs):
     table = markdown(rows, folds, synthetic)
     with open(os.path.join(cv_dir, "results.md"), "w") as f:
         f.write(table)
-    first = next(iter(metrics.values()))["over_sampled"]
+    first = next(iter(fold_metrics.values()))["over_sampled"]
     shown = [head for head in first if "confusion_matrix" in first[head]]  # Class heads; age first.
     if shown:
-        plots.cross_validation_figure(metrics, rows, [str(k) for k in folds], shown[0],
+        plots.cross_validation_figure(fold_metrics, rows, [str(k) for k in folds], shown[0],
                                       list(first[shown[0]]["per_class_accuracy"]), os.path.join(cv_dir, "results.png"))
     return table
 
@@ -114,26 +125,29 @@ def separate_dirs(cv_dir, heads):
     return {head: os.path.join(cv_dir, f"only_{head}") for head in heads}
 
 
-def run_separate(configs, folds, cv_dir):
+def run_separate(configs, folds, cv_dir, retrain=False):
     """{head: {fold: metrics}} of one network per head of configs' data config."""
     data_cfg, model_cfg, train_cfg = configs
     out = {}
     for head, directory in separate_dirs(cv_dir, data_cfg.head_names).items():
         logging.info("one network for %s alone, in %s", head, directory)
         alone = dataclasses.replace(data_cfg, heads=(head,))
-        out[head] = {k: run_fold(alone, model_cfg, train_cfg, k, directory) for k in folds}
+        out[head] = {k: run_fold(alone, model_cfg, train_cfg, k, directory, retrain) for k in folds}
     return out
 
 
 def compare_heads(joint, separate):
     """Rows of the joint network (`joint` {fold: metrics}) and of one network per head
-    (`separate` {head: {fold: metrics}}): each head's headline figure (over-sampled, mean
-    over folds), the parameters and the training time summed over folds."""
+    (`separate` {head: {fold: metrics}}): each head's headline figure (metrics.headline on
+    the single crop, mean over the folds where the head saw faces: accuracy in %, MAE in
+    years), the parameters and the training time summed over folds."""
 
     def headline(per_fold, head):
-        key = "mae" if head == "age_years" else "accuracy"
-        values = [m["over_sampled"][head][key] for m in per_fold.values()]
-        return float(np.mean(values)) * (1 if key == "mae" else 100)
+        values = [value for m in per_fold.values()
+                  if (value := metrics.headline(head, m["single_crop"][head])) is not None]
+        if not values:
+            return None
+        return -10 * float(np.mean(values)) if head == "age_years" else 100 * float(np.mean(values))
 
     heads = list(separate)
     joint_row = {"network": f"one for {'+'.join(heads)}",
@@ -153,11 +167,12 @@ def comparison_markdown(rows):
     lines = ["| network | " + " | ".join(names) + " | parameters | training time (s) |",
              "|" + "---|" * (len(heads) + 3)]
     for r in rows:
-        cells = [f"{r['figures'][h]:.2f}" if h == "age_years" else f"{r['figures'][h]:.1f}" for h in heads]
+        cells = ["" if r["figures"][h] is None else f"{r['figures'][h]:.2f}" if h == "age_years"
+                 else f"{r['figures'][h]:.1f}" for h in heads]
         lines.append(f"| {r['network']} | " + " | ".join(cells)
                      + f" | {r['parameters']:,} | {r['train_seconds']:.0f} |")
-    return ("\n".join(lines) + "\n\nEach head's figure is over-sampled, the mean over folds (accuracy; MAE for "
-            "age_years); parameters of one fold's network(s); training time summed over folds.\n")
+    return ("\n".join(lines) + "\n\nEach head's headline figure (single crop; accuracy, MAE for age_years), the "
+            "mean over folds; parameters of one fold's network(s); training time summed over folds.\n")
 
 
 def write_comparison(cv_dir, rows):

@@ -35,6 +35,10 @@ flags.DEFINE_string("age_bins", _D.age_bins,
                     "head (or, on shards built with --label_policy=nearest, go to the nearest bin).")
 flags.DEFINE_integer("image_size", _D.image_size, "Crop side fed to the model (the paper: 227).")
 flags.DEFINE_integer("resize", _D.resize, "Resize the stored faces to this side before cropping; 0: as stored.")
+flags.DEFINE_bool("color_jitter", _D.color_jitter,
+                  "Training augmentation: besides the paper's random crop and mirror, shift each face's "
+                  "brightness by up to 32 of 255 and scale its contrast by 0.8-1.2 (not in the paper; "
+                  "--nocolor_jitter in configs/levi_hassner.flags).")
 flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size.", lower_bound=1)
 flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Examples in the shuffle buffer.")
 flags.DEFINE_enum("cache", _D.cache, CACHES,
@@ -84,6 +88,10 @@ flags.DEFINE_float("fine_tune_lr_factor", _T.fine_tune_lr_factor, "Transfer: lea
 flags.DEFINE_enum("distribution", _T.distribution, ["auto", "default", "one_device", "mirrored", "multi_worker"],
                   "auto: mirrored over all GPUs if there are several, else default. multi_worker: "
                   "MultiWorkerMirroredStrategy over the workers in the TF_CONFIG environment variable.")
+flags.DEFINE_bool("expect_gpu", _T.expect_gpu,
+                  "The run is meant for a GPU (configs/levi_hassner.flags and transfer.flags set it): when "
+                  "TensorFlow finds none, say so in one line at the start (it trains on the CPU, many times "
+                  "slower; pip install -e '.[gpu]' installs TensorFlow's CUDA libraries).")
 flags.DEFINE_integer("cpu_devices", _T.cpu_devices,
                      "Split the CPU into this many logical devices; with --distribution=mirrored and no "
                      "GPU, each is a replica (tests and CPU stand-ins for multi-GPU runs).", lower_bound=1)

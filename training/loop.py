@@ -19,11 +19,12 @@ import architectures
 from architectures import transfer
 from input_pipeline import labels
 from input_pipeline.reader import dataset
-from input_pipeline.reader.manifest import ShardsError, label_counts, load_folds
+from input_pipeline.reader.manifest import ShardsError, label_counts, load_folds, source_order_warning
 from input_pipeline.reader.targets import make_targets
 from serving import export
-from training import losses, metrics, optim, plots, runtime, steps, summaries
+from training import losses, metrics, optim, plots, reruns, runtime, steps, summaries
 from training.checkpoints import Checkpoints, Interrupted, StopRequest
+from training.config import RunError
 
 
 def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
@@ -32,33 +33,41 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     the chief). Raises Interrupted after saving a checkpoint on SIGTERM or Ctrl-C.
 
     `on_validation(step, score)` is called after each validation pass with its score
-    (the mean over heads of metrics.headline) and may raise to end the run there (a
-    tuner pruning a trial). With `test=False` the test fold is never looked at: nothing
-    is exported and the result is {"best_val", "label_counts", "train_seconds",
-    "num_parameters"} (hyperparameter search selects on validation only)."""
+    (metrics.score, None when the split had no labelled faces) and may raise to end the
+    run there (a tuner pruning a trial). The best validation score picks the checkpoint
+    that is tested and exported; with no validation split (val_fraction 0) the final
+    weights are, and metrics.json says "checkpoint": "final". With `test=False` the test
+    fold is never looked at: nothing is exported and the result is {"best_val" (None
+    without validation), "label_counts", "train_seconds", "num_parameters"}
+    (hyperparameter search selects on validation only).
+
+    Raises RunError before anything is written when cfg.model_dir holds a run of other
+    settings (reruns.check) or the batch does not split over the replicas."""
     runtime.split_cpu(cfg.cpu_devices)
+    # Initialisation, dropout and the tf.data shuffles follow the seed in every run, so
+    # runs compared with each other (tuning trials, CV folds) start alike. Op-level
+    # determinism costs speed and stays behind --deterministic.
+    keras.utils.set_random_seed(data_cfg.seed)
     if data_cfg.deterministic:
-        keras.utils.set_random_seed(data_cfg.seed)
         tf.config.experimental.enable_op_determinism()
     strategy = runtime.choose_strategy(cfg.distribution)
+    if warning := runtime.accelerator_warning(cfg.expect_gpu, cfg.distribution, cfg.cpu_devices):
+        logging.warning("%s", warning)
     is_chief, task_id = runtime.worker_role(strategy)
     policy = runtime.choose_precision(cfg.mixed_precision)
     keras.mixed_precision.set_global_policy(policy)  # Before any layer is built.
-    os.makedirs(cfg.model_dir, exist_ok=True)
     manifest, train_files, test_files = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
+    config = {"fingerprint": reruns.fingerprint(data_cfg, model_cfg, cfg)}
+    if warning := source_order_warning(manifest, data_cfg.shards_dir):
+        logging.warning("%s", warning)
     if not manifest["image_size"] and not data_cfg.resize:
         # Original JPEGs (build_input --image_size=0) differ in size; batches need one.
         data_cfg = dataclasses.replace(data_cfg, resize=256)
         logging.info("the shards hold faces of varying size: resizing them to 256 (set --resize to change)")
-    config = {"data": dataclasses.asdict(data_cfg), "model": dataclasses.asdict(model_cfg),
-              "train": dataclasses.asdict(cfg), "resolved": {"precision": policy,
-                                                              "strategy": type(strategy).__name__,
-                                                              "replicas": strategy.num_replicas_in_sync}}
-    if is_chief:
-        with open(os.path.join(cfg.model_dir, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
-    logging.info("config: %s", json.dumps(config))
-
+    replicas = strategy.num_replicas_in_sync
+    if data_cfg.batch_size % replicas:
+        raise RunError(f"--batch_size={data_cfg.batch_size} does not split evenly over the {replicas} replicas "
+                       f"of this {type(strategy).__name__}: choose a multiple of {replicas}")
     run = Heads.of(data_cfg, manifest)
     heads = run.sizes
     known = label_counts(manifest, data_cfg.test_fold, heads, run.bins, run.policy)
@@ -68,6 +77,15 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         if not c["known"]:
             raise ShardsError(f"no training face has a {head} label under --age_bins={data_cfg.age_bins} and "
                              f"the shards' label policy {run.policy}; choose other bins or heads")
+    reruns.check(cfg.model_dir, config["fingerprint"])
+    config.update(data=dataclasses.asdict(data_cfg), model=dataclasses.asdict(model_cfg), train=dataclasses.asdict(cfg),
+                  resolved={"precision": policy, "strategy": type(strategy).__name__, "replicas": replicas})
+    os.makedirs(cfg.model_dir, exist_ok=True)
+    if is_chief:
+        with open(os.path.join(cfg.model_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+    logging.info("config: %s", json.dumps(config))
+
     class_weights = (losses.balanced_class_weights(manifest, data_cfg.test_fold, run.class_names, run.bins,
                                                    run.policy)
                      if cfg.class_weights == "balanced" else None)
@@ -78,9 +96,11 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         model, optimizer, fine_tune_optimizer = build_model_and_optimizers(model_cfg, cfg, heads, policy)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         best_val = tf.Variable(-np.inf, dtype=tf.float64, trainable=False, name="best_val")
+        best_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_step")  # 0: none scored yet.
         seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")  # Across resumes.
         totals = steps.StepTotals(heads)  # Not checkpointed: read back and zeroed at every log, eval and save.
-    trackables = dict(model=model, optimizer=optimizer, step=step_var, best_val=best_val, train_seconds=seconds)
+    trackables = dict(model=model, optimizer=optimizer, step=step_var, best_val=best_val, best_step=best_step,
+                      train_seconds=seconds)
     if fine_tune_optimizer is not None:
         trackables["fine_tune_optimizer"] = fine_tune_optimizer
 
@@ -106,7 +126,9 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         runtime.check_workers_agree(strategy, start_step)
 
-    val_ds = dataset.make_eval_dataset(data_cfg, train_files, "val", targets)
+    val_ds = dataset.make_eval_dataset(data_cfg, train_files, "val", targets) if data_cfg.val_fraction else None
+    if val_ds is None:
+        logging.info("no validation split (--val_fraction=0): the final weights are tested and exported")
     if is_chief:
         writers = {name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name))
                    for name in ("train", "val", "test")}
@@ -116,7 +138,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         # One batch for TensorBoard, read here: no cache to start and drop, no service job.
         local = dataclasses.replace(data_cfg, cache="none", cache_dir="", data_service="")
         summaries.write_input_images(writers["train"], dataset.make_train_dataset(local, train_files, targets),
-                                     data_cfg.image_size, run.all_class_names)
+                                     data_cfg.image_size, run.all_class_names, data_cfg.color_jitter)
         summaries.write_hparams(writers["train"], {**dataclasses.asdict(data_cfg), **dataclasses.asdict(model_cfg),
                                                    **dataclasses.asdict(cfg)})
 
@@ -125,9 +147,9 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         if transfer_learning:
             transfer.set_trainable(model, cfg.fine_tune_layers if fine_tuning else 0)
         active = fine_tune_optimizer if fine_tuning else optimizer
-        step_fn = steps.make_train_step(model, active, strategy, heads, data_cfg.batch_size, data_cfg.image_size,
-                                        data_cfg.seed, cfg.label_smoothing, class_weights, head_weights, totals,
-                                        cfg.jit_compile)
+        step_fn = steps.make_train_step(model, active, strategy, heads, data_cfg.image_size, data_cfg.seed,
+                                        data_cfg.color_jitter, cfg.label_smoothing, class_weights, head_weights,
+                                        cfg.clip_norm, totals, cfg.jit_compile)
         return active, step_fn
 
     predict_single = steps.make_predict_step(model, heads, oversample=False)
@@ -175,14 +197,16 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
                             tf.summary.histogram(variable.path, variable)
                 if interval["stops"] > 0:  # Some worker was told to stop; all of them save this step and stop.
                     raise Interrupted(stop.signum, step, save(step))
-                if validates:
+                if validates and val_ds is not None:
                     figures = metrics.evaluate(predict_single, heads, val_ds, run.all_class_names, run.bins)
                     summaries.write_eval_summaries(writers["val"], figures, step, "val", run.class_names)
-                    score = float(np.mean([metrics.headline(h, f) for h, f in figures.items()]))
+                    score = metrics.score(figures)  # None: no labelled validation face; nothing to choose by.
                     logging.info("step %d validation: %s", step,
                                  ", ".join(metrics.describe(h, f) for h, f in figures.items()))
-                    if score > best_val.numpy():  # The same on every worker: same weights, same data.
+                    # The same on every worker: same weights, same data.
+                    if score is not None and score > best_val.numpy():
                         best_val.assign(score)
+                        best_step.assign(step)
                         save(step, best=True)
                     if on_validation is not None:
                         on_validation(step, score)
@@ -198,10 +222,16 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         return None
     extra = {"label_counts": known, "train_seconds": float(seconds.numpy()),
              "num_parameters": int(model.count_params())}
+    if best_step.numpy():
+        extra["selection"] = {"by": "validation score (metrics.score)", "score": float(best_val.numpy()),
+                              "step": int(best_step.numpy())}
+    else:
+        extra["selection"] = {"by": "none: " + ("no validation split (--val_fraction=0)" if val_ds is None else
+                                                "no validation pass had a labelled face") + "; the final weights"}
     if not test:
-        return {"best_val": float(best_val.numpy()), **extra}
-    return finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, checkpoints.best, writers["test"],
-                  targets, extra)
+        return {"best_val": float(best_val.numpy()) if best_step.numpy() else None, **extra}
+    best = checkpoints.best if best_step.numpy() else None
+    return finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, best, writers["test"], targets, extra)
 
 
 def input_position_unsaved(data_cfg, replicas):
@@ -235,14 +265,15 @@ def build_model_and_optimizers(model_cfg, cfg, heads, policy):
 
 
 def finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, best, writer, targets, extra):
-    """Evaluates the `best` checkpoint (or the model as it is, if None) on the test fold,
-    writes metrics.json and exports. The figures are those of the exported model: the
-    float32 copy, outside any strategy."""
+    """Evaluates the `best` checkpoint (or, if None, the model as it is: "final") on the
+    test fold, writes metrics.json and exports. The figures are those of the exported
+    model: the float32 copy, outside any strategy."""
     heads = run.sizes
     model = export.float32_copy(model, model_cfg, heads)
     if best:
         tf.train.Checkpoint(model=model).restore(best).assert_existing_objects_matched()
-    results = {"test_fold": data_cfg.test_fold, "checkpoint": best, "synthetic_data": manifest.get("synthetic", False),
+    results = {"test_fold": data_cfg.test_fold, "checkpoint": best or "final",
+               "synthetic_data": manifest.get("synthetic", False), "subject_ids": manifest.get("subject_ids", "given"),
                "heads": list(heads), "age_bins": run.bins.as_dict(), "label_policy": run.policy, **extra}
     for name, oversample in (("single_crop", False), ("over_sampled", True)):
         test_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", targets, oversample=oversample)
@@ -251,7 +282,7 @@ def finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, best, wri
         summaries.write_eval_summaries(writer, figures, cfg.train_steps, f"test_{name}", run.class_names)
         results[name] = figures
         for head, f in figures.items():
-            if head not in run.class_names:
+            if head not in run.class_names or not f["num_examples"]:
                 continue
             title = f"test fold {data_cfg.test_fold} / {head}, {name}"
             keras.utils.save_img(os.path.join(cfg.model_dir, f"confusion_{head}_{name}.png"),

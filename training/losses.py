@@ -13,10 +13,10 @@ from input_pipeline.reader.manifest import split_counts
 YEARS_SIGMA = 2.0
 
 
-def masked_cross_entropy(labels_, logits, num_classes, global_batch_size, label_smoothing=0.0,
-                         class_weights=None):
-    """Summed cross-entropy of the examples whose label is known (>= 0), divided by the
-    global batch size, so that summing over replicas gives the batch mean.
+def masked_cross_entropy(labels_, logits, num_classes, labelled, label_smoothing=0.0, class_weights=None):
+    """Summed cross-entropy of the examples whose label is known (>= 0), divided by
+    `labelled`, the number of examples with a label in the whole batch (every replica's),
+    so that summing over replicas gives the mean over the labelled examples (0 when none is).
 
     `labels_` (B,) int, -1 unknown; `logits` (B, C) float32; `class_weights` (C,) or None.
     """
@@ -29,7 +29,7 @@ def masked_cross_entropy(labels_, logits, num_classes, global_batch_size, label_
     weights = tf.cast(known, tf.float32)
     if class_weights is not None:
         weights *= tf.gather(tf.constant(class_weights, tf.float32), safe)
-    return tf.reduce_sum(per_example * weights) / global_batch_size
+    return tf.reduce_sum(per_example * weights) / tf.maximum(tf.cast(labelled, tf.float32), 1.0)
 
 
 def years_targets(years):
@@ -39,20 +39,21 @@ def years_targets(years):
     return weights / tf.reduce_sum(weights, axis=-1, keepdims=True)
 
 
-def masked_years_loss(years, logits, global_batch_size):
+def masked_years_loss(years, logits, labelled):
     """Cross-entropy of the age_years head against years_targets, over the examples whose
-    exact age is known, divided by the global batch size. `years` (B,) int, -1 unknown."""
+    exact age is known, divided by `labelled` (as masked_cross_entropy). `years` (B,) int,
+    -1 unknown."""
     known = years >= 0
     per_example = -tf.reduce_sum(years_targets(tf.maximum(years, 0)) * tf.nn.log_softmax(logits), axis=-1)
-    return tf.reduce_sum(per_example * tf.cast(known, tf.float32)) / global_batch_size
+    return tf.reduce_sum(per_example * tf.cast(known, tf.float32)) / tf.maximum(tf.cast(labelled, tf.float32), 1.0)
 
 
-def head_loss(head, labels_, logits, global_batch_size, label_smoothing=0.0, class_weights=None):
-    """The masked loss of one head (logits (B, outputs) float32)."""
+def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weights=None):
+    """The masked loss of one head (logits (B, outputs) float32), `labelled` the number
+    of faces of the whole batch with this head's label."""
     if head == "age_years":
-        return masked_years_loss(labels_, logits, global_batch_size)
-    return masked_cross_entropy(labels_, logits, logits.shape[-1], global_batch_size, label_smoothing,
-                                class_weights)
+        return masked_years_loss(labels_, logits, labelled)
+    return masked_cross_entropy(labels_, logits, logits.shape[-1], labelled, label_smoothing, class_weights)
 
 
 def parse_head_weights(items, heads):

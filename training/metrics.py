@@ -12,6 +12,12 @@ Per head:
 * every head: a fairness breakdown, the head's accuracy (or MAE) per gender and per
   race group among the faces whose group is known, and the gap between the best and the
   worst group.
+
+A figure of no faces is None, never 0: an empty validation split must not look like a
+model that is always wrong (and so be beaten by anything), nor a head without labels
+like one that adds 0 to every run's score. `score` is the headline figure: the one
+number that chooses the best checkpoint, ranks tuning trials and the architecture
+comparison, and heads the cross-validation table.
 """
 
 import numpy as np
@@ -27,11 +33,11 @@ def confusion_matrix(labels, predictions, num_classes):
 
 
 def exact_accuracy(labels, predictions):
-    return float(np.mean(labels == predictions)) if len(labels) else 0.0
+    return float(np.mean(labels == predictions)) if len(labels) else None
 
 
 def one_off_accuracy(labels, predictions):
-    return float(np.mean(np.abs(labels - predictions) <= 1)) if len(labels) else 0.0
+    return float(np.mean(np.abs(labels - predictions) <= 1)) if len(labels) else None
 
 
 def per_class_accuracy(matrix):
@@ -45,17 +51,18 @@ def expected_years(probabilities):
 
 
 def mean_absolute_error(years, predicted):
-    return float(np.mean(np.abs(predicted - years))) if len(years) else 0.0
+    return float(np.mean(np.abs(predicted - years))) if len(years) else None
 
 
 def within(years, predicted, limit=5):
     """Share of predictions at most `limit` years from the truth."""
-    return float(np.mean(np.abs(predicted - years) <= limit)) if len(years) else 0.0
+    return float(np.mean(np.abs(predicted - years) <= limit)) if len(years) else None
 
 
 def calibration(probabilities, labels, num_bins=ECE_BINS):
     """(ECE, reliability bins): the bins are [{"low", "high", "count", "confidence",
-    "accuracy"}] over equal-width bins of top-class confidence; empty bins have count 0."""
+    "accuracy"}] over equal-width bins of top-class confidence; empty bins have count 0.
+    The ECE of no faces is None."""
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == labels
     edges = np.linspace(0.0, 1.0, num_bins + 1)
@@ -70,7 +77,7 @@ def calibration(probabilities, labels, num_bins=ECE_BINS):
         if count:
             ece += count / len(labels) * abs(entry["accuracy"] - entry["confidence"])
         bins.append(entry)
-    return float(ece), bins
+    return (float(ece) if len(labels) else None), bins
 
 
 def fairness(score, groups, group_names, higher_is_better=True):
@@ -181,13 +188,27 @@ def evaluate(predict, heads, eval_dataset, class_names, age_bins):
 
 
 def headline(head, figures):
-    """The figure a run is judged by on one head: accuracy, or for age_years minus the
-    MAE in tens of years (higher is better either way; used to pick the best checkpoint)."""
-    return -figures["mae"] / 10 if head == "age_years" else figures["accuracy"]
+    """The figure a head is judged by: exact accuracy, or for age_years minus the MAE in
+    tens of years (higher is better either way); None when the head saw no faces."""
+    if head == "age_years":
+        return None if figures["mae"] is None else -figures["mae"] / 10
+    return figures["accuracy"]
+
+
+def score(figures):
+    """THE headline figure of a pass ({head: figures} of evaluate()): the mean of
+    headline() over the heads that saw faces; None when none did. Computed on the
+    validation split it picks the best checkpoint, ranks tuning trials and the
+    architecture comparison; on the test fold's single crop it is what they report, and
+    what cross-validation tabulates."""
+    values = [value for head, f in figures.items() if (value := headline(head, f)) is not None]
+    return float(np.mean(values)) if values else None
 
 
 def describe(head, figures):
     """"age 54.3%" or "age_years MAE 6.1": a head's figures in a log line."""
+    if figures["num_examples"] == 0:
+        return f"{head}: no labelled faces"
     if head == "age_years":
         return f"{head} MAE {figures['mae']:.1f} ({100 * figures['within_5']:.0f}% within 5)"
     return f"{head} {100 * figures['accuracy']:.1f}%"

@@ -42,14 +42,15 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(cfg, learning_rate, policy, total_steps):
+    """cfg.optimizer with its schedule over `total_steps`. --clip_norm is not the
+    optimizer's: the training step clips the whole batch's gradient (steps.make_train_step)."""
     schedule = make_schedule(cfg, learning_rate, total_steps)
-    clip = dict(global_clipnorm=cfg.clip_norm) if cfg.clip_norm else {}
     if cfg.optimizer == "sgd":
-        optimizer = keras.optimizers.SGD(schedule, momentum=cfg.momentum, **clip)
+        optimizer = keras.optimizers.SGD(schedule, momentum=cfg.momentum)
     elif cfg.optimizer == "adam":
-        optimizer = keras.optimizers.Adam(schedule, **clip)
+        optimizer = keras.optimizers.Adam(schedule)
     else:
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.adamw_decay, **clip)
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.adamw_decay)
     if policy == "mixed_float16":  # float16 gradients underflow without loss scaling.
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

@@ -32,6 +32,18 @@ def choose_strategy(name):
     return tf.distribute.MirroredStrategy(devices)
 
 
+def accelerator_warning(expect_gpu, distribution, cpu_devices):
+    """One line for a run meant for a GPU (--expect_gpu, or --distribution=mirrored on
+    the one real CPU device) that finds none; "" otherwise. `pip install -e .` installs
+    TensorFlow without its CUDA libraries, and TensorFlow then trains on the CPU without
+    a word."""
+    if tf.config.list_physical_devices("GPU") or not (expect_gpu or (distribution == "mirrored" and cpu_devices == 1)):
+        return ""
+    why = "--expect_gpu (the preset is meant for a GPU)" if expect_gpu else "--distribution=mirrored"
+    return (f"no GPU found, though {why}: this run trains on the CPU, many times slower. TensorFlow sees no GPU "
+            "when installed without its CUDA libraries: pip install -e '.[gpu]' (README, set-up)")
+
+
 def worker_role(strategy):
     """(is_chief, task_id). Under MultiWorkerMirroredStrategy only the chief (task 0 of
     "worker" unless there is a "chief" task) writes summaries, metrics and the export;

@@ -1,5 +1,6 @@
 """The compiled steps: one training step on every replica, and prediction of a batch."""
 
+import keras
 import tensorflow as tf
 
 from input_pipeline import preprocess
@@ -45,14 +46,18 @@ class StepTotals:
                 "counts": dict(zip(self.counts, counts, strict=True))}
 
 
-def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_size, seed=0, label_smoothing=0.0,
-                    class_weights=None, head_weights=None, totals=None, jit_compile=False):
+def make_train_step(model, optimizer, strategy, heads, image_size, seed=0, color_jitter=True, label_smoothing=0.0,
+                    class_weights=None, head_weights=None, clip_norm=0.0, totals=None, jit_compile=False):
     """A tf.function that takes the next batch of uint8 faces from a distributed
-    iterator, augments it (preprocess.train_batch: crops of `image_size`), trains one step
-    on every replica, and returns the summed loss, per-head counts and the number of
-    replicas asked to stop. The counts are (correct, one-off, known) for a class head and
-    (summed absolute error in years, within 5 years, known) for age_years. The loss is
-    the sum over heads of each head's masked loss times its weight (`head_weights`).
+    iterator, augments it (preprocess.train_batch: crops of `image_size`, `color_jitter`),
+    trains one step on every replica, and returns the summed loss, per-head counts and
+    the number of replicas asked to stop. The counts are (correct, one-off, known) for a
+    class head and (summed absolute error in years, within 5 years, known) for age_years.
+
+    The loss is the sum over heads of each head's weight (`head_weights`) times its mean
+    loss over the faces of the whole batch (all replicas) that carry its label: a head
+    labelled on few faces of a batch learns at the rate of one labelled on all of them.
+    `clip_norm` > 0 clips the whole batch's gradient to that global norm.
 
     With `totals` (a StepTotals) the step also adds its figures to them on the device;
     the results need not be read. `jit_compile` compiles each replica's augmentation,
@@ -60,15 +65,23 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_
     outside: they talk to the other replicas)."""
     class_weights = class_weights or {}
     head_weights = head_weights or {}
+    # Keras 3's TF optimizer sums over the replicas the gradients each one hands it, but
+    # clips them (global_clipnorm) and, under LossScaleOptimizer, decides "finite?" (from
+    # the first replica alone) before that sum, on each replica's partial gradient: one
+    # replica's inf went into the weights, and each replica clipped its own share. So
+    # with loss scaling or clipping the step sums the gradients first: every replica holds
+    # the whole batch's gradient, clips it and judges it alike, and hands the optimizer
+    # 1/N of it, which the optimizer's own sum makes whole again (one more all-reduce).
+    combine = isinstance(optimizer, keras.optimizers.LossScaleOptimizer) or clip_norm > 0
 
-    def gradients(images, labels, replica_seed):
-        images = preprocess.train_batch(images, replica_seed, image_size)
+    def gradients(images, labels, replica_seed, labelled):
+        images = preprocess.train_batch(images, replica_seed, image_size, color_jitter)
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
             loss = 0.0
-            for head in heads:
+            for i, head in enumerate(heads):
                 loss += head_weights.get(head, 1.0) * losses.head_loss(
-                    head, labels[head], tf.cast(logits[head], tf.float32), global_batch_size, label_smoothing,
+                    head, labels[head], tf.cast(logits[head], tf.float32), labelled[i], label_smoothing,
                     class_weights.get(head))
             if model.losses:  # Weight decay and head penalties, once per global batch.
                 loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(x, tf.float32) for x in model.losses]))
@@ -81,11 +94,20 @@ def make_train_step(model, optimizer, strategy, heads, global_batch_size, image_
         gradients = tf.function(gradients, jit_compile=True)
 
     def replica_step(images, labels, step_seed, stop):
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        loss, grads, counts = gradients(images, labels, tf.random.experimental.stateless_fold_in(step_seed, replica))
+        context = tf.distribute.get_replica_context()
+        # Each head's faces with a label in the whole batch: its loss is the mean over them.
+        labelled = context.all_reduce("SUM", tf.stack([tf.reduce_sum(tf.cast(labels[h] >= 0, tf.float32))
+                                                       for h in heads]))
+        replica_seed = tf.random.experimental.stateless_fold_in(step_seed, context.replica_id_in_sync_group)
+        loss, grads, counts = gradients(images, labels, replica_seed, labelled)
+        if combine:
+            grads = context.all_reduce("SUM", grads)
+            if clip_norm > 0:  # The gradients are of the scaled loss: so is the limit. inf stays inf.
+                grads, _ = tf.clip_by_global_norm(grads, optimizer.scale_loss(clip_norm))
+            grads = [g / context.num_replicas_in_sync for g in grads]
         optimizer.apply(grads, model.trainable_variables)
         # Every replica of every worker votes; all of them see the same total.
-        stops = tf.distribute.get_replica_context().all_reduce("SUM", tf.cast(stop, tf.float32))
+        stops = context.all_reduce("SUM", tf.cast(stop, tf.float32))
         return loss, counts, stops
 
     @tf.function

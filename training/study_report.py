@@ -148,6 +148,9 @@ def summary(study, test_figures=None):
         out.write(f"test fold {test_figures['test_fold']} of the best trial, evaluated once (reported apart; not "
                   "used to choose):\n")
         for head, f in test_figures["single_crop"].items():
-            figure = f"MAE {f['mae']:.2f} years" if head == "age_years" else f"{100 * f['accuracy']:.1f}%"
+            if not f["num_examples"]:
+                figure = "no labelled faces"
+            else:
+                figure = f"MAE {f['mae']:.2f} years" if head == "age_years" else f"{100 * f['accuracy']:.1f}%"
             out.write(f"  {head}: {figure} single crop\n")
     return out.getvalue()

@@ -16,11 +16,14 @@ _SCALARS = ("accuracy", "one_off_accuracy", "ece", "mae", "within_5", "bin_accur
 
 
 def write_eval_summaries(writer, figures, step, prefix, class_names):
-    """Each head's figures, its fairness gaps, its confusion matrix and reliability diagram."""
+    """Each head's figures, its fairness gaps, its confusion matrix and reliability
+    diagram; a head that saw no labelled faces has none (no point drawn at 0)."""
     with writer.as_default(step=step):
         for head, f in figures.items():
+            if not f["num_examples"]:
+                continue
             for name in _SCALARS:
-                if name in f:
+                if f.get(name) is not None:
                     tf.summary.scalar(f"{prefix}/{head}/{name}", f[name])
             for attribute, breakdown in f.get("fairness", {}).items():
                 if breakdown["gap"] is not None:
@@ -33,10 +36,10 @@ def write_eval_summaries(writer, figures, step, prefix, class_names):
                                  reliability_image(f["reliability"], f["ece"], f"{prefix} / {head}, step {step}"))
 
 
-def write_input_images(writer, train_dataset, image_size, class_names):
+def write_input_images(writer, train_dataset, image_size, class_names, color_jitter=True):
     """A few training inputs as the model sees them (augmented), labels in the description."""
     images, labels = next(iter(train_dataset))
-    images = preprocess.train_batch(images[:6], tf.constant([0, 0], tf.int64), image_size)
+    images = preprocess.train_batch(images[:6], tf.constant([0, 0], tf.int64), image_size, color_jitter)
     names = []
     for i in range(len(images)):
         parts = []

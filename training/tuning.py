@@ -27,8 +27,9 @@ from optuna.trial import TrialState
 
 from architectures.config import ModelConfig
 from input_pipeline.config import DataConfig
+from training import reruns
 from training.checkpoints import Interrupted
-from training.config import TrainConfig
+from training.config import RunError, TrainConfig
 from training.loop import train_and_evaluate
 
 KINDS = ("float", "log", "int", "choice")
@@ -128,6 +129,13 @@ def make_score_logger(trial_dir):
     return log
 
 
+def fixed_settings(configs, space):
+    """The fingerprint every trial of a study shares: the settings it does not search,
+    and not the trials' own folders."""
+    searched = {p.name for p in space} | {"model_dir"}
+    return {name: value for name, value in reruns.fingerprint(*configs).items() if name not in searched}
+
+
 def trial_dir(study_dir, trial):
     """<study_dir>/trial_<n>, n the number of the trial this one resumes, if any."""
     return os.path.join(study_dir, f"trial_{trial.user_attrs.get(RESUMES, trial.number)}")
@@ -158,6 +166,9 @@ class Tuner:
         log_score = make_score_logger(model_dir)
 
         def report(step, score):
+            if score is None:
+                raise RunError(f"trial {trial.number}: the validation split had no labelled face at step {step}; "
+                               "a search needs one (raise --val_fraction)")
             log_score(step, score)
             trial.report(score, step)
             if step < train_cfg.train_steps and trial.should_prune():  # Not once the training is done.

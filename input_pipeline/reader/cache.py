@@ -7,17 +7,18 @@ JPEG work at all (S x S x 3 bytes a face: 49 MB per 1,000 faces at 128 px, 197 M
 and a cache that outlives the run: a resumed or later run with the same settings reads it
 instead of decoding again).
 
-A cache folder holds one cache. Its `cache.json` records what the cache was made from
-(the shard set, the fold split, the heads and bins that choose the records, the resize);
-a run with other settings is refused rather than handed faces it did not ask for.
+A cache folder holds one cache, a file per shard file and input pipeline (worker). Its
+`cache.json` records what the cache was made from (the shard set, the fold split, the
+heads and bins that choose the records, the resize, the number of input pipelines that
+split the files between them); a run with other settings is refused rather than handed
+faces it did not ask for (a 2-worker cache read by 1 worker would be half the data).
 """
 
 import glob
-import hashlib
 import json
 import os
 
-from input_pipeline import schema
+from input_pipeline.reader.manifest import manifest_sha256
 
 KEY_FILE = "cache.json"
 
@@ -26,24 +27,23 @@ class CacheError(ValueError):
     """A cache folder written for other settings than this run's."""
 
 
-def key(cfg, train_files):
-    """What a cache of `cfg`'s training records depends on (JSON-serializable)."""
-    with open(os.path.join(cfg.shards_dir, schema.MANIFEST), "rb") as f:
-        manifest_sha = hashlib.sha256(f.read()).hexdigest()[:16]
-    return {"kind": cfg.cache, "shards_dir": os.path.abspath(cfg.shards_dir), "manifest_sha256": manifest_sha,
+def key(cfg, train_files, pipelines=1):
+    """What a cache of `cfg`'s training records depends on (JSON-serializable). Each of
+    `pipelines` input pipelines (one per worker) caches its own share of the files."""
+    return {"kind": cfg.cache, "shards_dir": os.path.abspath(cfg.shards_dir),
+            "manifest_sha256": manifest_sha256(cfg.shards_dir),
             "files": sorted(os.path.basename(f) for f in train_files), "test_fold": cfg.test_fold,
             "val_fraction": cfg.val_fraction, "heads": list(cfg.head_names), "age_bins": cfg.age_bins,
-            "resize": cfg.resize}
+            "resize": cfg.resize, "input_pipelines": pipelines, "layout": "a cache file per shard file"}
 
 
-def cache_file(cfg, train_files, worker=0):
-    """The file prefix tf.data.Dataset.cache writes under cfg.cache_dir for this run and
-    input `worker` ("" without a cache folder: in memory). CacheError if the folder holds
-    a cache of other settings; the first run to use a folder records its settings."""
-    if not cfg.cache_dir:
-        return ""
+def cache_file(cfg, train_files, worker=0, pipelines=1):
+    """The file prefix under cfg.cache_dir of input pipeline `worker` of `pipelines`:
+    each shard file it reads is cached in <prefix>_<shard file name>. CacheError if the
+    folder holds a cache of other settings; the first run to use a folder records its
+    settings."""
     os.makedirs(cfg.cache_dir, exist_ok=True)
-    wanted = key(cfg, train_files)
+    wanted = key(cfg, train_files, pipelines)
     path = os.path.join(cfg.cache_dir, KEY_FILE)
     if os.path.exists(path):
         with open(path) as f:

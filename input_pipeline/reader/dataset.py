@@ -5,19 +5,30 @@ train (reader.manifest.split_files). Validation is a slice of the training folds
 by subject (reader.split). Images leave these pipelines as uint8; every resize and crop
 is a function of input_pipeline/preprocess.py. Labels leave them as {head: int32, -1
 unknown} for every head (reader.targets: `targets` puts ages into the run's bins).
+
+Order: build_input writes each fold's faces in a seeded random order, training reads
+every one of its shard files at once, record by record, and shuffles them again; with a
+cache, every later epoch is a new permutation of the cached faces (make_train_dataset).
 """
 
 import dataclasses
 import functools
 import hashlib
 import json
+import os
 
 import tensorflow as tf
 
 from input_pipeline import labels, preprocess
 from input_pipeline.reader import cache, parse, split
+from input_pipeline.reader.manifest import examples_in
 
 AUTOTUNE = tf.data.AUTOTUNE
+# A cache in files is read back two shard files at a time, in a new order each epoch: a
+# face's place in an epoch then depends mostly on where its file falls in that epoch's
+# order, so epochs do not replay one another (reading every file at once would deal
+# faces out in the same round-robin order every epoch).
+DISK_CACHE_FILES_AT_ONCE = 2
 
 
 def _labels(record):
@@ -29,25 +40,20 @@ def _image(record, resize):
     return preprocess.resize(preprocess.decode_jpeg(record["encoded"]), resize)
 
 
-def _read(files, cfg, split_name, deterministic, targets, input_context=None):
-    """Records of `split_name` with a known label for some head, parsed but not decoded."""
-    workers, worker = 1, 0
-    if input_context is not None:
-        workers, worker = input_context.num_input_pipelines, input_context.input_pipeline_id
-    shard_files = workers > 1 and len(files) >= workers
-    files = tf.data.Dataset.from_tensor_slices(files)
-    if shard_files:
-        # Multi-worker: each worker reads its own files, so no record is seen twice.
-        files = files.shard(workers, worker)
-    if split_name == "train":
-        files = files.shuffle(1024, seed=cfg.seed, reshuffle_each_iteration=True)
-    # Parallel interleave reads several shards at once: file I/O overlaps, and
-    # consecutive records come from different shards, i.e. different subjects.
-    records = files.interleave(lambda f: tf.data.TFRecordDataset(f, buffer_size=1 << 20), cycle_length=8,
-                               block_length=1, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    if workers > 1 and not shard_files:
-        # Fewer files than workers: every worker reads them all and keeps its share of records.
-        records = records.shard(workers, worker)
+def _read_buffer(num_files):
+    """Bytes of read-ahead per open shard file: 1 MB, less when many files are open at once."""
+    return max(64 << 10, min(1 << 20, (32 << 20) // max(num_files, 1)))
+
+
+def _records(files, cfg, split_name, targets, deterministic, files_at_once, num_files, record_shard=None):
+    """Records of `split_name` with a known label for some head, parsed but not decoded,
+    from `files` (a dataset of paths) read `files_at_once` at a time, record by record.
+    `record_shard` (count, index) keeps every count-th record (workers sharing files)."""
+    records = files.interleave(lambda f: tf.data.TFRecordDataset(f, buffer_size=_read_buffer(num_files)),
+                               cycle_length=files_at_once, block_length=1, num_parallel_calls=AUTOTUNE,
+                               deterministic=deterministic)
+    if record_shard is not None:
+        records = records.shard(*record_shard)
     keep = functools.partial(split.keep, split=split_name, heads=cfg.head_names, val_fraction=cfg.val_fraction)
 
     def parse_and_filter(serialized):
@@ -64,46 +70,94 @@ def _read(files, cfg, split_name, deterministic, targets, input_context=None):
             .unbatch())
 
 
+def read_records(files, cfg, split_name, targets):
+    """One ordered pass over the parsed records of `split_name` in `files` (a list of paths)."""
+    return _records(tf.data.Dataset.from_tensor_slices(files), cfg, split_name, targets, deterministic=True,
+                    files_at_once=8, num_files=8)
+
+
+def _train_files(files, cfg, input_context):
+    """(this input pipeline's training files, shuffled anew each epoch, and the record
+    shard it keeps when there are fewer files than pipelines, or None)."""
+    workers, worker = 1, 0
+    if input_context is not None:
+        workers, worker = input_context.num_input_pipelines, input_context.input_pipeline_id
+    paths = tf.data.Dataset.from_tensor_slices(files)
+    record_shard = None
+    if workers > 1 and len(files) >= workers:
+        paths = paths.shard(workers, worker)  # Each worker reads its own files: no record is seen twice.
+    elif workers > 1:
+        record_shard = (workers, worker)  # Every worker reads them all and keeps its share of records.
+    return paths.shuffle(len(files), seed=cfg.seed, reshuffle_each_iteration=True), record_shard
+
+
 def make_train_dataset(cfg, files, targets, input_context=None):
     """Endless shuffled batches of (uint8 faces as stored, {head: labels}), `targets`
     from reader.targets.make_targets.
 
-    The training augmentation (preprocess.train_batch: random crop, flip, brightness and
-    contrast) runs in the training step, not here. Every stored face must have the
-    same size (build_input's default), or cfg.resize must be set. With an
-    `input_context` (tf.distribute), batches are per replica.
+    Every training file is read at once, record by record, and the records shuffled in
+    a --shuffle_buffer window. The training augmentation (preprocess.train_batch: random
+    crop, flip and, with --color_jitter, brightness and contrast) runs in the training
+    step, not here. Every stored face must have the same size (build_input's default),
+    or cfg.resize must be set. With an `input_context` (tf.distribute), batches are per
+    replica.
 
     cfg.cache keeps the parsed records (`encoded`) or the decoded, resized faces
-    (`decoded`) after the first pass, in memory or under cfg.cache_dir (reader.cache).
-    With cfg.data_service the whole pipeline runs on tf.data service workers, which
-    split the files between them (each example once per epoch) and stream the batches.
+    (`decoded`) after the first pass. In memory, each later epoch is a new permutation
+    of the whole cache (its shuffle buffer holds every face: references to the cached
+    tensors, no copy). In files under cfg.cache_dir, each shard file gets its own cache
+    file, and each epoch reads them in a new order, DISK_CACHE_FILES_AT_ONCE at a time,
+    through the --shuffle_buffer window (a whole-epoch buffer would hold every face in
+    memory). With cfg.data_service the whole pipeline runs on tf.data service workers,
+    which split the files between them (each example once per epoch) and stream the
+    batches.
     """
     deterministic = cfg.deterministic
     batch_size = cfg.batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(cfg.batch_size)
-    pipeline = 0 if input_context is None else input_context.input_pipeline_id
     # A tf.data service splits the files between its workers; the trainers do not shard them.
-    records = _read(files, cfg, "train", deterministic, targets, None if cfg.data_service else input_context)
-    cache_file = cache.cache_file(cfg, files, pipeline) if cfg.cache != "none" else None
+    context = None if cfg.data_service else input_context
+    paths, record_shard = _train_files(files, cfg, context)
+    read = functools.partial(_records, cfg=cfg, split_name="train", targets=targets, deterministic=deterministic,
+                             num_files=len(files), record_shard=record_shard)
 
     def decode(record):
         return _image(record, cfg.resize), _labels(record)
 
-    if cfg.cache == "decoded":
-        # Decode once; later epochs read uint8 faces and shuffle them.
-        examples = (records.map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-                    .cache(cache_file)
-                    .shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
-                    .repeat())
-    else:
+    def decode_all(records):
+        return records.map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+
+    def shuffle(examples, buffer_size):
+        return examples.shuffle(buffer_size, seed=cfg.seed, reshuffle_each_iteration=True)
+
+    if cfg.cache != "none" and cfg.cache_dir:
+        pipelines = 1 if context is None else context.num_input_pipelines
+        prefix = cache.cache_file(cfg, files, 0 if context is None else context.input_pipeline_id, pipelines)
+
+        def cached(path):  # One shard file's records (decoded, for `decoded`), cached in a file of their own.
+            records = read(tf.data.Dataset.from_tensors(path), files_at_once=1)
+            records = decode_all(records) if cfg.cache == "decoded" else records
+            return records.cache(tf.strings.join([prefix, "_", tf.strings.split(path, os.sep)[-1]]))
+
+        examples = paths.interleave(cached, cycle_length=DISK_CACHE_FILES_AT_ONCE, block_length=1,
+                                    num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        examples = shuffle(examples, cfg.shuffle_buffer).repeat()
         if cfg.cache == "encoded":
-            records = records.cache(cache_file)  # Encoded JPEGs: ~25 KB a face, decoded again each epoch.
-        # Shuffle encoded records (small) before the expensive decode; shuffling before
-        # repeat keeps epochs apart (every example once per epoch).
-        examples = (records.shuffle(cfg.shuffle_buffer, seed=cfg.seed, reshuffle_each_iteration=True)
-                    .repeat()
-                    .map(decode, num_parallel_calls=AUTOTUNE, deterministic=deterministic))
+            examples = decode_all(examples)
+    else:
+        records = read(paths, files_at_once=len(files))
+        # A cache in memory is shuffled whole: every epoch a new permutation of every face.
+        epoch = max(cfg.shuffle_buffer, examples_in(cfg.shards_dir, files)) if cfg.cache != "none" else 0
+        if cfg.cache == "decoded":
+            examples = shuffle(decode_all(records).cache(), epoch).repeat()  # No JPEG work after epoch 1.
+        elif cfg.cache == "encoded":
+            # Encoded JPEGs: ~25 KB a face, decoded again each epoch.
+            examples = decode_all(shuffle(records.cache(), epoch).repeat())
+        else:
+            # Shuffle encoded records (small) before the expensive decode; shuffling before
+            # repeat keeps epochs apart (every example once per epoch).
+            examples = decode_all(shuffle(records, cfg.shuffle_buffer).repeat())
     batches = examples.batch(batch_size, drop_remainder=True)  # Fixed shapes: one compiled step.
     if cfg.data_service:
         batches = batches.apply(tf.data.experimental.service.distribute(
@@ -130,7 +184,7 @@ def make_eval_dataset(cfg, files, split_name, targets, oversample=False):
     preprocess.serving_crop(s), as in every export signature and prediction path."""
     if split_name not in ("val", "test"):
         raise ValueError(f"split must be 'val' or 'test', got {split_name!r}")
-    records = _read(files, cfg, split_name, deterministic=True, targets=targets)
+    records = read_records(files, cfg, split_name, targets)
     crops = preprocess.serving_ten_crops if oversample else preprocess.serving_crop
 
     def decode_and_crop(record):

@@ -1,5 +1,6 @@
 """A shard set's manifest.json and the Adience protocol's split of its folds."""
 
+import hashlib
 import json
 import os
 
@@ -26,6 +27,13 @@ def load_manifest(shards_dir):
     return manifest
 
 
+def manifest_sha256(shards_dir):
+    """The first 16 hex digits of the sha256 of the shard set's manifest.json: which shard
+    set, as built (a rebuild with other settings or data changes it)."""
+    with open(os.path.join(shards_dir, schema.MANIFEST), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
 def rebuild_command(manifest, shards_dir):
     """The build_input.py command line that writes `shards_dir` again from its source."""
     flags = manifest.get("flags", {})
@@ -48,6 +56,23 @@ def split_files(manifest, shards_dir, test_fold):
         paths = [os.path.join(shards_dir, name) for name in fold["files"]]
         (test if fold["fold"] == test_fold else train).extend(paths)
     return train, test
+
+
+def examples_in(shards_dir, files):
+    """How many examples the folds that `files` belong to hold: at least as many as `files` do."""
+    names = {os.path.basename(f) for f in files}
+    manifest = load_manifest(shards_dir)
+    return sum(fold["num_examples"] for fold in manifest["folds"] if names & set(fold["files"]))
+
+
+def source_order_warning(manifest, shards_dir):
+    """A warning for shards an older build_input.py wrote in the source's order (faces
+    grouped by person or sorted by age, which no shuffle buffer undoes); "" otherwise."""
+    if manifest.get("write_order", {}).get("shuffled"):
+        return ""
+    return (f"{shards_dir} was written in the source's order by an older build_input.py (faces grouped by person "
+            f"or sorted by age): batches will not be random samples. Rebuild it: "
+            f"{rebuild_command(manifest, shards_dir)}")
 
 
 def load_folds(shards_dir, test_fold):

@@ -7,8 +7,12 @@ absolute), at least one of `age`, `gender` and `race`, and optional `fold` (0..4
 such as "(25, 32)", a range "13-30" / "51+" or a bin name of --age_bins ("YOUNG" with
 --age_bins=three); a gender is m/f/male/female or 0/1 (0 male); a race is any name, and
 the manifest lists the names found (sorted) as race_classes. Without a `fold` column a
-face's fold is a stable hash of its subject_id (or of its path when there is no
-subject_id), so folds stay subject-disjoint.
+face's fold is a stable hash of its subject_id, so the folds, and the validation split
+drawn by subject, keep each person on one side. Without a subject_id column every image
+counts as its own person: frames of one actor can be in training, validation and test at
+once, and the figures come out higher than on people the model never saw. build() warns
+and the manifest says so (subject_ids "per_image"); --csv_columns=subject_id=<column>
+names the column that says who is in each image.
 """
 
 import csv
@@ -18,7 +22,8 @@ import os
 import re
 
 from input_pipeline import labels
-from input_pipeline.sources.rows import NUM_FOLDS, DatasetError, Face, Rows, Skip, fold_of
+from input_pipeline.sources.rows import (NUM_FOLDS, SUBJECT_PER_IMAGE, SUBJECTS_GIVEN, DatasetError, Face, Rows, Skip,
+                                         fold_of)
 
 FIELDS = ("path", "age", "gender", "race", "fold", "subject_id")
 _LABELS = ("age", "gender", "race")
@@ -56,6 +61,7 @@ def read(csv_file, data_dir, policy="strict", dedup=False, columns=None, age_bin
     where = find_columns(header, csv_file, columns or {})
     name = os.path.basename(csv_file)
     rows, seen, faces, races = Rows(), set(), [], []
+    rows.subject_ids = SUBJECTS_GIVEN if "subject_id" in where else SUBJECT_PER_IMAGE
     for fields in reader:
         if not any(f.strip() for f in fields):
             continue
@@ -84,8 +90,8 @@ def gender_of(text):
 
 def fold_of_row(row):
     """The fold of a row {field: text}: its fold column (None when that is not one of
-    0..4), else a stable hash of its subject_id, or of its path when it has none, so that
-    folds stay subject-disjoint."""
+    0..4), else a stable hash of its subject_id (folds keep people apart), or of its path
+    when it has none (each image its own person)."""
     if "fold" in row:
         return int(row["fold"]) if row["fold"].isdigit() and int(row["fold"]) < NUM_FOLDS else None
     return fold_of(row.get("subject_id") or row["path"])

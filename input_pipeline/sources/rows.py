@@ -61,6 +61,11 @@ class Skip:
             raise ValueError(f"unknown skip reason {self.reason!r}")
 
 
+# Rows.subject_ids: who is in each image is known (Adience's user_id, a CSV's subject
+# column), or not (UTKFace, a CSV without one), so that each image counts as its own person.
+SUBJECTS_GIVEN, SUBJECT_PER_IMAGE = "given", "per_image"
+
+
 @dataclasses.dataclass
 class Rows:
     """An adapter's result, in source order."""
@@ -68,6 +73,7 @@ class Rows:
     faces: list[Face] = dataclasses.field(default_factory=list)
     skips: list[Skip] = dataclasses.field(default_factory=list)
     race_classes: tuple = ()  # The names of Face.race's indices; () when the source has no race.
+    subject_ids: str = SUBJECTS_GIVEN  # Or SUBJECT_PER_IMAGE: folds and validation cannot keep people apart.
 
     @property
     def num_read(self):

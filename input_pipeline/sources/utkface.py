@@ -12,7 +12,7 @@ import os
 import re
 
 from input_pipeline import labels
-from input_pipeline.sources.rows import DatasetError, Face, Rows, Skip, fold_of
+from input_pipeline.sources.rows import SUBJECT_PER_IMAGE, DatasetError, Face, Rows, Skip, fold_of
 
 _NAME_RE = re.compile(r"^(\d+)_(\d+)_(\d+)_(\d+)\.jpg(\.chip\.jpg)?$", re.IGNORECASE)
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg")
@@ -22,7 +22,7 @@ def read(data_dir):
     """Reads every .jpg under `data_dir` (recursively, in sorted order)."""
     if not os.path.isdir(data_dir):
         raise DatasetError(f"data dir {data_dir} does not exist or is not a folder")
-    rows = Rows(race_classes=labels.UTKFACE_RACES)
+    rows = Rows(race_classes=labels.UTKFACE_RACES, subject_ids=SUBJECT_PER_IMAGE)
     for path in _image_files(data_dir):
         name = os.path.basename(path)
         row = _parse_name(name, path)

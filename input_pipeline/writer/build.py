@@ -11,13 +11,14 @@ of workers.
 import functools
 import json
 import os
+import random
 import shutil
 
 from absl import logging
 
 from input_pipeline import parallel, schema, sources
 from input_pipeline.progress import Progress
-from input_pipeline.sources.rows import NUM_FOLDS, DatasetError, Skip
+from input_pipeline.sources.rows import NUM_FOLDS, SUBJECT_PER_IMAGE, DatasetError, Skip
 from input_pipeline.writer import encode, example, manifest, shards
 
 
@@ -32,6 +33,9 @@ def build(cfg, synthetic=False):
         raise DatasetError(f"no usable rows in {cfg.data_dir}: {manifest.describe_skips(rows.skips, rows.num_read)}")
     logging.info("%s: %d rows read, %d faces to encode, %d rows skipped so far",
                  cfg.data_dir, rows.num_read, len(rows.faces), len(rows.skips))
+    if rows.subject_ids == SUBJECT_PER_IMAGE and cfg.dataset == "csv":
+        logging.warning("%s has no subject_id column: %s. Name the column that says who is in each image with "
+                        "--csv_columns=subject_id=<column>.", cfg.csv_file or "the CSV", manifest.PER_IMAGE_NOTE)
 
     parent, name = os.path.split(output_dir)
     staging = os.path.join(parent, f".{name}.partial")
@@ -46,28 +50,46 @@ def build(cfg, synthetic=False):
     return written
 
 
+def write_order(num_faces, seed):
+    """The order faces are written in: a permutation of range(num_faces) seeded by `seed`.
+
+    Sources list faces grouped by person (Adience's fold files) or sorted by label
+    (UTKFace's file names start with the age). Written in that order, every shard of a
+    fold holds the same people at the same offsets and a reader's shuffle buffer sees a
+    narrow slice of ages at a time; written in a random order, any stretch of a shard is
+    a random sample. The same rows and seed give the same order, so the same bytes.
+    """
+    order = list(range(num_faces))
+    random.Random(seed).shuffle(order)
+    return order
+
+
 def _write(cfg, rows, staging, synthetic):
     writers = [shards.FoldWriter(staging, k, cfg.num_shards) for k in range(NUM_FOLDS)]
     counts = manifest.FoldCounts(rows.race_classes)
-    skips = list(rows.skips)
+    failed = []  # (source index, Skip) of the faces that could not be encoded.
     encode_face = functools.partial(encode.encode_face, image_size=cfg.image_size, jpeg_quality=cfg.jpeg_quality,
                                     crop_spec=cfg.crop_spec)
-    paths = (os.path.join(cfg.data_dir, face.path) for face in rows.faces)
+    order = write_order(len(rows.faces), cfg.shuffle_seed)
+    faces = [rows.faces[i] for i in order]
+    paths = (os.path.join(cfg.data_dir, face.path) for face in faces)
     workers = parallel.resolve_workers(cfg.num_workers)
     logging.info("encoding %d faces with %d worker process(es)", len(rows.faces), workers)
     if cfg.crop_spec:
         logging.info("finding faces with %s and storing their canonical crops: %s", cfg.detector, cfg.crop_spec)
     progress = Progress("detecting and cropping faces" if cfg.crop_spec else "encoding faces", len(rows.faces))
-    for face, result in zip(rows.faces, parallel.ordered_map(encode_face, paths, workers), strict=True):
+    results = parallel.ordered_map(encode_face, paths, workers)
+    for index, face, result in zip(order, faces, results, strict=True):
         progress.update()
         if isinstance(result, encode.Failed):
-            skips.append(Skip(face.fold, face.source, face.path, result.reason, result.detail))
+            failed.append((index, Skip(face.fold, face.source, face.path, result.reason, result.detail)))
             continue
         writers[face.fold].write(example.make_example(
             encoded=result.data, height=result.height, width=result.width, filename=face.path,
             age=face.age, gender=face.gender, race=face.race, subject_id=face.subject_id, fold=face.fold))
         counts.add(face, result.converted)
 
+    skips = list(rows.skips) + [skip for _, skip in sorted(failed, key=lambda pair: pair[0])]  # Source order.
     if sum(w.count for w in writers) == 0:
         raise DatasetError(f"no image could be used: {manifest.describe_skips(skips, rows.num_read)}")
     folds = [counts.fold(k, writer.close(), writer.count) for k, writer in enumerate(writers)]
@@ -76,8 +98,7 @@ def _write(cfg, rows, staging, synthetic):
         logging.warning("%d subjects have faces in more than one fold: the folds are not "
                         "subject-disjoint, so a held-out fold is not unseen people", shared)
     _write_file(staging, schema.SKIPPED, manifest.skipped_csv(skips))
-    result = manifest.make_manifest(cfg, rows.num_read, folds, shared, skips, synthetic, rows.race_classes,
-                                    counts.converted)
+    result = manifest.make_manifest(cfg, rows, folds, shared, skips, synthetic, counts.converted)
     _write_file(staging, schema.MANIFEST, json.dumps(result, indent=2) + "\n")  # Last: marks completion.
     return result
 

@@ -7,7 +7,7 @@ import io
 import os
 
 from input_pipeline import faces, labels, schema
-from input_pipeline.sources.rows import NUM_FOLDS, SKIP_REASONS
+from input_pipeline.sources.rows import NUM_FOLDS, SKIP_REASONS, SUBJECT_PER_IMAGE
 
 SKIPPED_COLUMNS = ("fold", "source", "path", "reason", "detail")
 # Config fields that do not change what is written, so the manifest leaves them out.
@@ -54,7 +54,8 @@ class FoldCounts:
         return sum(1 for n in seen.values() if n > 1)
 
 
-def make_manifest(cfg, num_rows_read, folds, shared_subjects, skips, synthetic, race_classes, converted):
+def make_manifest(cfg, rows, folds, shared_subjects, skips, synthetic, converted):
+    """manifest.json of a build of `rows` (sources.rows.Rows) into `folds`."""
     num_examples = sum(fold["num_examples"] for fold in folds)
     return {
         "schema_version": schema.SCHEMA_VERSION,
@@ -69,9 +70,13 @@ def make_manifest(cfg, num_rows_read, folds, shared_subjects, skips, synthetic, 
         "face_crop": cfg.crop_spec.as_dict() if cfg.crop_spec else faces.NO_CROP,
         "features": sorted(schema.FIELDS),
         "gender_classes": list(labels.GENDER_CLASSES),
-        "race_classes": list(race_classes),  # [] when the source has no race.
+        "race_classes": list(rows.race_classes),  # [] when the source has no race.
         "num_folds": NUM_FOLDS,
-        "num_rows_read": num_rows_read,
+        # Whether who is in each image is known; "per_image": folds cannot keep people apart.
+        "subject_ids": rows.subject_ids,
+        # Each fold's faces in a seeded random order (writer.build.write_order), not the source's.
+        "write_order": {"shuffled": True, "seed": cfg.shuffle_seed},
+        "num_rows_read": rows.num_read,
         "num_examples": num_examples,
         "converted_to_jpeg": {"total": sum(converted.values()), "by_kind": dict(sorted(converted.items()))},
         "subjects_in_several_folds": shared_subjects,
@@ -114,4 +119,11 @@ def summary(manifest, output_dir, seconds):
     reasons = ", ".join(f"{r} {n}" for r, n in skipped["by_reason"].items())
     lines.append(f"skipped {skipped['total']:,} of {manifest['num_rows_read']:,} rows"
                  + (f" ({reasons}); see {os.path.join(output_dir, schema.SKIPPED)}" if reasons else ""))
+    if manifest["subject_ids"] == SUBJECT_PER_IMAGE:
+        lines.append(f"note: {PER_IMAGE_NOTE}")
     return "\n".join(lines)
+
+
+# What a shard set without person ids means for its figures (the build's summary, model.py's table).
+PER_IMAGE_NOTE = ("no person ids: each image counts as its own person, so one person's photos can be in the training "
+                  "folds and the test fold at once, and test figures overstate accuracy on new people")

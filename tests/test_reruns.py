@@ -1,0 +1,78 @@
+"""training/reruns.py: a run's fingerprint, and reruns with other settings refused (model.py)
+or trained again on request (the experiment drivers), never silently mixed or reused."""
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from configs import tiny
+from training import cross_validation, reruns
+from training.config import RunError
+from training.loop import train_and_evaluate
+
+
+def run(small_shards, tmp_path, **train):
+    return tiny(small_shards, tmp_path / "run", train_steps=2, export=False, histogram_every=0, **train)
+
+
+def test_another_command_into_a_run_folder_is_refused_before_anything_is_written(small_shards, tmp_path):
+    data, model_cfg, cfg = run(small_shards, tmp_path)
+    train_and_evaluate(data, model_cfg, cfg)
+    config = (tmp_path / "run" / "config.json").read_text()
+    with pytest.raises(RunError, match=r"--learning_rate: 0.001 there, 0.002 now.*Pass another --model_dir"):
+        train_and_evaluate(data, model_cfg, dataclasses.replace(cfg, learning_rate=2e-3))
+    # Adding a head used to resume, then die at the very end on an AssertionError about fc8_gender.
+    with pytest.raises(RunError, match=r"--task: 'age' there, 'age_gender' now"):
+        train_and_evaluate(dataclasses.replace(data, task="age_gender"), model_cfg, cfg)
+    assert (tmp_path / "run" / "config.json").read_text() == config  # Not overwritten.
+    # The same command, or one that changes only how it runs and logs, resumes.
+    again = train_and_evaluate(data, model_cfg, dataclasses.replace(cfg, log_every=1, keep_checkpoints=5))
+    assert again["test_fold"] == 0
+
+
+def test_rebuilt_shards_are_another_run(small_adience, small_shards, tmp_path):
+    from input_pipeline.config import BuildConfig
+    from input_pipeline.writer import build
+
+    data, model_cfg, cfg = run(small_shards, tmp_path)
+    train_and_evaluate(data, model_cfg, cfg)
+    build.build(BuildConfig(data_dir=small_adience, output_dir=small_shards, image_size=32, num_shards=2,
+                            num_workers=1, shuffle_seed=5, overwrite=True))
+    with pytest.raises(RunError, match=r"the shard set \(its manifest.json\)"):
+        train_and_evaluate(data, model_cfg, cfg)
+
+
+def test_a_run_of_an_older_version_is_refused_naming_what_was_not_recorded(small_shards, tmp_path):
+    data, model_cfg, cfg = run(small_shards, tmp_path)
+    train_and_evaluate(data, model_cfg, cfg)
+    path = tmp_path / "run" / "config.json"
+    old = json.loads(path.read_text())
+    del old["fingerprint"]
+    path.write_text(json.dumps(old))
+    with pytest.raises(RunError, match="'not recorded' there"):
+        train_and_evaluate(data, model_cfg, cfg)
+
+
+def test_an_empty_folder_or_one_without_a_run_is_no_run(tmp_path):
+    assert reruns.recorded(str(tmp_path / "absent")) is None
+    (tmp_path / "crashed").mkdir()
+    (tmp_path / "crashed" / "config.json").write_text("{}")  # Written, then killed before any checkpoint.
+    assert reruns.recorded(str(tmp_path / "crashed")) is None
+
+
+def test_cross_validation_reuses_a_fold_only_with_its_settings(small_shards, tmp_path, caplog):
+    data, model_cfg, train = tiny(small_shards, train_steps=2, log_every=1, checkpoint_every=1, histogram_every=0,
+                                  export=False)
+    cv_dir = str(tmp_path / "cv")
+    first = cross_validation.run_fold(data, model_cfg, train, 0, cv_dir)
+    with caplog.at_level("INFO", logger="absl"):
+        assert cross_validation.run_fold(data, model_cfg, train, 0, cv_dir) == first
+    assert "fold 0: done already with these settings" in caplog.text
+    other = dataclasses.replace(model_cfg, dropout=0.2)
+    with pytest.raises(RunError, match=r"--dropout: 0.5 there, 0.2 now.*Pass --retrain"):
+        cross_validation.run_fold(data, other, train, 0, cv_dir)
+    retrained = cross_validation.run_fold(data, other, train, 0, cv_dir, retrain=True)
+    config = json.loads(open(os.path.join(cv_dir, "fold_0", "config.json")).read())
+    assert config["model"]["dropout"] == 0.2 and retrained["test_fold"] == 0

@@ -1,0 +1,92 @@
+"""A run's fingerprint: every setting its result depends on, recorded in its config.json,
+and the check a rerun into the same folder passes.
+
+Running the same command again resumes a run; running another one into its folder would
+mix two trainings under one name (resume the weights of one, overwrite the config of
+the other), and an experiment driver reading the folder's metrics.json would report
+the old run under the new flags. So model.py refuses a --model_dir that holds a run of
+other settings, naming each one that differs, and the experiment drivers
+(cross-validation, the architecture comparison) reuse a finished run only when its
+fingerprint matches, and train it again when told to (--retrain).
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+
+from absl import logging
+
+from input_pipeline.reader.manifest import manifest_sha256
+from training.config import RunError
+
+# Settings that do not change what a run learns or reports: where it writes, how often
+# it logs and saves, how its input is delivered (a cache or a tf.data service hands it
+# the same faces), which devices run it and whether XLA compiles it.
+NOT_IN_FINGERPRINT = frozenset({"model_dir", "log_every", "checkpoint_every", "keep_checkpoints", "histogram_every",
+                                "export", "cache", "cache_dir", "data_service", "distribution", "cpu_devices",
+                                "jit_compile", "expect_gpu"})
+SHARDS = "shards"  # The fingerprint's entry for the shard set: its manifest's sha256.
+_RUN_FILES = (os.path.join("checkpoints", "checkpoint"), os.path.join("best", "checkpoint"), "metrics.json")
+
+
+def fingerprint(data_cfg, model_cfg, train_cfg):
+    """{setting: value} of every config field a run's result depends on, as JSON holds
+    them, and the shard set's manifest sha256 under SHARDS."""
+    settings = {name: value for cfg in (data_cfg, model_cfg, train_cfg)
+                for name, value in dataclasses.asdict(cfg).items() if name not in NOT_IN_FINGERPRINT}
+    settings[SHARDS] = manifest_sha256(data_cfg.shards_dir)
+    return json.loads(json.dumps(settings))  # Tuples become lists, as config.json reads back.
+
+
+def recorded(model_dir):
+    """The fingerprint config.json records for the run in `model_dir`: None when the
+    folder holds no run (no checkpoint, no metrics.json), {} when it holds one without a
+    fingerprint (written by an older version)."""
+    if not any(os.path.exists(os.path.join(model_dir, name)) for name in _RUN_FILES):
+        return None
+    try:
+        with open(os.path.join(model_dir, "config.json")) as f:
+            return json.load(f).get("fingerprint", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def differences(found, wanted):
+    """"--name: X there, Y now" for each setting on which two fingerprints differ."""
+    out = []
+    for name in sorted(found.keys() | wanted.keys()):
+        there, now = found.get(name, "not recorded"), wanted.get(name, "not recorded")
+        if there != now:
+            label = "the shard set (its manifest.json)" if name == SHARDS else f"--{name}"
+            out.append(f"{label}: {there!r} there, {now!r} now")
+    return out
+
+
+def check(model_dir, wanted):
+    """Refuses (RunError) to resume the run in `model_dir` with settings other than the
+    ones it was trained with; nothing to check when the folder holds no run yet."""
+    found = recorded(model_dir)
+    changed = differences(found, wanted) if found is not None else []
+    if changed:
+        raise RunError(f"{model_dir} holds a run trained with other settings ({'; '.join(changed)}); resuming it "
+                       f"would mix two trainings. Pass another --model_dir, or delete {model_dir} to train anew")
+
+
+def reusable(model_dir, wanted, retrain):
+    """For an experiment driver: True when `model_dir` holds a finished run (metrics.json)
+    of exactly these settings. A run of other settings is deleted when `retrain` (and
+    False returned), else refused with a RunError that names the settings and --retrain."""
+    found = recorded(model_dir)
+    if found is None:
+        return False
+    changed = differences(found, wanted)
+    if not changed:
+        return os.path.isfile(os.path.join(model_dir, "metrics.json"))
+    if not retrain:
+        raise RunError(f"{model_dir} holds a run of other settings ({'; '.join(changed)}): its figures are not "
+                       "this command's. Pass --retrain to train it again with these settings, or another output "
+                       "folder")
+    logging.warning("%s: trained with other settings (%s): training it again", model_dir, "; ".join(changed))
+    shutil.rmtree(model_dir)
+    return False
