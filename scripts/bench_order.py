@@ -1,14 +1,14 @@
 """Is a training batch a random sample of the training faces? Measured through the pipeline.
 
     python build_input.py --dataset=utkface     # UTKFace's file names start with the age
-    python scripts/bench_order.py --shards_dir=data/tfrecords/utkface_sample     # ~1 min on 2 cores
+    python scripts/bench_order.py --shards_dir=data/tfrecords/utkface_sample --age_bins=utk12   # ~1 min, 2 cores
     python scripts/bench_order.py                # Adience's fold files group faces by person
 
-It reads one epoch of training batches through make_train_dataset, as model.py does, and
-names each face by its pixels. Then, over the batches of that epoch:
+It reads three epochs of training batches through make_train_dataset, as model.py does,
+and names each face by its pixels. Then, over those batches:
 - the spread (standard deviation over batches) of a batch's mean age in years (the middle
   of a stored range), and its lowest and highest value, against the same faces dealt
-  into random batches: what sampling alone gives;
+  into random batches (200 random orders): what sampling alone gives;
 - people per batch (distinct subject ids) and the largest share of a batch that is one
   person, against random batches;
 - the same for the faces in the order the shards store them (each file in turn): how
@@ -41,6 +41,8 @@ from input_pipeline.reader.targets import make_targets
 
 flags.DEFINE_string("shards_dir", DataConfig.shards_dir, "A build_input output folder.")
 flags.DEFINE_integer("batch_size", DataConfig.batch_size, "Batch size.")
+flags.DEFINE_string("age_bins", DataConfig.age_bins, "The age head's bins (model.py --age_bins): faces with an age "
+                    "in one of them are the ones measured, as the age head trains on them.")
 flags.DEFINE_integer("resize", 64, "Faces are compared at this size (0: as stored); it does not change the order.")
 flags.DEFINE_integer("seed", 0, "Seed of the pipeline's shuffles and of the random batches.")
 FLAGS = flags.FLAGS
@@ -50,15 +52,18 @@ def key(face):
     return hashlib.sha1(np.ascontiguousarray(face).tobytes()).digest()
 
 
-def stored_faces(cfg, files):
-    """[(pixel key, age in years, subject)] of the training files, in stored order (file by file)."""
+def stored_faces(cfg, files, targets):
+    """[(pixel key, age in years, subject)] of the training faces with an age bin (those
+    the default age head trains on), in stored order (file by file)."""
     out = []
     for path in files:
         for batch in tf.data.TFRecordDataset(path).batch(256).map(parse.parse):
             images = [preprocess.resize(preprocess.decode_jpeg(jpeg), cfg.resize).numpy() for jpeg in batch["encoded"]]
-            for image, low, high, subject in zip(images, batch["age_low"].numpy(), batch["age_high"].numpy(),
-                                                 batch["subject_id"].numpy(), strict=True):
-                out.append((key(image), (low + high) / 2 if low >= 0 else np.nan, subject))
+            for image, low, high, subject, age_bin in zip(images, batch["age_low"].numpy(), batch["age_high"].numpy(),
+                                                          batch["subject_id"].numpy(), targets(batch)["age"].numpy(),
+                                                          strict=True):
+                if age_bin >= 0:
+                    out.append((key(image), (low + high) / 2, subject))
     return out
 
 
@@ -70,16 +75,18 @@ def epochs_of(cfg, files, targets, count, faces_per_epoch):
     return [keys[i * faces_per_epoch:(i + 1) * faces_per_epoch] for i in range(count)]
 
 
-def batch_figures(order, info, batch_size):
+def batch_figures(orders, info, batch_size):
     """(spread, lowest, highest of the batch mean age; mean people per batch; mean largest
-    share of a batch that is one person) of faces in `order` (pixel keys) cut into batches."""
+    share of a batch that is one person) over the batches of each of `orders` (lists of
+    pixel keys, each cut into batches)."""
     means, people, largest = [], [], []
-    for start in range(0, len(order) - batch_size + 1, batch_size):
-        batch = [info[k] for k in order[start:start + batch_size]]
-        means.append(np.nanmean([age for age, _ in batch]))
-        _, counts = np.unique([subject for _, subject in batch], return_counts=True)
-        people.append(len(counts))
-        largest.append(counts.max() / batch_size)
+    for order in orders:
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            batch = [info[k] for k in order[start:start + batch_size]]
+            means.append(np.mean([age for age, _ in batch]))
+            _, counts = np.unique([subject for _, subject in batch], return_counts=True)
+            people.append(len(counts))
+            largest.append(counts.max() / batch_size)
     return float(np.std(means)), float(np.min(means)), float(np.max(means)), float(np.mean(people)), float(
         np.mean(largest))
 
@@ -94,19 +101,20 @@ def rank_correlation(first, second):
 def main(argv):
     del argv
     cfg = DataConfig(shards_dir=FLAGS.shards_dir, image_size=min(FLAGS.resize or 227, 227), resize=FLAGS.resize,
-                     batch_size=FLAGS.batch_size, val_fraction=0.0, seed=FLAGS.seed)
+                     batch_size=FLAGS.batch_size, val_fraction=0.0, seed=FLAGS.seed, age_bins=FLAGS.age_bins)
     manifest, files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
     targets = make_targets(cfg.bins, manifest["label_policy"])
-    stored = stored_faces(cfg, files)
+    stored = stored_faces(cfg, files, targets)
     info = {k: (age, subject) for k, age, subject in stored}
-    print(f"bench_order: {cfg.shards_dir}, {len(stored)} training faces ({len(stored) - len(info)} share their pixels "
-          f"with another), {len(set(s for *_, s in stored))} people, batch {cfg.batch_size}, "
-          f"written {'in a seeded random order' if manifest.get('write_order') else 'in the source order'}")
-    kept = sum(1 for _ in dataset.read_records(files, cfg, "train", targets))  # The faces the age head keeps.
-    epoch, = epochs_of(cfg, files, targets, 1, kept)
+    print(f"bench_order: {cfg.shards_dir}, {len(stored)} training faces with an age ({len(stored) - len(info)} share "
+          f"their pixels with another), {len(set(s for *_, s in stored))} people, batch {cfg.batch_size}, written "
+          f"{'in a seeded random order' if manifest.get('write_order') else 'in the source order'}")
+    pipeline = epochs_of(cfg, files, targets, 3, len(stored))
     rng = np.random.default_rng(FLAGS.seed)
-    orders = {"training pipeline": epoch, "random batches": list(rng.permutation(epoch)),
-              "as stored": [k for k, *_ in stored if k in set(epoch)]}
+    keys = [k for k, *_ in stored]
+    orders = {"training pipeline": pipeline,
+              "random batches": [[keys[i] for i in rng.permutation(len(keys))] for _ in range(200)],
+              "as stored": [keys]}
     print(f"{'':20s} {'age spread':>10s} {'lowest':>7s} {'highest':>7s} {'people':>7s} {'one person':>10s}")
     figures = {}
     for name, order in orders.items():
@@ -117,7 +125,7 @@ def main(argv):
     try:
         for name, changes in (("no cache", {}), ("decoded, memory", {"cache": "decoded"}),
                               ("decoded, files", {"cache": "decoded", "cache_dir": folder})):
-            later = epochs_of(dataclasses.replace(cfg, **changes), files, targets, 3, len(epoch))[1:]
+            later = epochs_of(dataclasses.replace(cfg, **changes), files, targets, 3, len(stored))[1:]
             print(f"epoch 2 vs 3, {name}: rank correlation of positions {rank_correlation(*later):+.3f}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
