@@ -19,7 +19,7 @@ import time
 
 from absl import app, flags, logging
 
-from input_pipeline import faces, labels
+from input_pipeline import faces, labels, parallel
 from input_pipeline.config import DATASETS, FACE_CROPS, BuildConfig
 from input_pipeline.sources import adience, imfdb_sample, sample
 from input_pipeline.sources.rows import DatasetError
@@ -103,6 +103,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    parallel.keep_freed_memory()  # This process encodes too when --num_workers=1.
     if FLAGS.face_crop == "detect" and FLAGS.image_size == 0:
         raise app.UsageError("--face_crop=detect stores new crops, so it needs --image_size > 0")
     try:

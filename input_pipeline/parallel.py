@@ -67,12 +67,12 @@ def ordered_map(fn, items, num_workers, chunk_size=32, chunks_per_worker=4):
     spawned, not forked, because the parent may have TensorFlow's threads running; as
     with any spawned pool, the calling script needs an `if __name__ == "__main__":`
     guard, and its top-level imports are re-run in every worker. One worker is this
-    process itself: no pool, so a script without that guard works too.
+    process itself: no pool, so a script without that guard works too (and the caller's
+    malloc settings stay as they are: build_input.py sets keep_freed_memory itself).
     """
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     if num_workers == 1:
-        keep_freed_memory()
         yield from map(fn, items)
         return
     context = multiprocessing.get_context("spawn")

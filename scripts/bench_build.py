@@ -5,7 +5,8 @@
 Draws --faces synthetic faces at --source_size pixels (816: the size of Adience's
 aligned faces) once, into data/bench_faces_<size>, and lists each --repeat times in a
 CSV so the run is long enough to time (every row is still read, decoded, resized and
-encoded). Builds the same shards with 1 worker and with one per core, checks that the
+encoded). Builds the same shards with 1 worker (this process, with build_input's malloc
+settings) and with one per core, checks that the
 outputs are byte-identical, measures the peak memory of a whole build_input run on a
 quarter of the rows and on all of them (it should not grow with the dataset), and
 prints `speedup: X.XX` last.
@@ -77,6 +78,7 @@ def same_files(a, b):
 
 def main(argv):
     del argv
+    parallel.keep_freed_memory()  # As build_input.py does: one worker encodes in this process.
     workers = parallel.resolve_workers(FLAGS.workers)
     faces_dir = os.path.join(ROOT, "data", f"bench_faces_{FLAGS.source_size}")
     cfg = sample.SampleConfig(num_faces=FLAGS.faces, image_size=FLAGS.source_size)

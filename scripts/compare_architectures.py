@@ -11,7 +11,7 @@ architecture's measured speed fits in that time) in <output_dir>/<arch>, its bes
 validation score and its test fold's score (metrics.score: the mean over heads of
 accuracy, or -MAE/10 for age_years). Writes comparison.md, comparison.csv and
 comparison.png (validation score against multiply-adds) and names the cheapest
-architecture whose validation score reaches --target_accuracy; the test fold is reported
+architecture whose validation score reaches --target_score; the test fold is reported
 beside it, evaluated once, never used to choose. Every model.py flag applies
 (--shards_dir, --image_size, --weights, ...); with --weights=imagenet (where the weights
 can be downloaded) the same command compares fine-tuned backbones: pass another
@@ -26,7 +26,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's C++ INFO lines; warnings still show.
 
 # ruff: noqa: E402 (imports after the environment set-up)
-from absl import app, flags
+from absl import app, flags, logging
 
 import architectures
 import training.flags
@@ -40,8 +40,11 @@ flags.DEFINE_list("archs", ["levi_hassner", *architectures.transfer.BACKBONES], 
 flags.DEFINE_string("output_dir", "runs/compare", "Where each architecture trains and the table and plot go.")
 flags.DEFINE_float("train_minutes", 0, "Budget per architecture in minutes of training at its measured speed; "
                    "0: --train_steps steps each.", lower_bound=0)
-flags.DEFINE_float("target_accuracy", 0.5, "Name the cheapest architecture whose validation score (metrics.score: "
-                   "accuracy, averaged over heads) reaches this.", lower_bound=0, upper_bound=1)
+flags.DEFINE_float("target_score", 0.5, "Name the cheapest architecture whose validation score reaches this: "
+                   "metrics.score, the mean over heads of accuracy (0..1), or for age_years of -MAE/10 (-0.5 is "
+                   "an MAE of 5 years), so with age_years among the heads it is not an accuracy.")
+flags.DEFINE_float("target_accuracy", None, "Deprecated: --target_score (the same figure, which is an accuracy "
+                   "only when every head is a class head).")
 flags.DEFINE_bool("retrain", False, "Train again, from the start, every architecture whose folder holds a run of "
                   "other settings (without it such a folder is refused, naming the settings that differ).")
 flags.DEFINE_integer("timed_steps", 10, "Training steps timed per architecture (after 3 untimed).", lower_bound=1)
@@ -54,6 +57,10 @@ def main(argv):
     unknown = sorted(set(FLAGS.archs) - set(architectures.ARCHITECTURES))
     if unknown:
         raise app.UsageError(f"unknown --archs {', '.join(unknown)}; choose from {sorted(architectures.ARCHITECTURES)}")
+    target = FLAGS.target_score
+    if FLAGS.target_accuracy is not None:
+        logging.warning("--target_accuracy is deprecated: it is --target_score now")
+        target = FLAGS.target_accuracy
     runtime.quiet_tensorflow_info()
     configs = training.flags.configs_from_flags(FLAGS)
     if not configs[0].val_fraction:
@@ -62,16 +69,18 @@ def main(argv):
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     rows = []
     try:
+        budget = (configs[2].train_steps if not FLAGS.train_minutes else 0, FLAGS.train_minutes)
+        if not FLAGS.retrain:  # Every folder checked before anything is measured or trained.
+            architecture_comparison.refuse_other_runs(configs, FLAGS.archs, FLAGS.output_dir, *budget)
         for arch in FLAGS.archs:
-            rows.append(architecture_comparison.run_one(configs, arch, FLAGS.output_dir, configs[2].train_steps
-                                                        if not FLAGS.train_minutes else 0, FLAGS.train_minutes,
-                                                        FLAGS.timed_steps, FLAGS.retrain))
-            architecture_comparison.write(FLAGS.output_dir, rows, FLAGS.target_accuracy)  # After each one.
+            rows.append(architecture_comparison.run_one(configs, arch, FLAGS.output_dir, *budget, FLAGS.timed_steps,
+                                                        FLAGS.retrain))
+            architecture_comparison.write(FLAGS.output_dir, rows, target)  # After each one.
     except Interrupted as e:
         sys.exit(f"compare_architectures.py: {e}")
     except (FileNotFoundError, ShardsError, RunError) as e:
         sys.exit(f"compare_architectures.py: error: {e}")
-    print(architecture_comparison.write(FLAGS.output_dir, rows, FLAGS.target_accuracy), end="")
+    print(architecture_comparison.write(FLAGS.output_dir, rows, target), end="")
     print(f"written: {FLAGS.output_dir}/comparison.md, comparison.csv, comparison.png")
 
 

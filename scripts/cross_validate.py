@@ -53,6 +53,8 @@ def main(argv):
     folds = [int(k) for k in FLAGS.folds]
     os.makedirs(FLAGS.cv_dir, exist_ok=True)
     try:
+        if not FLAGS.retrain:  # Every folder checked before anything trains.
+            cross_validation.refuse_other_runs(configs, folds, FLAGS.cv_dir, FLAGS.compare_heads)
         metrics = {k: cross_validation.run_fold(*configs, k, FLAGS.cv_dir, FLAGS.retrain) for k in folds}
         separate = (cross_validation.run_separate(configs, folds, FLAGS.cv_dir, FLAGS.retrain) if FLAGS.compare_heads
                     else None)

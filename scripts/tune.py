@@ -152,7 +152,9 @@ def main(argv):
         fixed = tuning.fixed_settings(configs, space)
     except (FileNotFoundError, ShardsError) as e:
         sys.exit(f"tune.py: error: {e}")
-    changed = reruns.differences(study.user_attrs.get("fixed", fixed), fixed)
+    # A study with trials and no record of its settings was run by an older version: unknown.
+    recorded = study.user_attrs.get("fixed", {} if study.get_trials(deepcopy=False) else fixed)
+    changed = reruns.differences(recorded, fixed)
     if changed:
         sys.exit(f"tune.py: error: study {FLAGS.study_name!r} in {url} was run with other settings "
                  f"({'; '.join(changed)}): its trials are not comparable with this command's. Use the same flags, "
@@ -163,22 +165,23 @@ def main(argv):
     tuner = tuning.Tuner(study, configs, space, FLAGS.study_dir, FLAGS.trials, FLAGS.timeout or None)
     try:
         tuner.run()
+        print(study_report.write_table(FLAGS.study_dir, study_report.rows(study, space)), end="")
+        for name, result in study_report.write_plots(study, FLAGS.study_dir).items():
+            print(f"{name}: {result}")
+        test = None
+        if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+            best = study.best_trial
+            flagfile = os.path.join(FLAGS.study_dir, "best.flags")
+            with open(flagfile, "w") as f:
+                f.write(study_report.flagfile(passed_flags(), best.params,
+                                              os.path.join(FLAGS.study_dir, "best_model")))
+            print(f"best trial's flags: {flagfile}")
+            test = evaluate_best(study, configs, space)
     except Interrupted as e:
         logging.warning("%s; the trial will resume when the same command runs again", e)
         sys.exit(e.exit_status)
     except (FileNotFoundError, ShardsError, RunError) as e:
         sys.exit(f"tune.py: error: {e}")
-    print(study_report.write_table(FLAGS.study_dir, study_report.rows(study, space)), end="")
-    for name, result in study_report.write_plots(study, FLAGS.study_dir).items():
-        print(f"{name}: {result}")
-    test = None
-    if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-        best = study.best_trial
-        flagfile = os.path.join(FLAGS.study_dir, "best.flags")
-        with open(flagfile, "w") as f:
-            f.write(study_report.flagfile(passed_flags(), best.params, os.path.join(FLAGS.study_dir, "best_model")))
-        print(f"best trial's flags: {flagfile}")
-        test = evaluate_best(study, configs, space)
     print(study_report.summary(study, test), end="")
 
 

@@ -136,6 +136,27 @@ def test_a_weights_file_builds_the_graph_imagenet_weights_build(arch, tmp_path, 
     np.testing.assert_allclose(from_file(images).numpy(), imagenet(images).numpy(), rtol=1e-4, atol=1e-4)
 
 
+def test_kerass_own_imagenet_file_format_loads_into_the_imagenet_stem(tmp_path):
+    """Keras's ImageNet files (efficientnetb0_notop.h5) are in the legacy HDF5 format; the
+    stem divides the normalised input by sqrt(ImageNet's stddev), as weights="imagenet" does."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    keras.utils.set_random_seed(0)
+    source = keras.applications.EfficientNetB0(include_top=False, weights=None, input_shape=(32, 32, 3))
+    path = str(tmp_path / "efficientnetb0_notop.h5")
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    backbone = architectures.build(ModelConfig(arch="efficientnetb0", image_size=32, weights=path), HEADS).get_layer(
+        transfer.BACKBONE)
+    for a, b in zip(source.weights, backbone.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    names = [type(layer).__name__ for layer in backbone.layers]
+    after = backbone.layers[names.index("Normalization") + 1]
+    assert isinstance(after, keras.layers.Rescaling)
+    np.testing.assert_allclose(after.scale, [1 / np.sqrt(s) for s in (0.229, 0.224, 0.225)], rtol=1e-6)
+
+
 def test_a_missing_weights_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="--weights=.*nothing.h5: no such file"):
         architectures.build(ModelConfig(arch="mobilenetv2", image_size=32, weights=str(tmp_path / "nothing.h5")),

@@ -160,3 +160,17 @@ def test_the_column_that_names_the_person_keeps_their_faces_in_one_fold(tmp_path
         manifest = build.build(cfg)
     assert "subject_id column" not in caplog.text and manifest["subject_ids"] == "given"
     assert manifest["subjects_in_several_folds"] == 0 and sum(f["num_subjects"] for f in manifest["folds"]) == 3
+
+
+def test_faces_with_an_empty_subject_id_are_counted_and_named(tmp_path, caplog):
+    lines = ["ID,Class,Actor"] + [f"f{i}.jpg,YOUNG,{'' if i < 2 else f'actor{i % 3}'}" for i in range(12)]
+    for i in range(12):
+        write_file(str(tmp_path / f"f{i}.jpg"), jpeg_bytes())
+    write_file(str(tmp_path / "train.csv"), "\n".join(lines) + "\n")
+    cfg = BuildConfig(dataset="csv", data_dir=str(tmp_path), csv_file=str(tmp_path / "train.csv"),
+                      output_dir=str(tmp_path / "out"), csv_columns="path=ID,age=Class,subject_id=Actor",
+                      age_bins="three", image_size=16, num_shards=1, num_workers=1)
+    with caplog.at_level("WARNING", logger="absl"):
+        manifest = build.build(cfg)
+    assert "2 of 12 faces" in caplog.text and "have an empty subject_id" in caplog.text
+    assert manifest["subject_ids"] == "given" and manifest["faces_without_subject_id"] == 2

@@ -52,6 +52,51 @@ def test_every_face_once_per_epoch_and_every_epoch_a_new_order(data_cfg, tmp_pat
     assert len({tuple(epoch) for epoch in [first, *later]}) == 4  # No epoch replays another.
 
 
+@pytest.fixture(scope="module")
+def many_faces(tmp_path_factory):
+    """160 faces (40 per training fold, 2 shards each): enough to tell a reshuffled epoch
+    from one that replays the last within a small shuffle window."""
+    from datasets import row, write_adience
+    from input_pipeline.config import BuildConfig
+    from input_pipeline.writer import build
+
+    root = tmp_path_factory.mktemp("many")
+    folds = {k: [row(f"u{k}{i % 8}@N0", 100 * k + i, "(25, 32)", "mf"[i % 2], f"{k}_{i}.jpg") for i in range(40)]
+             for k in range(5)}
+    data_dir = write_adience(str(root / "a"), folds)
+    shards = str(root / "shards")
+    build.build(BuildConfig(data_dir=data_dir, output_dir=shards, image_size=16, num_shards=2, num_workers=1))
+    return shards
+
+
+def rank_correlation(first, second):
+    where = {face: i for i, face in enumerate(second)}
+    return float(np.corrcoef(np.arange(len(first)), [where[face] for face in first])[0, 1])
+
+
+@pytest.mark.parametrize("kind, on_disk", [("encoded", False), ("decoded", False), ("encoded", True),
+                                           ("decoded", True)])
+def test_a_cache_gives_each_epoch_a_new_order_not_a_window_shuffled_replay(many_faces, tmp_path, kind, on_disk):
+    """A cache used to replay its first epoch in the same order, shuffled within the
+    --shuffle_buffer window only: two epochs' orders had a rank correlation near 1."""
+    cfg = DataConfig(shards_dir=many_faces, image_size=16, batch_size=8, val_fraction=0.0, shuffle_buffer=8,
+                     deterministic=True, cache=kind, cache_dir=str(tmp_path / "cache") if on_disk else "")
+    second, third = epochs(batches(cfg, 60), faces_per_epoch=160)[1:]
+    assert sorted(second) == sorted(third) and len(set(second)) == 160
+    # In memory a whole new permutation (about 0); in files, 8 shard files in a new order,
+    # two at a time (anywhere from strongly negative to moderate); a replay is about 1.
+    assert rank_correlation(second, third) < (0.3 if not on_disk else 0.8)
+
+
+def test_each_workers_cache_is_keyed_by_the_number_of_workers(data_cfg, tmp_path):
+    """The pipeline hands the cache the input pipelines' count of tf.distribute's input context."""
+    cfg = dataclasses.replace(data_cfg, cache="decoded", cache_dir=str(tmp_path / "cache"))
+    manifest, train_files, _ = load_folds(cfg.shards_dir, cfg.test_fold)
+    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=2)
+    dataset.make_train_dataset(cfg, train_files, make_targets(cfg.bins, manifest["label_policy"]), context)
+    assert json.loads((tmp_path / "cache" / cache.KEY_FILE).read_text())["input_pipelines"] == 2
+
+
 def test_a_decoded_cache_on_disk_is_read_instead_of_the_shards(data_cfg, tmp_path):
     cfg = dataclasses.replace(data_cfg, cache="decoded", cache_dir=str(tmp_path / "cache"))
     first = epochs(batches(cfg, 12))[0]  # Two epochs: the cache is complete after the first.

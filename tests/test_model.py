@@ -241,6 +241,16 @@ def test_a_batch_the_replicas_cannot_split_and_a_missing_gpu_are_said_at_the_sta
     assert not (tmp_path / "run").exists()  # Refused before anything was written.
 
 
+def test_a_run_meant_for_a_gpu_that_finds_none_says_so():
+    from training import runtime
+
+    assert not tf.config.list_physical_devices("GPU")  # This machine: the CPU only.
+    assert runtime.accelerator_warning(False, "auto", 1) == ""
+    assert "--expect_gpu" in runtime.accelerator_warning(True, "auto", 1)
+    assert "--distribution=mirrored" in runtime.accelerator_warning(False, "mirrored", 1)
+    assert runtime.accelerator_warning(False, "mirrored", 2) == ""  # Logical CPUs: the deliberate stand-in.
+
+
 def test_missing_shards_leave_no_model_dir_behind(tmp_path):
     result = subprocess.run(model_command(str(tmp_path / "nowhere"), tmp_path / "run"), cwd=ROOT,
                             capture_output=True, text=True, timeout=300)

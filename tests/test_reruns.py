@@ -24,11 +24,13 @@ def test_another_command_into_a_run_folder_is_refused_before_anything_is_written
     with pytest.raises(RunError, match=r"--learning_rate: 0.001 there, 0.002 now.*Pass another --model_dir"):
         train_and_evaluate(data, model_cfg, dataclasses.replace(cfg, learning_rate=2e-3))
     # Adding a head used to resume, then die at the very end on an AssertionError about fc8_gender.
-    with pytest.raises(RunError, match=r"--task: 'age' there, 'age_gender' now"):
+    with pytest.raises(RunError, match=r"--heads: \['age'\] there, \['age', 'gender'\] now"):
         train_and_evaluate(dataclasses.replace(data, task="age_gender"), model_cfg, cfg)
     assert (tmp_path / "run" / "config.json").read_text() == config  # Not overwritten.
-    # The same command, or one that changes only how it runs and logs, resumes.
-    again = train_and_evaluate(data, model_cfg, dataclasses.replace(cfg, log_every=1, keep_checkpoints=5))
+    # The same command, or one that says the same in other words (--heads=age for --task=age, the
+    # shards by another path) or changes only how it runs and logs, resumes.
+    same = dataclasses.replace(data, heads=("age",), shards_dir=small_shards + "/")
+    again = train_and_evaluate(same, model_cfg, dataclasses.replace(cfg, log_every=1, keep_checkpoints=5))
     assert again["test_fold"] == 0
 
 
@@ -51,8 +53,16 @@ def test_a_run_of_an_older_version_is_refused_naming_what_was_not_recorded(small
     old = json.loads(path.read_text())
     del old["fingerprint"]
     path.write_text(json.dumps(old))
-    with pytest.raises(RunError, match="'not recorded' there"):
+    with pytest.raises(RunError, match=r"has no fingerprint \(an older version wrote it\)"):
         train_and_evaluate(data, model_cfg, cfg)
+
+
+def test_the_precision_is_recorded_as_this_machine_resolves_it(small_shards):
+    """--mixed_precision=auto is float32 on one machine and mixed_float16 on another (other
+    weights to restore): the fingerprint holds what it resolved to."""
+    data, model_cfg, cfg = tiny(small_shards, mixed_precision="auto")
+    assert reruns.fingerprint(data, model_cfg, cfg)["precision"] in ("float32", "mixed_bfloat16", "mixed_float16")
+    assert reruns.fingerprint(data, model_cfg, dataclasses.replace(cfg, mixed_precision="off"))["precision"] == "float32"
 
 
 def test_an_empty_folder_or_one_without_a_run_is_no_run(tmp_path):
@@ -73,6 +83,10 @@ def test_cross_validation_reuses_a_fold_only_with_its_settings(small_shards, tmp
     other = dataclasses.replace(model_cfg, dropout=0.2)
     with pytest.raises(RunError, match=r"--dropout: 0.5 there, 0.2 now.*Pass --retrain"):
         cross_validation.run_fold(data, other, train, 0, cv_dir)
+    # The command line checks every fold's folder before anything trains: fold 3 (new) waits.
+    with pytest.raises(RunError, match=r"fold_0 \(--dropout: 0.5 there, 0.2 now\)"):
+        cross_validation.refuse_other_runs((data, other, train), [3, 0], cv_dir)
+    assert not os.path.exists(os.path.join(cv_dir, "fold_3"))
     retrained = cross_validation.run_fold(data, other, train, 0, cv_dir, retrain=True)
     config = json.loads(open(os.path.join(cv_dir, "fold_0", "config.json")).read())
     assert config["model"]["dropout"] == 0.2 and retrained["test_fold"] == 0

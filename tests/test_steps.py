@@ -43,6 +43,11 @@ def test_clip_norm_clips_the_whole_batchs_gradient(probe):
     assert clipped["one_vs_two_replicas"] < 1e-6
 
 
+def test_with_loss_scaling_two_replicas_also_take_the_step_one_device_takes(probe):
+    scaled = probe["loss_scaled"]
+    assert scaled["one_vs_two_replicas"] < 1e-6 and scaled["scales"] == [2.0 ** 15, 2.0 ** 15]
+
+
 def test_an_inf_on_one_replica_skips_the_step_on_every_replica(probe):
     """LossScaleOptimizer judged "finite?" by the first replica's own gradients: replica 1's
     inf went into the weights and the loss scale was not halved."""

@@ -124,6 +124,17 @@ def test_a_three_trial_tpe_study_writes_its_table_flagfile_and_plots(small_shard
     other = subprocess.run([sys.executable, SCRIPT, f"--shards_dir={small_shards}", f"--study_dir={study_dir}",
                             "--search=dropout:float:0.1:0.2"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert other.returncode != 0 and "use the same --search" in other.stderr
+    # The settings it does not search are the study's too: trials of another budget are not comparable.
+    longer = subprocess.run([sys.executable, SCRIPT, f"--shards_dir={small_shards}", f"--study_dir={study_dir}", *TINY,
+                             "--trials=3", "--train_steps=6", "--eval_every=2", "--checkpoint_every=2",
+                             "--search=learning_rate:log:1e-4:1e-2", "--search=dropout:float:0.2:0.6"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert longer.returncode != 0 and "--train_steps: 4 there, 6 now" in longer.stderr
+    unvalidated = subprocess.run([sys.executable, SCRIPT, f"--shards_dir={small_shards}",
+                                  f"--study_dir={tmp_path / 'other'}", "--val_fraction=0",
+                                  "--search=dropout:float:0.1:0.2"], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=300)
+    assert unvalidated.returncode != 0 and "--val_fraction=0 leaves no validation split" in unvalidated.stderr
 
 
 def test_grid_search_visits_every_combination_once(small_shards, tmp_path):

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 import architectures
 from architectures.config import ModelConfig
-from training import steps
+from training import optim, steps
+from training.config import TrainConfig
 
 SIZE, BATCH = 16, 8
 HEADS = {"gender": 2, "race": 5}
@@ -61,12 +62,13 @@ def model_with(poison):
 
 
 def one_step(strategy, clip_norm=0.0, loss_scaling=False, poison=False):
-    """(weights before, weights after, the step's loss, the loss scale after) of one step."""
+    """(weights before, weights after, the step's loss, the loss scale after) of one step
+    of SGD at 0.5, as model.py makes it (optim.make_optimizer, LossScaleOptimizer as under
+    mixed_float16, here around float32 weights)."""
+    cfg = TrainConfig(optimizer="sgd", momentum=0.0, learning_rate=0.5, schedule="constant", clip_norm=clip_norm)
     with strategy.scope():
         model = model_with(poison)
-        optimizer = keras.optimizers.SGD(0.5)
-        if loss_scaling:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = optim.make_optimizer(cfg, cfg.learning_rate, "mixed_float16" if loss_scaling else "float32", 1)
         optimizer.build(model.trainable_variables)
     before = [w.copy() for w in model.get_weights()]
     images, labels = batch()
@@ -109,6 +111,10 @@ def main():
             "update_norm_two": float(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after_two, before)))),
             "loss_one": loss_one, "loss_two": loss_two}
     out["loss_by_hand"] = race_loss_by_hand()
+    _, after_one, _, scale_one = one_step(one, loss_scaling=True)
+    _, after_two, _, scale_two = one_step(two, loss_scaling=True)
+    out["loss_scaled"] = {"one_vs_two_replicas": largest_difference(after_one, after_two),
+                          "scales": [scale_one, scale_two]}
     before, after, _, scale = one_step(two, loss_scaling=True, poison=True)
     out["poisoned"] = {"finite": bool(all(np.isfinite(w).all() for w in after)),
                        "unchanged": largest_difference(before, after) == 0.0,

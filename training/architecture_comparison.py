@@ -11,33 +11,66 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
 from absl import logging
 
 from training import architecture_cost, metrics, reruns
+from training.config import RunError
 from training.loop import train_and_evaluate
 
 COLUMNS = ("arch", "parameters", "mmac_per_image", "train_images_per_s", "latency_ms_batch_1",
            "latency_ms_batch_64", "train_steps", "train_minutes", "val_score", "test_score", "figures")
 BUDGET = "budget.json"  # In each architecture's folder: the --train_minutes its steps came from.
+BUDGET_SETTINGS = ("train_steps", "warmup_steps")  # What a --train_minutes budget sets per architecture.
 
 
-def budget_steps(model_dir, train_steps, train_minutes, speed, batch_size):
-    """Steps of `train_steps`, or of `train_minutes` at `speed` images/s. A run started
-    under the same --train_minutes keeps the steps that budget gave it then (its speed
-    measured now would give a few more or less, and another run)."""
+def run_configs(configs, arch, output_dir, steps):
+    """The configs of `arch`'s run in <output_dir>/<arch>: `steps` steps, the warm-up cut
+    to a tenth of them."""
+    data_cfg, model_cfg, train_cfg = configs
+    return (data_cfg, dataclasses.replace(model_cfg, arch=arch),
+            dataclasses.replace(train_cfg, model_dir=os.path.join(output_dir, arch), train_steps=steps,
+                                warmup_steps=min(train_cfg.warmup_steps, steps // 10)))
+
+
+def recorded_run(configs, arch, output_dir, train_steps, train_minutes):
+    """(the steps of the run in <output_dir>/<arch> if it is this command's, the settings
+    on which it differs). Under --train_minutes the run is this command's when it was
+    started under the same minutes (budget.json) and the same other settings: it keeps the
+    steps that budget gave it (its speed measured now would give a few more or less)."""
+    model_dir = os.path.join(output_dir, arch)
+    found = reruns.recorded(model_dir)
+    if found is None:
+        return None, []
     if train_steps:
-        return train_steps
+        changed = reruns.differences(found, reruns.fingerprint(*run_configs(configs, arch, output_dir, train_steps)))
+        return (None, changed) if changed else (train_steps, [])
     try:
         with open(os.path.join(model_dir, BUDGET)) as f:
-            recorded = json.load(f)
-        if recorded["train_minutes"] == train_minutes:
-            return recorded["train_steps"]
-    except (OSError, ValueError, KeyError):
-        pass
-    return max(1, int(train_minutes * 60 * speed / batch_size))
+            budget = json.load(f)
+    except (OSError, ValueError):
+        budget = {}
+    steps = budget.get("train_steps", found.get("train_steps", 1))
+    changed = reruns.differences(found, reruns.fingerprint(*run_configs(configs, arch, output_dir, steps)),
+                                 ignore=BUDGET_SETTINGS)
+    if budget.get("train_minutes") != train_minutes:
+        changed.append(f"--train_minutes: {budget.get('train_minutes', 'not recorded')!r} there, "
+                       f"{train_minutes!r} now")
+    return (None, changed) if changed else (steps, [])
+
+
+def refuse_other_runs(configs, archs, output_dir, train_steps, train_minutes):
+    """RunError, before anything trains, naming every architecture folder that holds a run
+    of other settings (without --retrain)."""
+    stale = {arch: changed for arch in archs
+             if (changed := recorded_run(configs, arch, output_dir, train_steps, train_minutes)[1])}
+    if stale:
+        raise RunError("these folders hold runs of other settings, whose figures are not this command's: "
+                       + "; ".join(f"{os.path.join(output_dir, arch)} ({', '.join(c)})" for arch, c in stale.items())
+                       + ". Pass --retrain to train them again with these settings, or another --output_dir")
 
 
 def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_steps=10, retrain=False):
@@ -46,19 +79,24 @@ def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_s
     score and its test fold's. A finished run of the same settings is read back (its cost
     measured again); one of other settings raises RunError, or with `retrain` trains again."""
     data_cfg, model_cfg, train_cfg = configs
-    model_cfg = dataclasses.replace(model_cfg, arch=arch)
     keras.utils.clear_session()
-    speed, model = architecture_cost.training_speed(data_cfg, model_cfg, train_cfg, timed_steps)
+    speed, model = architecture_cost.training_speed(data_cfg, dataclasses.replace(model_cfg, arch=arch), train_cfg,
+                                                    timed_steps)
     row = {"arch": arch, "parameters": int(model.count_params()),
            "mmac_per_image": architecture_cost.multiply_adds(model) / 1e6, "train_images_per_s": speed,
            "latency_ms_batch_1": architecture_cost.inference_latency(model, 1, data_cfg.image_size),
            "latency_ms_batch_64": architecture_cost.inference_latency(model, 64, data_cfg.image_size)}
     del model
     model_dir = os.path.join(output_dir, arch)
-    steps = budget_steps(model_dir, train_steps, train_minutes, speed, data_cfg.batch_size)
-    run_configs = (data_cfg, model_cfg, dataclasses.replace(train_cfg, model_dir=model_dir, train_steps=steps,
-                                                            warmup_steps=min(train_cfg.warmup_steps, steps // 10)))
-    if reruns.reusable(model_dir, reruns.fingerprint(*run_configs), retrain):
+    steps, changed = recorded_run(configs, arch, output_dir, train_steps, train_minutes)
+    if changed:
+        if not retrain:
+            raise RunError(f"{model_dir} holds a run of other settings ({', '.join(changed)}): its figures are not "
+                           "this command's. Pass --retrain to train it again with these settings")
+        logging.warning("%s: trained with other settings (%s): training it again", model_dir, ", ".join(changed))
+        shutil.rmtree(model_dir)
+    steps = steps or train_steps or max(1, int(train_minutes * 60 * speed / data_cfg.batch_size))
+    if os.path.isfile(os.path.join(model_dir, "metrics.json")):
         with open(os.path.join(model_dir, "metrics.json")) as f:
             found = json.load(f)
         logging.info("%s: %.1f images/s; trained before with these settings (%d steps in %s)", arch, speed, steps,
@@ -69,7 +107,7 @@ def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_s
             os.makedirs(model_dir, exist_ok=True)
             with open(os.path.join(model_dir, BUDGET), "w") as f:
                 json.dump({"train_minutes": train_minutes, "train_steps": steps}, f)
-        found = train_and_evaluate(*run_configs)
+        found = train_and_evaluate(*run_configs(configs, arch, output_dir, steps))
     figures = {head: ("no labelled faces" if not f["num_examples"] else f"MAE {f['mae']:.2f}"
                       if head == "age_years" else f"{100 * f['accuracy']:.1f}%")
                for head, f in found["single_crop"].items()}
@@ -100,7 +138,8 @@ def markdown(rows, target=None):
                      f"| {r['train_minutes']:.1f} | {_score(r['val_score'])} | {_score(r['test_score'])} "
                      f"| {r['figures']} |")
     lines += ["", "Scores: metrics.score times 100, the mean over heads of accuracy (or -MAE/10 for age_years): the "
-              "best validation pass's, which chose the checkpoint, and the test fold's (single crop), evaluated once "
+              "best of the run's validation passes (one per --eval_every: a run of more steps has more of them), "
+              "which chose the checkpoint and the architecture, and the test fold's (single crop), evaluated once "
               "and never used to choose."]
     if target is not None:
         best = cheapest(rows, target)

@@ -19,6 +19,7 @@ from absl import logging
 
 from input_pipeline import labels
 from training import metrics, plots, reruns
+from training.config import RunError
 from training.loop import train_and_evaluate
 
 # Levi & Hassner 2015, Tables 2 and 3: mean accuracy (%) over the five folds.
@@ -34,13 +35,39 @@ CROPS = ("single_crop", "over_sampled")
 MEASURES = {"accuracy": "exact", "one_off_accuracy": "one_off", "mae": "mae", "within_5": "within_5", "ece": "ece"}
 
 
+def fold_configs(data_cfg, model_cfg, train_cfg, fold, cv_dir):
+    """The configs of fold `fold`'s run in <cv_dir>/fold_<fold>."""
+    return (dataclasses.replace(data_cfg, test_fold=fold), model_cfg,
+            dataclasses.replace(train_cfg, model_dir=os.path.join(cv_dir, f"fold_{fold}")))
+
+
+def refuse_other_runs(configs, folds, cv_dir, compare_heads=False):
+    """RunError, before anything trains, naming every fold folder (and with
+    `compare_heads` every one-head network's) that holds a run of other settings."""
+    data_cfg, model_cfg, train_cfg = configs
+    runs = [(data_cfg, cv_dir)]
+    if compare_heads:
+        runs += [(dataclasses.replace(data_cfg, heads=(head,)), directory)
+                 for head, directory in separate_dirs(cv_dir, data_cfg.head_names).items()]
+    stale = {}
+    for data, directory in runs:
+        for fold in folds:
+            fold_run = fold_configs(data, model_cfg, train_cfg, fold, directory)
+            found = reruns.recorded(fold_run[2].model_dir)
+            if found is not None and (changed := reruns.differences(found, reruns.fingerprint(*fold_run))):
+                stale[fold_run[2].model_dir] = changed
+    if stale:
+        raise RunError("these folders hold runs of other settings, whose figures are not this command's: "
+                       + "; ".join(f"{directory} ({', '.join(changed)})" for directory, changed in stale.items())
+                       + ". Pass --retrain to train them again with these settings, or another --cv_dir")
+
+
 def run_fold(data_cfg, model_cfg, train_cfg, fold, cv_dir, retrain=False):
     """The test metrics of `fold`: read if the fold is done with these settings, else
     trained (or resumed). A fold trained with other settings raises RunError, or with
     `retrain` is trained again."""
-    model_dir = os.path.join(cv_dir, f"fold_{fold}")
-    configs = (dataclasses.replace(data_cfg, test_fold=fold), model_cfg,
-               dataclasses.replace(train_cfg, model_dir=model_dir))
+    configs = fold_configs(data_cfg, model_cfg, train_cfg, fold, cv_dir)
+    model_dir = configs[2].model_dir
     if reruns.reusable(model_dir, reruns.fingerprint(*configs), retrain):
         logging.info("fold %d: done already with these settings (%s)", fold, model_dir)
         with open(os.path.join(model_dir, "metrics.json")) as f:

@@ -20,7 +20,10 @@ _D, _M, _T = DataConfig(), ModelConfig(), TrainConfig()
 flags.DEFINE_string("shards_dir", _D.shards_dir, "A build_input output folder (with manifest.json).")
 flags.DEFINE_integer("test_fold", _D.test_fold, "Fold held out for testing; the other four train.",
                      lower_bound=0, upper_bound=4)
-flags.DEFINE_float("val_fraction", _D.val_fraction, "Share of training subjects held out for validation.")
+flags.DEFINE_float("val_fraction", _D.val_fraction,
+                   "Share of training subjects held out for validation, whose best score (metrics.score) picks the "
+                   "checkpoint that is tested and exported. 0: no validation; the final weights are tested and "
+                   "exported, and metrics.json says \"checkpoint\": \"final\".")
 flags.DEFINE_list("heads", list(_D.heads),
                   "What to predict, any of age, gender, race, age_years (e.g. --heads=age,gender,race,age_years: "
                   "one network, one output per head). age: a class per --age_bins bin; age_years: a distribution "
@@ -39,21 +42,29 @@ flags.DEFINE_bool("color_jitter", _D.color_jitter,
                   "Training augmentation: besides the paper's random crop and mirror, shift each face's "
                   "brightness by up to 32 of 255 and scale its contrast by 0.8-1.2 (not in the paper; "
                   "--nocolor_jitter in configs/levi_hassner.flags).")
-flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size.", lower_bound=1)
-flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer, "Examples in the shuffle buffer.")
+flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size, over all replicas: a multiple of their number "
+                     "(checked at the start).", lower_bound=1)
+flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer,
+                     "Encoded records in the training shuffle buffer (every shard file is read at once; the shards "
+                     "hold each fold in a random order). A cache in memory is shuffled whole instead.")
 flags.DEFINE_enum("cache", _D.cache, CACHES,
                   "What the training input keeps after its first pass, so later epochs skip that work: none; "
                   "encoded (the JPEG records, ~25 KB a face; decoded every epoch); decoded (the uint8 faces at "
                   "their training size, --resize or as stored: 49 MB per 1,000 faces at 128 px, 197 MB at 256; "
-                  "no JPEG decoding after the first epoch). In memory, or in files with --cache_dir.")
+                  "no JPEG decoding after the first epoch). In memory (each later epoch a new permutation of all "
+                  "of it), or in files with --cache_dir.")
 flags.DEFINE_string("cache_dir", _D.cache_dir,
-                    "Keep the --cache in files in this folder (data larger than memory; reused by a resumed or "
-                    "later run with the same shards, fold split, heads, bins and resize, refused for others).")
+                    "Keep the --cache in files in this folder, one per shard file, read back two at a time in a new "
+                    "order each epoch through --shuffle_buffer (data larger than memory; reused by a resumed or "
+                    "later run with the same shards, fold split, heads, bins, resize and number of workers, "
+                    "refused for others).")
 flags.DEFINE_string("data_service", _D.data_service,
                     "grpc://HOST:PORT of a tf.data service dispatcher (scripts/data_service.py): the training "
                     "input (read, decode, shuffle, batch) runs on its workers instead of here.")
-flags.DEFINE_bool("deterministic", _D.deterministic, "Seeded, ordered input and deterministic ops.")
-flags.DEFINE_integer("seed", _D.seed, "Seed of the input order, augmentation and initialisation.")
+flags.DEFINE_bool("deterministic", _D.deterministic, "Ordered input and deterministic ops (slower); --seed seeds "
+                  "the rest in every run.")
+flags.DEFINE_integer("seed", _D.seed, "Seed of the initial weights, dropout, input order and augmentation, in every "
+                     "run (with or without --deterministic).")
 # Model.
 flags.DEFINE_enum("arch", _M.arch, sorted(architectures.ARCHITECTURES), "Architecture.")
 flags.DEFINE_float("dropout", _M.dropout, "Dropout rate of the fully connected layers.")
@@ -65,7 +76,9 @@ flags.DEFINE_integer("head_units", _M.head_units, "Transfer learning: units of t
 flags.DEFINE_float("l1", _M.l1, "Transfer learning: L1 penalty on the head layer's kernel.")
 flags.DEFINE_float("l2", _M.l2, "Transfer learning: L2 penalty on the head layer's kernel.")
 # Training.
-flags.DEFINE_string("model_dir", _T.model_dir, "Checkpoints, TensorBoard logs, metrics and the export.")
+flags.DEFINE_string("model_dir", _T.model_dir,
+                    "Checkpoints, TensorBoard logs, metrics and the export. The same command again resumes the run "
+                    "there; a command with other settings (config.json's fingerprint) is refused, naming them.")
 flags.DEFINE_integer("train_steps", _T.train_steps, "Training steps in all.", lower_bound=1)
 flags.DEFINE_enum("optimizer", _T.optimizer, ["sgd", "adam", "adamw"], "Optimizer.")
 flags.DEFINE_float("learning_rate", _T.learning_rate, "Peak learning rate.")
@@ -79,8 +92,10 @@ flags.DEFINE_float("label_smoothing", _T.label_smoothing, "Label smoothing of th
 flags.DEFINE_enum("class_weights", _T.class_weights, ["none", "balanced"],
                   "balanced: weight each class of each class head by N / (C * n_c) over the training folds.")
 flags.DEFINE_list("head_weights", list(_T.head_weights),
-                  "Each head's weight in the loss, e.g. age=1,gender=0.5; heads not named weigh 1.")
-flags.DEFINE_float("clip_norm", _T.clip_norm, "Clip gradients to this global norm; 0: off.")
+                  "Each head's weight in the loss, e.g. age=1,gender=0.5; heads not named weigh 1. Each head's "
+                  "loss is its mean over the faces of the batch (all replicas) that carry its label.")
+flags.DEFINE_float("clip_norm", _T.clip_norm, "Clip the whole batch's gradient (summed over replicas) to this global "
+                   "norm; 0: off.")
 flags.DEFINE_integer("head_steps", _T.head_steps, "Transfer: steps training the head only.")
 flags.DEFINE_integer("fine_tune_layers", _T.fine_tune_layers,
                      "Transfer: backbone layers unfrozen after --head_steps (BatchNorm stays frozen).")

@@ -18,23 +18,29 @@ import shutil
 from absl import logging
 
 from input_pipeline.reader.manifest import manifest_sha256
+from training import runtime
 from training.config import RunError
 
 # Settings that do not change what a run learns or reports: where it writes, how often
 # it logs and saves, how its input is delivered (a cache or a tf.data service hands it
-# the same faces), which devices run it and whether XLA compiles it.
+# the same faces), which devices run it and whether XLA compiles it. The shard set is
+# named by its manifest's hash (SHARDS), not by the path it was given as; the heads and
+# the precision by what they resolve to (--task=age is --heads=age; --mixed_precision=auto
+# is float32 on one machine and mixed_float16 on another, with other weights to restore).
 NOT_IN_FINGERPRINT = frozenset({"model_dir", "log_every", "checkpoint_every", "keep_checkpoints", "histogram_every",
                                 "export", "cache", "cache_dir", "data_service", "distribution", "cpu_devices",
-                                "jit_compile", "expect_gpu"})
+                                "jit_compile", "expect_gpu", "shards_dir", "task", "heads", "mixed_precision"})
 SHARDS = "shards"  # The fingerprint's entry for the shard set: its manifest's sha256.
 _RUN_FILES = (os.path.join("checkpoints", "checkpoint"), os.path.join("best", "checkpoint"), "metrics.json")
 
 
 def fingerprint(data_cfg, model_cfg, train_cfg):
     """{setting: value} of every config field a run's result depends on, as JSON holds
-    them, and the shard set's manifest sha256 under SHARDS."""
+    them: the heads as resolved (heads), the precision as resolved on this machine
+    (precision), and the shard set's manifest sha256 (SHARDS)."""
     settings = {name: value for cfg in (data_cfg, model_cfg, train_cfg)
                 for name, value in dataclasses.asdict(cfg).items() if name not in NOT_IN_FINGERPRINT}
+    settings.update(heads=list(data_cfg.head_names), precision=runtime.choose_precision(train_cfg.mixed_precision))
     settings[SHARDS] = manifest_sha256(data_cfg.shards_dir)
     return json.loads(json.dumps(settings))  # Tuples become lists, as config.json reads back.
 
@@ -52,13 +58,17 @@ def recorded(model_dir):
         return {}
 
 
-def differences(found, wanted):
-    """"--name: X there, Y now" for each setting on which two fingerprints differ."""
+def differences(found, wanted, ignore=()):
+    """"--name: X there, Y now" for each setting on which two fingerprints differ (but
+    `ignore`); a run of an older version (no fingerprint) in one line."""
+    if not found:
+        return ["its config.json has no fingerprint (an older version wrote it), so its settings are not known"]
     out = []
-    for name in sorted(found.keys() | wanted.keys()):
+    for name in sorted((found.keys() | wanted.keys()) - set(ignore)):
         there, now = found.get(name, "not recorded"), wanted.get(name, "not recorded")
         if there != now:
-            label = "the shard set (its manifest.json)" if name == SHARDS else f"--{name}"
+            label = {SHARDS: "the shard set (its manifest.json)",
+                     "precision": "the precision (--mixed_precision as resolved)"}.get(name, f"--{name}")
             out.append(f"{label}: {there!r} there, {now!r} now")
     return out
 

@@ -69,10 +69,12 @@ def make_train_step(model, optimizer, strategy, heads, image_size, seed=0, color
     # clips them (global_clipnorm) and, under LossScaleOptimizer, decides "finite?" (from
     # the first replica alone) before that sum, on each replica's partial gradient: one
     # replica's inf went into the weights, and each replica clipped its own share. So
-    # with loss scaling or clipping the step sums the gradients first: every replica holds
-    # the whole batch's gradient, clips it and judges it alike, and hands the optimizer
-    # 1/N of it, which the optimizer's own sum makes whole again (one more all-reduce).
-    combine = isinstance(optimizer, keras.optimizers.LossScaleOptimizer) or clip_norm > 0
+    # with clipping the step sums the gradients first: every replica holds the whole
+    # batch's gradient, clips it, and hands the optimizer 1/N of it, which the optimizer's
+    # own sum makes whole again (one more all-reduce of the gradients). With loss scaling
+    # alone the replicas only agree on one number: when any replica's gradient is not
+    # finite, every replica's is made so, and all of them skip the step and halve the scale.
+    loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
     def gradients(images, labels, replica_seed, labelled):
         images = preprocess.train_batch(images, replica_seed, image_size, color_jitter)
@@ -100,11 +102,15 @@ def make_train_step(model, optimizer, strategy, heads, image_size, seed=0, color
                                                        for h in heads]))
         replica_seed = tf.random.experimental.stateless_fold_in(step_seed, context.replica_id_in_sync_group)
         loss, grads, counts = gradients(images, labels, replica_seed, labelled)
-        if combine:
+        if clip_norm > 0:
             grads = context.all_reduce("SUM", grads)
-            if clip_norm > 0:  # The gradients are of the scaled loss: so is the limit. inf stays inf.
-                grads, _ = tf.clip_by_global_norm(grads, optimizer.scale_loss(clip_norm))
+            # The gradients are of the scaled loss: so is the limit. inf stays inf.
+            grads, _ = tf.clip_by_global_norm(grads, optimizer.scale_loss(clip_norm))
             grads = [g / context.num_replicas_in_sync for g in grads]
+        elif loss_scaling:
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            all_finite = context.all_reduce("SUM", 1.0 - tf.cast(finite, tf.float32)) == 0  # No replica's is not.
+            grads = [grads[0] + tf.cast(tf.where(all_finite, 0.0, float("nan")), grads[0].dtype), *grads[1:]]
         optimizer.apply(grads, model.trainable_variables)
         # Every replica of every worker votes; all of them see the same total.
         stops = context.all_reduce("SUM", tf.cast(stop, tf.float32))

@@ -60,7 +60,7 @@ def cache_file(cfg, train_files, worker=0, pipelines=1):
     prefix = os.path.join(cfg.cache_dir, f"train_{worker}")
     # A run killed while writing the cache leaves tf.data's lock file and partial files;
     # the cache is written again from the start (one run uses a folder at a time).
-    for stale in glob.glob(prefix + "*.lockfile") + glob.glob(prefix + "_*.tempstate*"):
+    for stale in glob.glob(prefix + "_*.lockfile") + glob.glob(prefix + "_*.tempstate*"):
         os.remove(stale)
     return prefix
 

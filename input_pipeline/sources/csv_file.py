@@ -77,6 +77,7 @@ def read(csv_file, data_dir, policy="strict", dedup=False, columns=None, age_bin
         faces.append(face)
         races.append(race)
     # Race names become indices into the sorted names found, which the manifest lists.
+    rows.without_subject = sum(face.subject_id == face.path for face in faces)  # No subject_id, or an empty one.
     rows.race_classes = tuple(sorted(set(races) - {""}))
     rows.faces = [dataclasses.replace(face, race=rows.race_classes.index(race) if race else labels.UNKNOWN)
                   for face, race in zip(faces, races, strict=True)]

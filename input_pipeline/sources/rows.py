@@ -74,6 +74,7 @@ class Rows:
     skips: list[Skip] = dataclasses.field(default_factory=list)
     race_classes: tuple = ()  # The names of Face.race's indices; () when the source has no race.
     subject_ids: str = SUBJECTS_GIVEN  # Or SUBJECT_PER_IMAGE: folds and validation cannot keep people apart.
+    without_subject: int = 0  # Faces that count as their own person: no subject given for them.
 
     @property
     def num_read(self):

@@ -27,6 +27,7 @@ def read(data_dir):
         name = os.path.basename(path)
         row = _parse_name(name, path)
         (rows.faces if isinstance(row, Face) else rows.skips).append(row)
+    rows.without_subject = len(rows.faces)
     if not rows.faces:
         raise DatasetError(
             f"{data_dir} is not a UTKFace folder: no file named "

@@ -36,6 +36,10 @@ def build(cfg, synthetic=False):
     if rows.subject_ids == SUBJECT_PER_IMAGE and cfg.dataset == "csv":
         logging.warning("%s has no subject_id column: %s. Name the column that says who is in each image with "
                         "--csv_columns=subject_id=<column>.", cfg.csv_file or "the CSV", manifest.PER_IMAGE_NOTE)
+    elif rows.without_subject and cfg.dataset == "csv":
+        logging.warning("%d of %d faces in %s have an empty subject_id: each of them counts as its own person, so "
+                        "one person's photos among them can land in training and test at once",
+                        rows.without_subject, len(rows.faces), cfg.csv_file or "the CSV")
 
     parent, name = os.path.split(output_dir)
     staging = os.path.join(parent, f".{name}.partial")

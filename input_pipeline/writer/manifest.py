@@ -74,6 +74,7 @@ def make_manifest(cfg, rows, folds, shared_subjects, skips, synthetic, converted
         "num_folds": NUM_FOLDS,
         # Whether who is in each image is known; "per_image": folds cannot keep people apart.
         "subject_ids": rows.subject_ids,
+        "faces_without_subject_id": rows.without_subject,  # Each counts as its own person.
         # Each fold's faces in a seeded random order (writer.build.write_order), not the source's.
         "write_order": {"shuffled": True, "seed": cfg.shuffle_seed},
         "num_rows_read": rows.num_read,
