@@ -130,47 +130,40 @@ def test_a_mapped_column_that_is_not_there_is_named(tmp_path):
         csv_file.read(str(tmp_path / "train.csv"), str(tmp_path), columns={"path": "id", "age": "klass"})
 
 
-def test_without_a_subject_column_the_build_warns_that_people_can_cross_folds(tmp_path, caplog):
-    """An IMFDB-style ID,Class CSV put frames of one actor in training, validation and test."""
-    lines = ["ID,Class"] + [f"f{i}.jpg,YOUNG" for i in range(10)]
-    for i in range(10):
+def build_actors(tmp_path, caplog, actors):
+    """Builds an IMFDB-style CSV (ID,Class and, unless `actors` is None, an Actor column
+    with these names, "" for none) of as many frames; returns (manifest, warnings logged, cfg)."""
+    count = len(actors) if actors is not None else 10
+    header = "ID,Class" if actors is None else "ID,Class,Actor"
+    lines = [header] + [f"f{i}.jpg,YOUNG" + ("" if actors is None else f",{actors[i]}") for i in range(count)]
+    for i in range(count):
         write_file(str(tmp_path / f"f{i}.jpg"), jpeg_bytes())
     write_file(str(tmp_path / "train.csv"), "\n".join(lines) + "\n")
     cfg = BuildConfig(dataset="csv", data_dir=str(tmp_path), csv_file=str(tmp_path / "train.csv"),
-                      output_dir=str(tmp_path / "out"), csv_columns="path=ID,age=Class", age_bins="three",
-                      image_size=16, num_shards=1, num_workers=1)
+                      output_dir=str(tmp_path / "out"), age_bins="three", image_size=16, num_shards=1,
+                      num_workers=1, csv_columns="path=ID,age=Class" + ("" if actors is None else ",subject_id=Actor"))
     with caplog.at_level("WARNING", logger="absl"):
         manifest = build.build(cfg)
-    assert "has no subject_id column" in caplog.text and "--csv_columns=subject_id=<column>" in caplog.text
-    assert manifest["subject_ids"] == "per_image"
+    return manifest, caplog.text, cfg
+
+
+def test_without_a_subject_column_the_build_warns_that_people_can_cross_folds(tmp_path, caplog):
+    """An IMFDB-style ID,Class CSV put frames of one actor in training, validation and test."""
     from input_pipeline.writer import manifest as manifest_lib
 
+    manifest, warnings, cfg = build_actors(tmp_path, caplog, None)
+    assert "has no subject_id column" in warnings and "--csv_columns=subject_id=<column>" in warnings
+    assert manifest["subject_ids"] == "per_image"
     assert "no person ids" in manifest_lib.summary(manifest, cfg.output_dir, 1.0)
 
 
 def test_the_column_that_names_the_person_keeps_their_faces_in_one_fold(tmp_path, caplog):
-    lines = ["ID,Class,Actor"] + [f"f{i}.jpg,YOUNG,actor{i % 3}" for i in range(12)]
-    for i in range(12):
-        write_file(str(tmp_path / f"f{i}.jpg"), jpeg_bytes())
-    write_file(str(tmp_path / "train.csv"), "\n".join(lines) + "\n")
-    cfg = BuildConfig(dataset="csv", data_dir=str(tmp_path), csv_file=str(tmp_path / "train.csv"),
-                      output_dir=str(tmp_path / "out"), csv_columns="path=ID,age=Class,subject_id=Actor",
-                      age_bins="three", image_size=16, num_shards=1, num_workers=1)
-    with caplog.at_level("WARNING", logger="absl"):
-        manifest = build.build(cfg)
-    assert "subject_id column" not in caplog.text and manifest["subject_ids"] == "given"
+    manifest, warnings, _ = build_actors(tmp_path, caplog, [f"actor{i % 3}" for i in range(12)])
+    assert "subject_id" not in warnings and manifest["subject_ids"] == "given"
     assert manifest["subjects_in_several_folds"] == 0 and sum(f["num_subjects"] for f in manifest["folds"]) == 3
 
 
 def test_faces_with_an_empty_subject_id_are_counted_and_named(tmp_path, caplog):
-    lines = ["ID,Class,Actor"] + [f"f{i}.jpg,YOUNG,{'' if i < 2 else f'actor{i % 3}'}" for i in range(12)]
-    for i in range(12):
-        write_file(str(tmp_path / f"f{i}.jpg"), jpeg_bytes())
-    write_file(str(tmp_path / "train.csv"), "\n".join(lines) + "\n")
-    cfg = BuildConfig(dataset="csv", data_dir=str(tmp_path), csv_file=str(tmp_path / "train.csv"),
-                      output_dir=str(tmp_path / "out"), csv_columns="path=ID,age=Class,subject_id=Actor",
-                      age_bins="three", image_size=16, num_shards=1, num_workers=1)
-    with caplog.at_level("WARNING", logger="absl"):
-        manifest = build.build(cfg)
-    assert "2 of 12 faces" in caplog.text and "have an empty subject_id" in caplog.text
+    manifest, warnings, _ = build_actors(tmp_path, caplog, ["", ""] + [f"actor{i % 3}" for i in range(10)])
+    assert "2 of 12 faces" in warnings and "have an empty subject_id" in warnings
     assert manifest["subject_ids"] == "given" and manifest["faces_without_subject_id"] == 2

@@ -90,3 +90,26 @@ def test_cross_validation_reuses_a_fold_only_with_its_settings(small_shards, tmp
     retrained = cross_validation.run_fold(data, other, train, 0, cv_dir, retrain=True)
     config = json.loads(open(os.path.join(cv_dir, "fold_0", "config.json")).read())
     assert config["model"]["dropout"] == 0.2 and retrained["test_fold"] == 0
+
+
+def test_a_worker_reading_config_json_while_the_chief_writes_it_reads_the_run(tmp_path):
+    # The multi-worker rerun failed in CI: a worker checking the fingerprint read the config.json the
+    # chief was rewriting, half-written, as "a run of unknown settings", and refused the same command.
+    import threading
+    (tmp_path / "metrics.json").write_text("{}")
+    config = {"fingerprint": {"learning_rate": 0.001, "padding": "x" * 200_000}}
+    reruns.record(str(tmp_path), config)
+    done, seen = threading.Event(), []
+
+    def chief():
+        for _ in range(200):
+            reruns.record(str(tmp_path), config)
+        done.set()
+
+    thread = threading.Thread(target=chief)
+    thread.start()
+    while not done.is_set():
+        seen.append(reruns.recorded(str(tmp_path)) == config["fingerprint"])
+    thread.join()
+    assert all(seen) and len(seen) > 10
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "metrics.json"]

@@ -82,8 +82,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
                   resolved={"precision": policy, "strategy": type(strategy).__name__, "replicas": replicas})
     os.makedirs(cfg.model_dir, exist_ok=True)
     if is_chief:
-        with open(os.path.join(cfg.model_dir, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
+        reruns.record(cfg.model_dir, config)
     logging.info("config: %s", json.dumps(config))
 
     class_weights = (losses.balanced_class_weights(manifest, data_cfg.test_fold, run.class_names, run.bins,

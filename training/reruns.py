@@ -58,6 +58,16 @@ def recorded(model_dir):
         return {}
 
 
+def record(model_dir, config):
+    """Writes config.json (holding config["fingerprint"]) whole or not at all: the other
+    workers of a multi-worker run read it (check) while the chief writes it, and a
+    half-written file would read as a run of unknown settings."""
+    path = os.path.join(model_dir, "config.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(config, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
 def differences(found, wanted, ignore=()):
     """"--name: X there, Y now" for each setting on which two fingerprints differ (but
     `ignore`); a run of an older version (no fingerprint) in one line."""

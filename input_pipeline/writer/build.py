@@ -33,13 +33,14 @@ def build(cfg, synthetic=False):
         raise DatasetError(f"no usable rows in {cfg.data_dir}: {manifest.describe_skips(rows.skips, rows.num_read)}")
     logging.info("%s: %d rows read, %d faces to encode, %d rows skipped so far",
                  cfg.data_dir, rows.num_read, len(rows.faces), len(rows.skips))
+    csv_path = cfg.csv_file or os.path.join(cfg.data_dir, "labels.csv")
     if rows.subject_ids == SUBJECT_PER_IMAGE and cfg.dataset == "csv":
         logging.warning("%s has no subject_id column: %s. Name the column that says who is in each image with "
-                        "--csv_columns=subject_id=<column>.", cfg.csv_file or "the CSV", manifest.PER_IMAGE_NOTE)
+                        "--csv_columns=subject_id=<column>.", csv_path, manifest.PER_IMAGE_NOTE)
     elif rows.without_subject and cfg.dataset == "csv":
         logging.warning("%d of %d faces in %s have an empty subject_id: each of them counts as its own person, so "
                         "one person's photos among them can land in training and test at once",
-                        rows.without_subject, len(rows.faces), cfg.csv_file or "the CSV")
+                        rows.without_subject, len(rows.faces), csv_path)
 
     parent, name = os.path.split(output_dir)
     staging = os.path.join(parent, f".{name}.partial")

@@ -126,5 +126,5 @@ def summary(manifest, output_dir, seconds):
 
 
 # What a shard set without person ids means for its figures (the build's summary, model.py's table).
-PER_IMAGE_NOTE = ("no person ids: each image counts as its own person, so one person's photos can be in the training "
+PER_IMAGE_NOTE = ("each image counts as its own person (no person ids), so one person's photos can be in the training "
                   "folds and the test fold at once, and test figures overstate accuracy on new people")
