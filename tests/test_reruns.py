@@ -65,6 +65,28 @@ def test_the_precision_is_recorded_as_this_machine_resolves_it(small_shards):
     assert reruns.fingerprint(data, model_cfg, dataclasses.replace(cfg, mixed_precision="off"))["precision"] == "float32"
 
 
+def test_settings_an_architecture_never_reads_are_not_in_its_fingerprint(small_shards):
+    """compare_architectures trains levi_hassner with --weights=none; model.py's default is
+    imagenet. Levi-Hassner reads neither, so the two commands are one run."""
+    data, model_cfg, cfg = tiny(small_shards)
+    lh = dataclasses.replace(model_cfg, arch="levi_hassner")
+
+    def differ(model_a, model_b, cfg_b=cfg):
+        return reruns.differences(reruns.fingerprint(data, model_a, cfg), reruns.fingerprint(data, model_b, cfg_b))
+
+    assert not differ(dataclasses.replace(lh, weights="none"), dataclasses.replace(lh, weights="imagenet", head_units=64))
+    assert not differ(lh, lh, dataclasses.replace(cfg, head_steps=7, fine_tune_layers=3))
+    backbone = dataclasses.replace(model_cfg, arch="mobilenetv2", weights="imagenet")
+    assert differ(backbone, dataclasses.replace(backbone, weights="none")) == [
+        "--fine_tune_layers: 0 there, 'unused' now", "--weights: 'imagenet' there, 'none' now"]
+    fine_tuned = dataclasses.replace(cfg, fine_tune_layers=10)
+    assert differ(backbone, backbone, fine_tuned) == ["--fine_tune_layers: 0 there, 10 now",
+                                                      "--fine_tune_lr_factor: 'unused' there, 0.1 now",
+                                                      "--head_steps: 'unused' there, 0 now"]
+    scratch = dataclasses.replace(backbone, weights="none")  # Nothing frozen, nothing fine-tuned.
+    assert not differ(scratch, scratch, dataclasses.replace(cfg, head_steps=7))
+
+
 def test_an_empty_folder_or_one_without_a_run_is_no_run(tmp_path):
     assert reruns.recorded(str(tmp_path / "absent")) is None
     (tmp_path / "crashed").mkdir()

@@ -17,6 +17,7 @@ import shutil
 
 from absl import logging
 
+import architectures
 from input_pipeline.reader.manifest import manifest_sha256
 from training import runtime
 from training.config import RunError
@@ -34,12 +35,26 @@ SHARDS = "shards"  # The fingerprint's entry for the shard set: its manifest's s
 _RUN_FILES = (os.path.join("checkpoints", "checkpoint"), os.path.join("best", "checkpoint"), "metrics.json")
 
 
+def unused(model_cfg, train_cfg):
+    """The settings this architecture never reads: a backbone's weights and head for
+    Levi-Hassner, the fine-tuning schedule for a backbone that is not fine-tuned. A run
+    of levi_hassner is the same run under --weights=none and the default imagenet."""
+    fine_tuning = {"head_steps", "fine_tune_layers", "fine_tune_lr_factor"}
+    if not architectures.is_transfer(model_cfg.arch):
+        return fine_tuning | {"weights", "head_units"}
+    if not architectures.freezes_backbone(model_cfg):
+        return fine_tuning
+    return set() if train_cfg.fine_tune_layers else {"head_steps", "fine_tune_lr_factor"}  # Frozen throughout.
+
+
 def fingerprint(data_cfg, model_cfg, train_cfg):
     """{setting: value} of every config field a run's result depends on, as JSON holds
     them: the heads as resolved (heads), the precision as resolved on this machine
-    (precision), and the shard set's manifest sha256 (SHARDS)."""
+    (precision), and the shard set's manifest sha256 (SHARDS); not the settings the
+    architecture never reads (unused)."""
+    skip = NOT_IN_FINGERPRINT | unused(model_cfg, train_cfg)
     settings = {name: value for cfg in (data_cfg, model_cfg, train_cfg)
-                for name, value in dataclasses.asdict(cfg).items() if name not in NOT_IN_FINGERPRINT}
+                for name, value in dataclasses.asdict(cfg).items() if name not in skip}
     settings.update(heads=list(data_cfg.head_names), precision=runtime.choose_precision(train_cfg.mixed_precision))
     settings[SHARDS] = manifest_sha256(data_cfg.shards_dir)
     return json.loads(json.dumps(settings))  # Tuples become lists, as config.json reads back.
@@ -75,7 +90,7 @@ def differences(found, wanted, ignore=()):
         return ["its config.json has no fingerprint (an older version wrote it), so its settings are not known"]
     out = []
     for name in sorted((found.keys() | wanted.keys()) - set(ignore)):
-        there, now = found.get(name, "not recorded"), wanted.get(name, "not recorded")
+        there, now = found.get(name, "unused"), wanted.get(name, "unused")  # See unused().
         if there != now:
             label = {SHARDS: "the shard set (its manifest.json)",
                      "precision": "the precision (--mixed_precision as resolved)"}.get(name, f"--{name}")
