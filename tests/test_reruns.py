@@ -65,26 +65,34 @@ def test_the_precision_is_recorded_as_this_machine_resolves_it(small_shards):
     assert reruns.fingerprint(data, model_cfg, dataclasses.replace(cfg, mixed_precision="off"))["precision"] == "float32"
 
 
-def test_settings_an_architecture_never_reads_are_not_in_its_fingerprint(small_shards):
+def test_settings_an_architecture_never_reads_are_not_compared(small_shards):
     """compare_architectures trains levi_hassner with --weights=none; model.py's default is
     imagenet. Levi-Hassner reads neither, so the two commands are one run."""
     data, model_cfg, cfg = tiny(small_shards)
     lh = dataclasses.replace(model_cfg, arch="levi_hassner")
 
-    def differ(model_a, model_b, cfg_b=cfg):
-        return reruns.differences(reruns.fingerprint(data, model_a, cfg), reruns.fingerprint(data, model_b, cfg_b))
+    def differ(model_a, model_b, cfg_b=cfg, searched=()):
+        found, wanted = reruns.fingerprint(data, model_a, cfg), reruns.fingerprint(data, model_b, cfg_b)
+        return reruns.differences(*({k: v for k, v in f.items() if k not in searched} for f in (found, wanted)))
 
     assert not differ(dataclasses.replace(lh, weights="none"), dataclasses.replace(lh, weights="imagenet", head_units=64))
     assert not differ(lh, lh, dataclasses.replace(cfg, head_steps=7, fine_tune_layers=3))
+    assert differ(lh, dataclasses.replace(lh, weight_decay=0.0)) == ["--weight_decay: 0.0005 there, 0.0 now"]
     backbone = dataclasses.replace(model_cfg, arch="mobilenetv2", weights="imagenet")
-    assert differ(backbone, dataclasses.replace(backbone, weights="none")) == [
-        "--fine_tune_layers: 0 there, 'unused' now", "--weights: 'imagenet' there, 'none' now"]
+    assert not differ(backbone, dataclasses.replace(backbone, weight_decay=0.0))  # Levi-Hassner's only.
+    assert differ(backbone, dataclasses.replace(backbone, weights="none")) == ["--weights: 'imagenet' there, 'none' now"]
     fine_tuned = dataclasses.replace(cfg, fine_tune_layers=10)
-    assert differ(backbone, backbone, fine_tuned) == ["--fine_tune_layers: 0 there, 10 now",
-                                                      "--fine_tune_lr_factor: 'unused' there, 0.1 now",
-                                                      "--head_steps: 'unused' there, 0 now"]
+    assert differ(backbone, backbone, fine_tuned) == ["--fine_tune_layers: 0 there, 10 now"]
+    assert not differ(backbone, backbone, dataclasses.replace(cfg, head_steps=7))  # Frozen throughout.
+    assert differ(backbone, backbone, dataclasses.replace(fine_tuned, head_steps=7),
+                  ) == ["--fine_tune_layers: 0 there, 10 now", "--head_steps: 0 there, 7 now"]
     scratch = dataclasses.replace(backbone, weights="none")  # Nothing frozen, nothing fine-tuned.
     assert not differ(scratch, scratch, dataclasses.replace(cfg, head_steps=7))
+    # A study searching --arch shares the other settings: which ones its trials read is not
+    # known, so all of them count (a rerun with other backbone weights is another study).
+    assert differ(dataclasses.replace(lh, weights="imagenet"), dataclasses.replace(lh, weights="none"),
+                  searched=("arch",)) == [
+        "--weights: 'imagenet' there, 'none' now"]
 
 
 def test_an_empty_folder_or_one_without_a_run_is_no_run(tmp_path):
@@ -135,3 +143,19 @@ def test_a_worker_reading_config_json_while_the_chief_writes_it_reads_the_run(tm
     thread.join()
     assert all(seen) and len(seen) > 10
     assert sorted(os.listdir(tmp_path)) == ["config.json", "metrics.json"]
+
+
+def test_retrain_is_refused_on_the_workers_of_a_multi_worker_run(tmp_path, monkeypatch):
+    # Each worker would delete the folder while another writes its new run there.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text("{}")
+    reruns.record(str(run), {"fingerprint": {"learning_rate": 0.001}})
+    cluster = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    with pytest.raises(RunError, match=r"--learning_rate: 0.001 there, 0.002 now.*cannot delete it safely together"):
+        reruns.reusable(str(run), {"learning_rate": 0.002}, retrain=True)
+    assert (run / "metrics.json").exists()
+    monkeypatch.delenv("TF_CONFIG")
+    assert not reruns.reusable(str(run), {"learning_rate": 0.002}, retrain=True)
+    assert not run.exists()

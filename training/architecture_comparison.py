@@ -11,7 +11,6 @@ import csv
 import dataclasses
 import json
 import os
-import shutil
 
 import keras
 import numpy as np
@@ -93,8 +92,7 @@ def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_s
         if not retrain:
             raise RunError(f"{model_dir} holds a run of other settings ({', '.join(changed)}): its figures are not "
                            "this command's. Pass --retrain to train it again with these settings")
-        logging.warning("%s: trained with other settings (%s): training it again", model_dir, ", ".join(changed))
-        shutil.rmtree(model_dir)
+        reruns.discard(model_dir, changed)
     steps = steps or train_steps or max(1, int(train_minutes * 60 * speed / data_cfg.batch_size))
     if os.path.isfile(os.path.join(model_dir, "metrics.json")):
         with open(os.path.join(model_dir, "metrics.json")) as f:

@@ -289,8 +289,7 @@ def finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, best, wri
             keras.utils.save_img(os.path.join(cfg.model_dir, f"reliability_{head}_{name}.png"),
                                  plots.reliability_image(f["reliability"], f["ece"], title)[0])
     writer.flush()
-    with open(os.path.join(cfg.model_dir, "metrics.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    reruns.write_whole(os.path.join(cfg.model_dir, "metrics.json"), results)
     if cfg.export:
         stored = data_cfg.resize or manifest["image_size"] or 256
         # The framing of the stored faces, and their size, which prediction crops new photos to.

@@ -35,26 +35,34 @@ SHARDS = "shards"  # The fingerprint's entry for the shard set: its manifest's s
 _RUN_FILES = (os.path.join("checkpoints", "checkpoint"), os.path.join("best", "checkpoint"), "metrics.json")
 
 
-def unused(model_cfg, train_cfg):
-    """The settings this architecture never reads: a backbone's weights and head for
-    Levi-Hassner, the fine-tuning schedule for a backbone that is not fine-tuned. A run
-    of levi_hassner is the same run under --weights=none and the default imagenet."""
+def unused(settings):
+    """The settings a run of fingerprint `settings` never reads, so that two runs differing
+    only there are one run (Levi-Hassner under --weights=none and the default imagenet):
+    a backbone's weights, head and regularizers for Levi-Hassner, Levi-Hassner's weight
+    decay for a backbone, the fine-tuning schedule for a backbone that is not fine-tuned.
+    Only what the fingerprint shows: a study searching --arch or --weights compares all."""
     fine_tuning = {"head_steps", "fine_tune_layers", "fine_tune_lr_factor"}
-    if not architectures.is_transfer(model_cfg.arch):
-        return fine_tuning | {"weights", "head_units"}
-    if not architectures.freezes_backbone(model_cfg):
-        return fine_tuning
-    return set() if train_cfg.fine_tune_layers else {"head_steps", "fine_tune_lr_factor"}  # Frozen throughout.
+    arch = settings.get("arch")
+    if arch not in architectures.ARCHITECTURES:
+        return set()
+    if not architectures.is_transfer(arch):
+        return fine_tuning | {"weights", "head_units", "l1", "l2"} | ({"weight_decay"} if arch == "tiny" else set())
+    if "weights" not in settings:
+        return {"weight_decay"}
+    if settings["weights"] == "none":
+        return fine_tuning | {"weight_decay"}
+    if settings.get("fine_tune_layers") == 0:
+        return {"head_steps", "fine_tune_lr_factor", "weight_decay"}  # Frozen throughout.
+    return {"weight_decay"}
 
 
 def fingerprint(data_cfg, model_cfg, train_cfg):
     """{setting: value} of every config field a run's result depends on, as JSON holds
     them: the heads as resolved (heads), the precision as resolved on this machine
-    (precision), and the shard set's manifest sha256 (SHARDS); not the settings the
-    architecture never reads (unused)."""
-    skip = NOT_IN_FINGERPRINT | unused(model_cfg, train_cfg)
+    (precision), and the shard set's manifest sha256 (SHARDS). Settings the architecture
+    never reads are recorded too, and not compared (unused)."""
     settings = {name: value for cfg in (data_cfg, model_cfg, train_cfg)
-                for name, value in dataclasses.asdict(cfg).items() if name not in skip}
+                for name, value in dataclasses.asdict(cfg).items() if name not in NOT_IN_FINGERPRINT}
     settings.update(heads=list(data_cfg.head_names), precision=runtime.choose_precision(train_cfg.mixed_precision))
     settings[SHARDS] = manifest_sha256(data_cfg.shards_dir)
     return json.loads(json.dumps(settings))  # Tuples become lists, as config.json reads back.
@@ -73,24 +81,32 @@ def recorded(model_dir):
         return {}
 
 
-def record(model_dir, config):
-    """Writes config.json (holding config["fingerprint"]) whole or not at all: the other
-    workers of a multi-worker run read it (check) while the chief writes it, and a
-    half-written file would read as a run of unknown settings."""
-    path = os.path.join(model_dir, "config.json")
+def write_whole(path, value):
+    """Writes `value` as JSON to `path` whole or not at all (a temporary file, synced, then
+    renamed over it): a reader never sees half a file, and a run killed while writing keeps
+    the file it had. config.json and metrics.json are what reruns and the experiment
+    drivers read; another worker reads config.json while the chief writes it."""
     with open(path + ".tmp", "w") as f:
-        json.dump(config, f, indent=2)
+        json.dump(value, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(path + ".tmp", path)
+
+
+def record(model_dir, config):
+    """Writes config.json, which holds config["fingerprint"] (write_whole)."""
+    write_whole(os.path.join(model_dir, "config.json"), config)
 
 
 def differences(found, wanted, ignore=()):
     """"--name: X there, Y now" for each setting on which two fingerprints differ (but
-    `ignore`); a run of an older version (no fingerprint) in one line."""
+    `ignore`, and those neither run reads); a run of an older version (no fingerprint) in
+    one line."""
     if not found:
         return ["its config.json has no fingerprint (an older version wrote it), so its settings are not known"]
     out = []
-    for name in sorted((found.keys() | wanted.keys()) - set(ignore)):
-        there, now = found.get(name, "unused"), wanted.get(name, "unused")  # See unused().
+    for name in sorted((found.keys() | wanted.keys()) - set(ignore) - (unused(found) & unused(wanted))):
+        there, now = found.get(name, "not recorded"), wanted.get(name, "not recorded")
         if there != now:
             label = {SHARDS: "the shard set (its manifest.json)",
                      "precision": "the precision (--mixed_precision as resolved)"}.get(name, f"--{name}")
@@ -122,6 +138,17 @@ def reusable(model_dir, wanted, retrain):
         raise RunError(f"{model_dir} holds a run of other settings ({'; '.join(changed)}): its figures are not "
                        "this command's. Pass --retrain to train it again with these settings, or another output "
                        "folder")
+    discard(model_dir, changed)
+    return False
+
+
+def discard(model_dir, changed):
+    """Deletes the run of other settings (`changed`) in `model_dir`, to train it again. Not
+    on the workers of a multi-worker run: each would delete the folder while another writes
+    its new run there."""
+    if len(sum(json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {}).values(), [])) > 1:
+        raise RunError(f"{model_dir} holds a run of other settings ({'; '.join(changed)}), and the workers of a "
+                       f"multi-worker run cannot delete it safely together (--retrain): delete {model_dir} "
+                       "yourself, then run the same command on every worker")
     logging.warning("%s: trained with other settings (%s): training it again", model_dir, "; ".join(changed))
     shutil.rmtree(model_dir)
-    return False
