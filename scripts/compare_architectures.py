@@ -30,8 +30,9 @@ from absl import app, flags, logging
 
 import architectures
 import training.flags
+from experiments import architecture_comparison
 from input_pipeline.reader.manifest import ShardsError
-from training import architecture_comparison, runtime
+from training import runtime
 from training.checkpoints import Interrupted
 from training.config import RunError
 

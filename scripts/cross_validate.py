@@ -5,7 +5,7 @@
 
 Takes every flag of model.py (a preset and overrides) plus --cv_dir, --folds and
 --retrain. Fold k trains in <cv_dir>/fold_<k> with --test_fold=k
-(training/cross_validation.py). Resumable: a fold with a metrics.json of the same
+(experiments/cross_validation.py). Resumable: a fold with a metrics.json of the same
 settings is done and skipped; an interrupted fold resumes from its last checkpoint; a
 fold trained with other settings is refused, naming them, unless --retrain. Writes
 <cv_dir>/results.json, results.md (the headline score, then each figure per fold, mean
@@ -28,8 +28,9 @@ import sys
 from absl import app, flags, logging
 
 import training.flags
+from experiments import cross_validation
 from input_pipeline.reader.manifest import ShardsError
-from training import cross_validation, runtime
+from training import runtime
 from training.checkpoints import Interrupted
 from training.config import RunError
 

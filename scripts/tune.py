@@ -38,8 +38,9 @@ import optuna
 from absl import app, flags, logging
 
 import training.flags
+from experiments import study_report, tuning
 from input_pipeline.reader.manifest import ShardsError
-from training import reruns, runtime, study_report, tuning
+from training import reruns, runtime
 from training.checkpoints import Interrupted
 from training.config import RunError
 from training.loop import train_and_evaluate

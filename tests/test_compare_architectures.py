@@ -1,4 +1,4 @@
-"""training/architecture_cost.py, architecture_comparison.py and scripts/compare_architectures.py."""
+"""experiments/architecture_cost.py, architecture_comparison.py and scripts/compare_architectures.py."""
 
 import csv
 import json
@@ -8,8 +8,8 @@ import sys
 
 import keras
 
+from experiments import architecture_comparison, architecture_cost
 from processes import ROOT
-from training import architecture_comparison, architecture_cost
 
 
 def test_multiply_adds_by_hand_and_of_a_known_network():

@@ -3,12 +3,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import configs
+from experiments import cross_validation, plots
 from input_pipeline import labels
 from processes import ROOT
-from training import cross_validation, plots
 
 
 def tiny(shards):
@@ -48,6 +49,11 @@ def test_summary_table_and_figure(tmp_path):
     path = str(tmp_path / "results.png")
     plots.cross_validation_figure(metrics, rows, ["0", "1"], "age", [f"g{i}" for i in range(8)], path)
     assert os.path.getsize(path) > 1000
+    # A fold without faces of the head has no figure: no bar, where it used to draw one at 0.
+    empty = [dict(r, per_fold={**r["per_fold"], "1": None}) for r in rows]
+    zero = [dict(r, per_fold={**r["per_fold"], "1": 0.0}) for r in rows]
+    shown, at_zero = (np.asarray(plots.bars_image(r, ["0", "1"], "age")) for r in (empty, zero))
+    assert (shown != at_zero).any() and not (shown == (60, 90, 200)).all(axis=-1)[:, 140:].any()
 
 
 def test_command_line_writes_the_results(small_shards, tmp_path):

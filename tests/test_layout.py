@@ -6,6 +6,7 @@
     input_pipeline     nothing from architectures, training or serving (the data side)
     architectures      networks only: nothing from training or serving
     serving            nothing from training (inference needs no training code)
+    training           nothing from experiments (one run; experiments drive many)
     scripts            flags and main(): packages only, no sys.path lines, no other script
 """
 
@@ -18,7 +19,7 @@ import pytest
 
 from processes import ROOT
 
-PACKAGES = ("input_pipeline", "architectures", "training", "serving")
+PACKAGES = ("input_pipeline", "architectures", "training", "serving", "experiments")
 ENTRY_POINTS = ("build_input.py", "model.py")
 TENSORFLOW = ("tensorflow", "keras", "mtcnn")  # mtcnn imports TensorFlow.
 # The one place the build side may load TensorFlow: inside the function that makes an
@@ -116,9 +117,10 @@ def test_importing_the_build_side_really_loads_no_tensorflow():
 
 
 @pytest.mark.parametrize("package,forbidden", [
-    ("input_pipeline", ("architectures", "training", "serving")),
-    ("architectures", ("training", "serving")),
-    ("serving", ("training",)),
+    ("input_pipeline", ("architectures", "training", "serving", "experiments")),
+    ("architectures", ("training", "serving", "experiments")),
+    ("serving", ("training", "experiments")),
+    ("training", ("experiments",)),
 ])
 def test_a_package_imports_nothing_downstream_of_it(package, forbidden):
     for name in under(package):

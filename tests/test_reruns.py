@@ -8,7 +8,8 @@ import os
 import pytest
 
 from configs import tiny
-from training import cross_validation, reruns
+from experiments import cross_validation
+from training import reruns
 from training.config import RunError
 from training.loop import train_and_evaluate
 

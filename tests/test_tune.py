@@ -1,4 +1,4 @@
-"""training/tuning.py and scripts/tune.py: Optuna studies over model.py's flags that prune,
+"""experiments/tuning.py and scripts/tune.py: Optuna studies over model.py's flags that prune,
 resume after a kill, share one storage between tuners and walk a grid."""
 
 import csv
@@ -14,8 +14,8 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from configs import tiny
+from experiments import study_report, tuning
 from processes import ROOT
-from training import study_report, tuning
 
 SCRIPT = os.path.join(ROOT, "scripts", "tune.py")
 TINY = ["--image_size=24", "--batch_size=4", "--val_fraction=0.3", "--shuffle_buffer=16", "--optimizer=adam",

@@ -5,8 +5,11 @@
     optim.py         optimizers and schedules  losses.py    masked cross-entropy, class weights
     steps.py         compiled train and predict steps
     metrics.py       exact, one-off, per-class accuracy, confusion matrix over a pass
-    summaries.py     TensorBoard and progress lines        plots.py  confusion matrix and bar pictures
+    summaries.py     TensorBoard and progress lines        plots.py  confusion matrix, reliability
+    reruns.py        a run's fingerprint, reruns of other settings refused
     checkpoints.py   resume and best checkpoints, stop on SIGTERM or Ctrl-C
     loop.py          the loop, the test fold's figures and the export
-    cross_validation.py   the 5-fold protocol's runs and tables
+
+The experiments over many runs (tuning, cross-validation, the architecture comparison)
+are the experiments package, which imports this one and never the reverse.
 """

@@ -16,7 +16,8 @@ import keras
 import numpy as np
 from absl import logging
 
-from training import architecture_cost, metrics, reruns
+from experiments import architecture_cost
+from training import metrics, reruns
 from training.config import RunError
 from training.loop import train_and_evaluate
 

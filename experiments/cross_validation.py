@@ -17,8 +17,9 @@ import os
 import numpy as np
 from absl import logging
 
+from experiments import plots
 from input_pipeline import labels
-from training import metrics, plots, reruns
+from training import metrics, reruns
 from training.config import RunError
 from training.loop import train_and_evaluate
 

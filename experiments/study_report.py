@@ -10,7 +10,7 @@ import tensorflow as tf
 from optuna.trial import TrialState
 from tensorboard.plugins.hparams import api as hp
 
-from training import tuning
+from experiments import tuning
 
 
 def rows(study, space):
