@@ -16,15 +16,11 @@ import keras
 import tensorflow as tf
 
 import architectures
+from architectures.heads import expected_years
 from input_pipeline import preprocess
 from serving import metadata
 
 _IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8)
-
-
-def expected_years(probabilities):
-    """(B,) float32 expected age of age_years' (B, YEARS) probabilities over 0, 1, ... years (DEX)."""
-    return tf.reduce_sum(probabilities * tf.range(probabilities.shape[-1], dtype=tf.float32), axis=-1)
 
 
 class ExportModule(tf.Module):

@@ -6,7 +6,8 @@
     input_pipeline     nothing from architectures, training or serving (the data side)
     architectures      networks only: nothing from training or serving
     serving            nothing from training (inference needs no training code)
-    training           nothing from experiments (one run; experiments drive many)
+    training           nothing from experiments (one run; experiments drive many); its
+                       train step nothing from serving
     scripts            flags and main(): packages only, no sys.path lines, no other script
 """
 
@@ -121,6 +122,7 @@ def test_importing_the_build_side_really_loads_no_tensorflow():
     ("architectures", ("training", "serving", "experiments")),
     ("serving", ("training", "experiments")),
     ("training", ("experiments",)),
+    ("training.steps", ("serving",)),  # The step trains; exporting is the orchestration's call.
 ])
 def test_a_package_imports_nothing_downstream_of_it(package, forbidden):
     for name in under(package):
@@ -140,6 +142,13 @@ def test_only_entry_points_and_the_training_flags_define_flags():
     allowed = {"build_input", "model", "training.flags", *under("scripts")}
     defining = {m for m in MODULES if "absl.flags" in imports(MODULES[m])}
     assert defining <= allowed, f"library modules importing absl.flags: {sorted(defining - allowed)}"
+
+
+def test_a_head_is_read_one_way():
+    """The expected age of age_years is defined once, for the train step, the metrics and the export."""
+    defining = [m for m, path in MODULES.items() for node in ast.parse(open(path).read()).body
+                if isinstance(node, ast.FunctionDef) and node.name == "expected_years"]
+    assert defining == ["architectures.heads"]
 
 
 def test_no_module_is_over_350_lines():

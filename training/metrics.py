@@ -22,6 +22,8 @@ comparison, and heads the cross-validation table.
 
 import numpy as np
 
+from architectures.heads import expected_years
+
 ECE_BINS = 15
 
 
@@ -43,11 +45,6 @@ def one_off_accuracy(labels, predictions):
 def per_class_accuracy(matrix):
     totals = matrix.sum(axis=1)
     return [float(matrix[i, i] / totals[i]) if totals[i] else None for i in range(len(matrix))]
-
-
-def expected_years(probabilities):
-    """(N,) expected age of (N, YEARS) probabilities over 0, 1, 2, ... years."""
-    return probabilities @ np.arange(probabilities.shape[1], dtype=np.float64)
 
 
 def mean_absolute_error(years, predicted):
@@ -120,7 +117,7 @@ def summarize(probabilities, labels, class_names, one_off):
 def summarize_years(probabilities, years, age_bins, bin_labels):
     """Figures of age_years: `years` (N,) exact ages, -1 unknown; `bin_labels` (N,) the
     age bin of each face (-1 unknown), to score the bin of the expected age."""
-    predicted = expected_years(probabilities)
+    predicted = np.asarray(expected_years(probabilities))
     known = years >= 0
     binned = np.array([age_bins.bin_of_years(p) for p in predicted], dtype=np.int64)
     has_bin = bin_labels >= 0
@@ -138,7 +135,7 @@ def breakdown(head, probabilities, labels, group_names):
     with known groups; `labels` has every head's labels (-1 unknown)."""
     target = labels[head]
     if head == "age_years":
-        predicted = expected_years(probabilities)
+        predicted = np.asarray(expected_years(probabilities))
 
         def score(mask):
             return mean_absolute_error(target[mask], predicted[mask])

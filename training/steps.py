@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
+from architectures.heads import expected_years
 from input_pipeline import preprocess
-from serving.export import expected_years
 from training import losses
 
 
