@@ -11,7 +11,7 @@ from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds
 from input_pipeline.reader.targets import make_targets
 from training import runtime, steps
-from training.loop import Heads, build_model_and_optimizers
+from training.task import Heads, build_model_and_optimizers
 
 
 def multiply_adds(model):
