@@ -4,7 +4,7 @@ from input_pipeline import labels
 
 CLASS_STRINGS = ["(0, 2)", "(4, 6)", "(8, 12)", "(15, 20)", "(25, 32)", "(38, 43)", "(48, 53)", "(60, 100)"]
 # Every bare number and off-grid range found in the real fold files, with the class
-# the `nearest` rule gives it (see the README for the rule).
+# the `nearest` rule gives it (see docs/1-data.md, "Label policies", for the rule).
 NEAREST = {
     "35": 4,  # 3 from (25, 32) and from (38, 43): a tie, the younger class.
     "13": 2, "22": 3, "34": 4, "23": 4, "45": 5, "55": 6, "36": 5, "57": 7,

@@ -277,8 +277,9 @@ def test_command_line_formats_and_exit_status(exported_model, tmp_path):
     assert os.listdir(tmp_path / "annotated") == ["two.annotated.png"]
 
 
-def test_no_detect_as_the_readme_writes_it(exported_model, tmp_path):
-    """`--no_detect` (README, docstring, flag help and the no-face message) on the command line."""
+def test_no_detect_as_the_docs_write_it(exported_model, tmp_path):
+    """`--no_detect` (docs/4-real-photos-and-serving.md, the docstring, the flag's help and the
+    no-face message) on the command line."""
     drawn_face(5, size=64).save(tmp_path / "face.png")
     Image.new("RGB", (90, 70), (120, 120, 120)).save(tmp_path / "blank.png")  # No face for a detector.
     script = os.path.join(ROOT, "scripts", "predict.py")
