@@ -258,6 +258,22 @@ def test_missing_shards_leave_no_model_dir_behind(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("flags,hint", [
+    (["--task=age_gender"], "--task is deprecated: it is --heads=age,gender now"),
+    (["--task=gender", "--heads=age"], "--task is deprecated: and ignored, as --heads=age is given"),
+    (["--flagfile=configs/demo.flags"], None),  # The presets say --heads.
+])
+def test_the_old_task_flag_prints_a_one_line_hint(tmp_path, flags, hint):
+    command = [sys.executable, os.path.join(ROOT, "model.py"), *flags, f"--shards_dir={tmp_path / 'nowhere'}",
+               f"--model_dir={tmp_path / 'run'}"]  # After a flagfile, whose folders they replace.
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "build the shards first" in result.stderr  # It went on, to the missing shards.
+    if hint:
+        assert hint in result.stderr
+    else:
+        assert "deprecated" not in result.stderr
+
+
 def test_model_py_says_what_it_trains():
     result = subprocess.run([sys.executable, os.path.join(ROOT, "model.py"), "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)

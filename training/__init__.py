@@ -9,6 +9,7 @@
     reruns.py        a run's fingerprint, reruns of other settings refused
     checkpoints.py   resume and best checkpoints, stop on SIGTERM or Ctrl-C
     task.py          the heads' label space, the model and its optimizers
+    evaluators.py    named passes: validation, test single crop, test over-sampled
     loop.py          the loop, the test fold's figures and the export
 
 The experiments over many runs (tuning, cross-validation, the architecture comparison)

@@ -8,10 +8,11 @@ a flag: it takes the configs.
 
 import dataclasses
 
-from absl import app, flags
+from absl import app, flags, logging
 
 import architectures
 from architectures.config import ModelConfig
+from input_pipeline import labels
 from input_pipeline.config import CACHES, TASKS, DataConfig
 from training.config import TrainConfig
 
@@ -28,8 +29,8 @@ flags.DEFINE_list("heads", list(_D.heads),
                   "What to predict, any of age, gender, race, age_years (e.g. --heads=age,gender,race,age_years: "
                   "one network, one output per head). age: a class per --age_bins bin; age_years: a distribution "
                   "over 0-100 years whose expected value is the age. Empty: the heads of --task.")
-flags.DEFINE_enum("task", _D.task, TASKS, "The older way to choose heads, used when --heads is empty: age, gender, or "
-                  "age_gender (both heads on one trunk).")
+flags.DEFINE_enum("task", _D.task, TASKS, "Deprecated: --heads (--task=age_gender is --heads=age,gender). The "
+                  "older way to choose heads, used when --heads is empty: age, gender, or age_gender.")
 flags.DEFINE_string("age_bins", _D.age_bins,
                     "The age head's classes: adience (the paper's 8 groups), three (young 13-30, middle 31-50, "
                     "old 51+), utk12 (12 bins that balance UTKFace), or a list from young to old such as "
@@ -134,6 +135,10 @@ def configs_from_flags(values):
         found = values[name].value
         return tuple(found) if isinstance(found, list) else found  # Frozen configs hold tuples.
 
+    if values["task"].present:
+        said = ",".join(labels.TASK_HEADS[values["task"].value])
+        logging.warning("--task is deprecated: %s", f"it is --heads={said} now" if not values["heads"].value else
+                        f"and ignored, as --heads={','.join(values['heads'].value)} is given")
     try:
         return tuple(cls(**{f.name: value(f.name) for f in dataclasses.fields(cls)})
                      for cls in (DataConfig, ModelConfig, TrainConfig))

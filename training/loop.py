@@ -21,7 +21,7 @@ from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import ShardsError, label_counts, load_folds, source_order_warning
 from input_pipeline.reader.targets import make_targets
 from serving import export
-from training import losses, metrics, plots, reruns, runtime, steps, summaries
+from training import evaluators, losses, metrics, plots, reruns, runtime, steps, summaries
 from training.checkpoints import Checkpoints, Interrupted, StopRequest
 from training.config import RunError
 from training.task import Heads, build_model_and_optimizers
@@ -125,8 +125,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         runtime.check_workers_agree(strategy, start_step)
 
-    val_ds = dataset.make_eval_dataset(data_cfg, train_files, "val", targets) if data_cfg.val_fraction else None
-    if val_ds is None:
+    validation = evaluators.from_config("validation", data_cfg, train_files, targets, run)
+    if validation is None:
         logging.info("no validation split (--val_fraction=0): the final weights are tested and exported")
     if is_chief:
         writers = {name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name))
@@ -151,7 +151,6 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
                                         cfg.clip_norm, totals, cfg.jit_compile)
         return active, step_fn
 
-    predict_single = steps.make_predict_step(model, heads, oversample=False)
     fine_tuning = fine_tune_optimizer is not None and start_step >= cfg.head_steps
     active, train_step = start_phase(fine_tuning)
     log = summaries.TrainLog(writers["train"], heads, data_cfg.batch_size, start_step, cfg.train_steps)
@@ -196,12 +195,12 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
                             tf.summary.histogram(variable.path, variable)
                 if interval["stops"] > 0:  # Some worker was told to stop; all of them save this step and stop.
                     raise Interrupted(stop.signum, step, save(step))
-                if validates and val_ds is not None:
-                    figures = metrics.evaluate(predict_single, heads, val_ds, run.all_class_names, run.bins)
-                    summaries.write_eval_summaries(writers["val"], figures, step, "val", run.class_names)
-                    score = metrics.score(figures)  # None: no labelled validation face; nothing to choose by.
+                if validates and validation is not None:
+                    result = validation.run(model)
+                    summaries.write_eval_summaries(writers["val"], result.figures, step, "val", run.class_names)
+                    score = result.score  # None: no labelled validation face; nothing to choose by.
                     logging.info("step %d validation: %s", step,
-                                 ", ".join(metrics.describe(h, f) for h, f in figures.items()))
+                                 ", ".join(metrics.describe(h, f) for h, f in result.figures.items()))
                     # The same on every worker: same weights, same data.
                     if score is not None and score > best_val.numpy():
                         best_val.assign(score)
@@ -225,7 +224,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         extra["selection"] = {"by": "validation score (metrics.score)", "score": float(best_val.numpy()),
                               "step": int(best_step.numpy())}
     else:
-        extra["selection"] = {"by": "none: " + ("no validation split (--val_fraction=0)" if val_ds is None else
+        extra["selection"] = {"by": "none: " + ("no validation split (--val_fraction=0)" if validation is None else
                                                 "no validation pass had a labelled face") + "; the final weights"}
     if not test:
         return {"best_val": float(best_val.numpy()) if best_step.numpy() else None, **extra}
@@ -255,10 +254,9 @@ def finish(model, model_cfg, run, data_cfg, cfg, manifest, test_files, best, wri
     results = {"test_fold": data_cfg.test_fold, "checkpoint": best or "final",
                "synthetic_data": manifest.get("synthetic", False), "subject_ids": manifest.get("subject_ids", "given"),
                "heads": list(heads), "age_bins": run.bins.as_dict(), "label_policy": run.policy, **extra}
-    for name, oversample in (("single_crop", False), ("over_sampled", True)):
-        test_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", targets, oversample=oversample)
-        predict = steps.make_predict_step(model, heads, oversample)
-        figures = metrics.evaluate(predict, heads, test_ds, run.all_class_names, run.bins)
+    for evaluator in ("test_single_crop", "test_over_sampled"):
+        result = evaluators.from_config(evaluator, data_cfg, test_files, targets, run).run(model)
+        name, figures = evaluators.EVALUATORS[evaluator].crop, result.figures
         summaries.write_eval_summaries(writer, figures, cfg.train_steps, f"test_{name}", run.class_names)
         results[name] = figures
         for head, f in figures.items():
