@@ -104,8 +104,7 @@ def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_s
         logging.info("%s: %.1f images/s, training %d steps in %s", arch, speed, steps, model_dir)
         if train_minutes and not train_steps:
             os.makedirs(model_dir, exist_ok=True)
-            with open(os.path.join(model_dir, BUDGET), "w") as f:
-                json.dump({"train_minutes": train_minutes, "train_steps": steps}, f)
+            reruns.write_whole(os.path.join(model_dir, BUDGET), {"train_minutes": train_minutes, "train_steps": steps})
         found = train_and_evaluate(*run_configs(configs, arch, output_dir, steps))
     figures = {head: ("no labelled faces" if not f["num_examples"] else f"MAE {f['mae']:.2f}"
                       if head == "age_years" else f"{100 * f['accuracy']:.1f}%")

@@ -41,13 +41,12 @@ class Evaluator:
 
     def __init__(self, name, eval_dataset, task):
         self.name, self.spec, self.dataset, self.task = name, EVALUATORS[name], eval_dataset, task
-        self._predict = {}  # id(model) -> its compiled predict step, traced once per model.
+        self._model = self._predict = None  # The last model run and its compiled predict step, traced once.
 
     def run(self, model):
-        key = id(model)
-        if key not in self._predict:
-            self._predict = {key: steps.make_predict_step(model, self.task.sizes, self.spec.oversample)}
-        figures = metrics.evaluate(self._predict[key], self.task.sizes, self.dataset, self.task.all_class_names,
+        if model is not self._model:
+            self._model, self._predict = model, steps.make_predict_step(model, self.task.sizes, self.spec.oversample)
+        figures = metrics.evaluate(self._predict, self.task.sizes, self.dataset, self.task.all_class_names,
                                    self.task.bins)
         return Evaluation(self.name, figures, metrics.score(figures))
 
