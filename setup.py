@@ -11,8 +11,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.14",
     packages=find_packages(include=["input_pipeline", "input_pipeline.*", "architectures", "architectures.*",
-                                    "training", "training.*", "serving", "serving.*", "experiments",
-                                    "experiments.*"]),
+                                    "evaluation", "evaluation.*", "training", "training.*", "serving", "serving.*",
+                                    "experiments", "experiments.*"]),
     py_modules=["build_input", "model"],
     install_requires=[
         # Keras 3 ships with TF 2.16+; 2.21 is the version this project is tested on.

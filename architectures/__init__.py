@@ -1,5 +1,6 @@
-"""Model builders: each `build(cfg, heads) -> keras.Model` maps float32 [0, 255] images
-to a dict {task: float32 logits}, with any preprocessing inside the model."""
+"""Model builders: each `build(cfg, heads, image_size) -> keras.Model` maps float32 [0, 255]
+images of image_size a side to a dict {task: float32 logits}, with any preprocessing inside
+the model. The size is the data's crop (DataConfig.image_size), given, not configured twice."""
 
 from architectures import levi_hassner, tiny, transfer
 
@@ -7,10 +8,10 @@ ARCHITECTURES = {"levi_hassner": levi_hassner.build, "tiny": tiny.build}
 ARCHITECTURES.update({name: transfer.build for name in transfer.BACKBONES})
 
 
-def build(cfg, heads):
+def build(cfg, heads, image_size):
     if cfg.arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {cfg.arch!r}; choose one of {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[cfg.arch](cfg, heads)
+    return ARCHITECTURES[cfg.arch](cfg, heads, image_size)
 
 
 def is_transfer(arch):

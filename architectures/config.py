@@ -6,7 +6,6 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     arch: str = "levi_hassner"
-    image_size: int = 227  # Input side (the crop).
     dropout: float = 0.5
     weight_decay: float = 5e-4  # Caffe-style: adds weight_decay * w to each kernel's gradient.
     # Transfer learning only.

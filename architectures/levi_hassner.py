@@ -36,13 +36,12 @@ def _const(value):
     return keras.initializers.Constant(value)
 
 
-def build(cfg, heads):
-    """Levi-Hassner for inputs of cfg.image_size; `heads` maps task -> number of classes.
+def build(cfg, heads, size):
+    """Levi-Hassner for inputs of `size` a side; `heads` maps task -> number of classes.
 
     Returns a model from float32 [0, 255] images to {task: float32 logits}.
     """
     decay = keras.regularizers.L2(cfg.weight_decay / 2)  # d/dw (wd/2 |w|^2) = wd * w.
-    size = cfg.image_size
 
     def conv(filters, kernel, strides, padding, bias, name):
         return keras.layers.Conv2D(filters, kernel, strides, padding=padding, activation="relu",

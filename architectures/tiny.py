@@ -5,9 +5,9 @@ compute, a step's time is the loop's overhead (scripts/bench_train.py --arch=tin
 import keras
 
 
-def build(cfg, heads):
-    """From float32 [0, 255] images of cfg.image_size to {task: float32 logits}."""
-    images = keras.Input((cfg.image_size, cfg.image_size, 3), name="image")
+def build(cfg, heads, size):
+    """From float32 [0, 255] images of `size` a side to {task: float32 logits}."""
+    images = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(1 / 255, name="scale")(images)
     x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="conv")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)

@@ -71,10 +71,9 @@ def _imagenet_weights_from(path):
         file_utils.get_file = download
 
 
-def build(cfg, heads):
-    """cfg.arch names the backbone; `heads` maps task -> number of classes."""
+def build(cfg, heads, size):
+    """cfg.arch names the backbone, for inputs of `size` a side; `heads` maps task -> number of classes."""
     backbone_spec = BACKBONES[cfg.arch]
-    size = cfg.image_size
     if cfg.weights == "none":
         backbone = backbone_spec.constructor(include_top=False, weights=None, input_shape=(size, size, 3))
     else:

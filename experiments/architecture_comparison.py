@@ -16,8 +16,9 @@ import keras
 import numpy as np
 from absl import logging
 
+from evaluation import metrics
 from experiments import architecture_cost
-from training import metrics, reruns
+from training import reruns
 from training.config import RunError
 from training.loop import train_and_evaluate
 
@@ -110,7 +111,7 @@ def run_one(configs, arch, output_dir, train_steps=0, train_minutes=0.0, timed_s
                       if head == "age_years" else f"{100 * f['accuracy']:.1f}%")
                for head, f in found["single_crop"].items()}
     row.update(train_steps=steps, train_minutes=found["train_seconds"] / 60,
-               val_score=found["selection"].get("score"), test_score=metrics.score(found["single_crop"]),
+               val_score=found["selection"].get("score"), test_score=metrics.recorded_score(found, "single_crop"),
                figures=", ".join(f"{head} {text}" for head, text in figures.items()))
     return row
 

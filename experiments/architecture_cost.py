@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from input_pipeline import preprocess
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds
-from input_pipeline.reader.targets import make_targets
 from training import runtime, steps
-from training.task import Heads, build_model_and_optimizers
+from training.task import Task
 
 
 def multiply_adds(model):
@@ -69,11 +69,13 @@ def training_speed(data_cfg, model_cfg, train_cfg, timed_steps=10, warmup=3):
     policy = runtime.choose_precision(train_cfg.mixed_precision)
     keras.mixed_precision.set_global_policy(policy)
     manifest, train_files, _ = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
-    run = Heads.of(data_cfg, manifest)
-    model, optimizer, _ = build_model_and_optimizers(model_cfg, train_cfg, run.sizes, policy)
-    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), run.sizes, data_cfg.image_size,
-                                 data_cfg.seed, data_cfg.color_jitter)
-    iterator = iter(dataset.make_train_dataset(data_cfg, train_files, make_targets(run.bins, run.policy)))
+    data_cfg = dataset.with_stored_size(data_cfg, manifest)
+    task = Task.of(data_cfg, model_cfg, train_cfg, manifest)
+    model, optimizers = task.build(policy)
+    phase = task.phases[0]
+    step = steps.make_train_step(model, optimizers[phase.name], tf.distribute.get_strategy(), task.objective,
+                                 preprocess.augmentation(data_cfg.image_size, data_cfg.color_jitter), data_cfg.seed)
+    iterator = iter(dataset.make_train_dataset(data_cfg, train_files, task.targets))
     no_stop = tf.constant(False)
     for i in range(warmup):
         step(iterator, tf.constant(i + 1, tf.int64), no_stop)[0].numpy()

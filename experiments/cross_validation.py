@@ -17,9 +17,10 @@ import os
 import numpy as np
 from absl import logging
 
+from evaluation import metrics
 from experiments import plots
 from input_pipeline import labels
-from training import metrics, reruns
+from training import reruns
 from training.config import RunError
 from training.loop import train_and_evaluate
 
@@ -79,10 +80,10 @@ def run_fold(data_cfg, model_cfg, train_cfg, fold, cv_dir, retrain=False):
 
 def figures_of(fold_metrics):
     """{(task, measure, crop): percent} of one fold's metrics (a figure of no faces is
-    left out), with the headline ("all heads", "score", "single_crop"): metrics.score
-    times 100."""
+    left out), with the headline ("all heads", "score", "single_crop"): the test single
+    crop's score (metrics.score) times 100."""
     figures = {}
-    score = metrics.score(fold_metrics["single_crop"])
+    score = metrics.recorded_score(fold_metrics, "single_crop")
     if score is not None:
         figures[("all heads", "score", "single_crop")] = 100 * score
     for crop in CROPS:

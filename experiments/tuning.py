@@ -110,7 +110,7 @@ def grid(space):
 
 def with_params(configs, values):
     """(DataConfig, ModelConfig, TrainConfig) with each named setting replaced in every
-    config that has it (image_size is both the crop and the model's input)."""
+    config that has it."""
     return tuple(dataclasses.replace(cfg, **{k: v for k, v in values.items()
                                              if k in {f.name for f in dataclasses.fields(cfg)}})
                  for cfg in configs)

@@ -115,6 +115,15 @@ def train_batch(images, seed, size, color_jitter=True):
     return photometric(crops, seeds[1]) if color_jitter else tf.cast(crops, tf.float32)
 
 
+def augmentation(size, color_jitter=True):
+    """train_batch with these settings: a function of (uint8 batch, seed), what the
+    training step calls on each replica's share of the batch."""
+    def augment(images, seed):
+        return train_batch(images, seed, size, color_jitter)
+
+    return augment
+
+
 def center_crop(images, size):
     """The central `size` x `size` crop of (H, W, 3) or (B, H, W, 3) images."""
     height, width = tf.shape(images)[-3], tf.shape(images)[-2]

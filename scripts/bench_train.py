@@ -36,7 +36,7 @@ from input_pipeline import preprocess
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds
 from input_pipeline.reader.targets import make_targets
-from training import runtime, steps
+from training import losses, runtime, steps
 
 flags.adopt_module_key_flags(training.flags)  # model.py's --shards_dir, --arch, --image_size, --batch_size.
 flags.DEFINE_integer("steps", 15, "Timed steps per configuration.")
@@ -46,9 +46,9 @@ FLAGS = flags.FLAGS
 HEADS = {"age": 8}
 
 
-def build(model_cfg, policy):
+def build(model_cfg, policy, image_size):
     keras.mixed_precision.set_global_policy(policy)
-    model = architectures.build(model_cfg, HEADS)
+    model = architectures.build(model_cfg, HEADS, image_size)
     optimizer = keras.optimizers.SGD(1e-3, momentum=0.9)
     if policy == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -65,9 +65,9 @@ def images_per_second(run, num_steps, warmup, batch_size):
 
 
 def custom_loop(model_cfg, data_cfg, policy, train_ds, num_steps, warmup, jit_compile=False):
-    model, optimizer = build(model_cfg, policy)
-    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, data_cfg.image_size,
-                                 jit_compile=jit_compile)
+    model, optimizer = build(model_cfg, policy, data_cfg.image_size)
+    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), losses.Objective(HEADS),
+                                 preprocess.augmentation(data_cfg.image_size), jit_compile=jit_compile)
     iterator = iter(train_ds)
 
     def run(n):
@@ -78,7 +78,7 @@ def custom_loop(model_cfg, data_cfg, policy, train_ds, num_steps, warmup, jit_co
 
 
 def fit(model_cfg, data_cfg, train_ds, num_steps, warmup):
-    model, optimizer = build(model_cfg, "float32")
+    model, optimizer = build(model_cfg, "float32", data_cfg.image_size)
     model.compile(optimizer=optimizer, loss={"age": keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
     seed = tf.constant([0, 0], tf.int64)
     # The same augmentation, here in the input pipeline (fit's step cannot take it).
@@ -93,10 +93,10 @@ def fit(model_cfg, data_cfg, train_ds, num_steps, warmup):
 def loop_overhead(model_cfg, data_cfg, train_ds, num_steps, read_every):
     """ms per step: (in one tf.function, Python loop reading back every step, Python loop
     reading back every `read_every` steps)."""
-    model, optimizer = build(model_cfg, "float32")
+    model, optimizer = build(model_cfg, "float32", data_cfg.image_size)
     totals = steps.StepTotals(HEADS)
-    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), HEADS, data_cfg.image_size,
-                                 totals=totals)
+    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), losses.Objective(HEADS),
+                                 preprocess.augmentation(data_cfg.image_size), totals=totals)
     iterator = iter(tf.data.Dataset.from_tensors(next(iter(train_ds))).repeat())  # One batch: input is free.
 
     @tf.function

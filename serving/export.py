@@ -76,7 +76,7 @@ def float32_copy(model, model_cfg, heads):
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        copy = architectures.build(model_cfg, heads)
+        copy = architectures.build(model_cfg, heads, model.inputs[0].shape[1])
     finally:
         keras.mixed_precision.set_global_policy(policy)
     copy.set_weights(model.get_weights())

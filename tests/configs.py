@@ -12,7 +12,7 @@ def tiny(shards, model_dir="", task="age", image_size=24, arch="levi_hassner", *
     every 2, float32; keyword arguments override TrainConfig fields."""
     data = DataConfig(shards_dir=shards, image_size=image_size, batch_size=4, val_fraction=0.3, shuffle_buffer=16,
                       task=task)
-    model = ModelConfig(arch=arch, image_size=image_size, weights="none")
+    model = ModelConfig(arch=arch, weights="none")
     fields = dict(model_dir=str(model_dir), train_steps=4, optimizer="adam", schedule="constant",
                   learning_rate=1e-3, log_every=2, eval_every=2, checkpoint_every=2, histogram_every=2,
                   mixed_precision="off")

@@ -13,7 +13,7 @@ HEADS = {"age": 8, "gender": 2}
 
 
 def test_levi_hassner_sizes_at_227():
-    model = levi_hassner.build(ModelConfig(), HEADS)
+    model = levi_hassner.build(ModelConfig(), HEADS, 227)
     assert model.get_layer("conv1").output.shape == (None, 56, 56, 96)
     assert model.get_layer("pool1").output.shape == (None, 28, 28, 96)
     assert model.get_layer("pool2").output.shape == (None, 14, 14, 256)
@@ -22,7 +22,7 @@ def test_levi_hassner_sizes_at_227():
 
 
 def test_levi_hassner_initialisation():
-    model = levi_hassner.build(ModelConfig(image_size=64), HEADS)
+    model = levi_hassner.build(ModelConfig(), HEADS, 64)
     biases = {name: float(np.unique(model.get_layer(name).bias.numpy())[0])
               for name in ("conv1", "conv2", "conv3", "fc6", "fc7", "fc8_age")}
     assert biases == {"conv1": 0.0, "conv2": 1.0, "conv3": 0.0, "fc6": 1.0, "fc7": 1.0, "fc8_age": 0.0}
@@ -53,7 +53,7 @@ def grads_of(model, size):
 @pytest.mark.parametrize("arch", sorted(architectures.ARCHITECTURES))
 def test_every_architecture_gives_logits_and_gradients(arch):
     size = 32
-    model = architectures.build(ModelConfig(arch=arch, image_size=size, weights="none"), HEADS)
+    model = architectures.build(ModelConfig(arch=arch, weights="none"), HEADS, size)
     logits, grads = grads_of(model, size)
     assert {k: tuple(v.shape) for k, v in logits.items()} == {"age": (2, 8), "gender": (2, 2)}
     assert all(v.dtype == tf.float32 and bool(tf.reduce_all(tf.math.is_finite(v))) for v in logits.values())
@@ -65,14 +65,14 @@ def test_every_architecture_gives_logits_and_gradients(arch):
 def backbone_file(arch, folder):
     """A backbone weights file, as a user without network would pass to --weights."""
     path = os.path.join(folder, f"{arch}.weights.h5")
-    architectures.build(ModelConfig(arch=arch, image_size=32, weights="none"), HEADS).get_layer(
+    architectures.build(ModelConfig(arch=arch, weights="none"), HEADS, 32).get_layer(
         transfer.BACKBONE).save_weights(path)
     return path
 
 
 @pytest.mark.parametrize("arch", ["vgg16", "mobilenetv2"])
 def test_a_pretrained_backbone_gets_no_gradient_until_fine_tuned(arch, tmp_path):
-    model = architectures.build(ModelConfig(arch=arch, image_size=32, weights=backbone_file(arch, tmp_path)), HEADS)
+    model = architectures.build(ModelConfig(arch=arch, weights=backbone_file(arch, tmp_path)), HEADS, 32)
     assert architectures.freezes_backbone(ModelConfig(arch=arch, weights="imagenet"))
     backbone = model.get_layer(transfer.BACKBONE)
     backbone_ids = {id(v) for v in backbone.weights}
@@ -88,8 +88,8 @@ def test_a_pretrained_backbone_gets_no_gradient_until_fine_tuned(arch, tmp_path)
 
 @pytest.mark.parametrize("arch", ["mobilenetv2", "resnet50"])
 def test_from_scratch_every_layer_trains_and_batchnorm_learns_its_statistics(arch):
-    cfg = ModelConfig(arch=arch, image_size=32, weights="none")
-    model = architectures.build(cfg, HEADS)
+    cfg = ModelConfig(arch=arch, weights="none")
+    model = architectures.build(cfg, HEADS, 32)
     assert not architectures.freezes_backbone(cfg)
     backbone = model.get_layer(transfer.BACKBONE)
     backbone_ids = {id(v) for v in backbone.trainable_weights}
@@ -103,11 +103,11 @@ def test_from_scratch_every_layer_trains_and_batchnorm_learns_its_statistics(arc
 
 
 def test_weights_from_a_local_file(tmp_path):
-    cfg = ModelConfig(arch="mobilenetv2", image_size=32, weights="none")
-    source = architectures.build(cfg, HEADS).get_layer(transfer.BACKBONE)
+    cfg = ModelConfig(arch="mobilenetv2", weights="none")
+    source = architectures.build(cfg, HEADS, 32).get_layer(transfer.BACKBONE)
     path = str(tmp_path / "backbone.weights.h5")
     source.save_weights(path)
-    loaded = architectures.build(ModelConfig(arch="mobilenetv2", image_size=32, weights=path), HEADS)
+    loaded = architectures.build(ModelConfig(arch="mobilenetv2", weights=path), HEADS, 32)
     for a, b in zip(source.weights, loaded.get_layer(transfer.BACKBONE).weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -127,7 +127,7 @@ def test_a_weights_file_builds_the_graph_imagenet_weights_build(arch, tmp_path, 
     monkeypatch.setattr(file_utils, "get_file", lambda *args, **kwargs: path)
     imagenet = constructor(include_top=False, weights="imagenet", input_shape=(32, 32, 3))
     monkeypatch.undo()
-    from_file = architectures.build(ModelConfig(arch=arch, image_size=32, weights=path), HEADS).get_layer(
+    from_file = architectures.build(ModelConfig(arch=arch, weights=path), HEADS, 32).get_layer(
         transfer.BACKBONE)
     assert [type(layer).__name__ for layer in from_file.layers] == [type(layer).__name__ for layer in imagenet.layers]
     for a, b in zip(imagenet.weights, from_file.weights, strict=True):
@@ -147,7 +147,7 @@ def test_kerass_own_imagenet_file_format_loads_into_the_imagenet_stem(tmp_path):
     path = str(tmp_path / "efficientnetb0_notop.h5")
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, source)
-    backbone = architectures.build(ModelConfig(arch="efficientnetb0", image_size=32, weights=path), HEADS).get_layer(
+    backbone = architectures.build(ModelConfig(arch="efficientnetb0", weights=path), HEADS, 32).get_layer(
         transfer.BACKBONE)
     for a, b in zip(source.weights, backbone.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -159,10 +159,9 @@ def test_kerass_own_imagenet_file_format_loads_into_the_imagenet_stem(tmp_path):
 
 def test_a_missing_weights_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="--weights=.*nothing.h5: no such file"):
-        architectures.build(ModelConfig(arch="mobilenetv2", image_size=32, weights=str(tmp_path / "nothing.h5")),
-                            HEADS)
+        architectures.build(ModelConfig(arch="mobilenetv2", weights=str(tmp_path / "nothing.h5")), HEADS, 32)
 
 
 def test_unknown_arch():
     with pytest.raises(ValueError, match="unknown arch"):
-        architectures.build(ModelConfig(arch="alexnet"), HEADS)
+        architectures.build(ModelConfig(arch="alexnet"), HEADS, 227)

@@ -20,6 +20,7 @@ from PIL import Image
 import architectures
 from configs import tiny, with_data
 from datasets import targets_of
+from evaluation import metrics
 from input_pipeline import preprocess
 from input_pipeline.config import BuildConfig
 from input_pipeline.labels import head_sizes
@@ -30,7 +31,7 @@ from input_pipeline.writer import build
 from processes import ROOT
 from serving import tflite
 from serving.predictor import Predictor
-from training import metrics, steps
+from training import steps
 from training.loop import train_and_evaluate
 
 TOLERANCE = 1e-4
@@ -69,7 +70,7 @@ def evaluation_probabilities(configs, results, oversample):
     """What finish() computes metrics.json from: the eval pipeline and the best weights in float32."""
     data_cfg, model_cfg, _ = configs
     heads = head_sizes(data_cfg.head_names, data_cfg.bins, [])
-    model = architectures.build(model_cfg, heads)
+    model = architectures.build(model_cfg, heads, data_cfg.image_size)
     tf.train.Checkpoint(model=model).restore(results["checkpoint"]).assert_existing_objects_matched()
     _, _, test_files = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
     eval_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", targets_of(data_cfg), oversample=oversample)

@@ -3,11 +3,14 @@
     input_pipeline/sources, input_pipeline/writer   no TensorFlow (build_input starts fast,
                                                      its worker processes stay small); only
                                                      the MTCNN detector loads it, when made
-    input_pipeline     nothing from architectures, training or serving (the data side)
-    architectures      networks only: nothing from training or serving
-    serving            nothing from training (inference needs no training code)
+    input_pipeline     nothing from architectures, evaluation, training or serving (the data side)
+    architectures      networks only: nothing from evaluation, training or serving
+    evaluation         figures of a predict function's pass: nothing from training,
+                       serving or experiments (the trainer and the drivers call it)
+    serving            nothing from training or evaluation (inference needs no training code)
     training           nothing from experiments (one run; experiments drive many); its
-                       train step nothing from serving
+                       task, step and trainer nothing from serving (the export is the
+                       orchestration's call); train_and_evaluate under 60 lines
     scripts            flags and main(): packages only, no sys.path lines, no other script
 """
 
@@ -20,7 +23,7 @@ import pytest
 
 from processes import ROOT
 
-PACKAGES = ("input_pipeline", "architectures", "training", "serving", "experiments")
+PACKAGES = ("input_pipeline", "architectures", "evaluation", "training", "serving", "experiments")
 ENTRY_POINTS = ("build_input.py", "model.py")
 TENSORFLOW = ("tensorflow", "keras", "mtcnn")  # mtcnn imports TensorFlow.
 # The one place the build side may load TensorFlow: inside the function that makes an
@@ -118,16 +121,28 @@ def test_importing_the_build_side_really_loads_no_tensorflow():
 
 
 @pytest.mark.parametrize("package,forbidden", [
-    ("input_pipeline", ("architectures", "training", "serving", "experiments")),
-    ("architectures", ("training", "serving", "experiments")),
-    ("serving", ("training", "experiments")),
+    ("input_pipeline", ("architectures", "evaluation", "training", "serving", "experiments")),
+    ("architectures", ("evaluation", "training", "serving", "experiments")),
+    ("evaluation", ("training", "serving", "experiments")),
+    ("serving", ("evaluation", "training", "experiments")),
     ("training", ("experiments",)),
-    ("training.steps", ("serving",)),  # The step trains; exporting is the orchestration's call.
+    # The task, the step and the trainer train; exporting is the orchestration's call.
+    ("training.task", ("serving",)),
+    ("training.steps", ("serving",)),
+    ("training.trainer", ("serving",)),
 ])
 def test_a_package_imports_nothing_downstream_of_it(package, forbidden):
     for name in under(package):
         reached = {m for m in closure(name) if m.split(".")[0] in forbidden}
         assert not reached, f"{name} imports {sorted(reached)}"
+
+
+def test_train_and_evaluate_is_a_short_orchestration():
+    """The trainer, the task and the evaluators do the work; the function that joins them
+    stays one screen."""
+    tree = ast.parse(open(MODULES["training.loop"]).read())
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train_and_evaluate")
+    assert function.end_lineno - function.lineno + 1 < 60
 
 
 @pytest.mark.parametrize("name", under("scripts"))

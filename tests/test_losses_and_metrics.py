@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from evaluation import calibration, fairness, metrics
 from input_pipeline import labels
-from training import losses, metrics
+from training import losses
 
 
 def test_one_off_counts_adjacent_groups_only():
@@ -103,12 +104,12 @@ def test_ece_on_hand_made_cases():
     # Two confidence bins: 4 faces at 0.9 with 3 right, 4 at 0.6 with 2 right.
     p = np.array([[0.9, 0.1]] * 4 + [[0.6, 0.4]] * 4)
     y = np.array([0, 0, 0, 1, 0, 0, 1, 1])
-    ece, bins = metrics.calibration(p, y)
+    ece, bins = calibration.calibration(p, y)
     np.testing.assert_allclose(ece, 0.5 * abs(0.75 - 0.9) + 0.5 * abs(0.5 - 0.6))
     filled = [b for b in bins if b["count"]]
     assert [(b["count"], b["accuracy"]) for b in filled] == [(4, 0.5), (4, 0.75)]
-    assert len(bins) == metrics.ECE_BINS and bins[-1]["high"] == 1.0
-    perfect, _ = metrics.calibration(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]))
+    assert len(bins) == calibration.ECE_BINS and bins[-1]["high"] == 1.0
+    perfect, _ = calibration.calibration(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]))
     assert perfect == 0.0
 
 
@@ -116,7 +117,8 @@ def test_an_empty_set_has_no_figures_not_zeros():
     """An empty validation split scored 0.0, beat -inf and was kept as the best checkpoint."""
     none = metrics.summarize(np.zeros((0, 3)), np.zeros((0,), np.int64), ["a", "b", "c"], one_off=True)
     assert none["num_examples"] == 0
-    assert none["accuracy"] is None and none["one_off_accuracy"] is None and none["ece"] is None
+    assert none["accuracy"] is None and none["one_off_accuracy"] is None
+    assert calibration.calibration(np.zeros((0, 3)), np.zeros((0,), np.int64))[0] is None
     unlabelled = metrics.summarize(np.eye(3)[[0, 1]], np.array([-1, -1]), ["a", "b", "c"], one_off=False)
     assert unlabelled["accuracy"] is None
     years = metrics.summarize_years(np.zeros((1, 101)), np.array([-1]), labels.ADIENCE, np.array([-1]))
@@ -139,11 +141,17 @@ def test_the_score_averages_the_heads_that_saw_faces():
     assert metrics.score({"gender": right, "age_years": years}) == (1.0 - 2.0) / 2
 
 
+def test_the_recorded_test_score_is_read_and_an_older_metrics_json_still_scores():
+    figures = {"gender": metrics.summarize(np.eye(2)[[0, 0]], np.array([0, 1]), ["m", "f"], one_off=False)}
+    assert metrics.recorded_score({"score": {"single_crop": 0.25}, "single_crop": figures}) == 0.25
+    assert metrics.recorded_score({"single_crop": figures}) == 0.5  # Written before "score" was.
+
+
 def test_fairness_breakdown_on_hand_made_groups():
     head_labels = {"gender": np.array([0, 0, 1, 1, 1, -1]), "race": np.array([0, 1, 0, 1, -1, 1]),
                    "age": np.array([0, 1, 0, 1, 1, 0])}
     predicted = np.eye(2)[[0, 1, 1, 0, 1, 1]]  # Right, right, wrong, wrong, right, wrong.
-    out = metrics.breakdown("age", predicted, head_labels, {"gender": ["m", "f"], "race": ["A", "B", "C"]})
+    out = fairness.breakdown("age", predicted, head_labels, {"gender": ["m", "f"], "race": ["A", "B", "C"]})
     gender = out["gender"]
     assert gender["groups"] == {"m": {"num_examples": 2, "value": 1.0}, "f": {"num_examples": 3, "value": 1 / 3}}
     assert gender["best"] == "m" and gender["worst"] == "f" and abs(gender["gap"] - 2 / 3) < 1e-9
@@ -152,5 +160,5 @@ def test_fairness_breakdown_on_hand_made_groups():
     years = {"gender": np.array([0, 1]), "race": np.array([-1, -1]), "age_years": np.array([20, 40])}
     p = np.zeros((2, 101))
     p[0, 22] = p[1, 30] = 1.0
-    mae = metrics.breakdown("age_years", p, years, {"gender": ["m", "f"], "race": ["A"]})
+    mae = fairness.breakdown("age_years", p, years, {"gender": ["m", "f"], "race": ["A"]})
     assert mae["gender"]["best"] == "m" and mae["gender"]["gap"] == 8.0 and "race" not in mae  # Lower MAE is better.

@@ -12,6 +12,8 @@ import tensorflow as tf
 import architectures
 from architectures.config import ModelConfig
 from configs import tiny
+from evaluation import metrics as evaluation_metrics
+from input_pipeline import preprocess
 from processes import ROOT, model_command
 from training import losses, optim, steps
 from training.config import TrainConfig
@@ -45,12 +47,12 @@ def test_a_few_steps_on_separable_data_lower_the_loss(jit_compile):
     images[labels == 1, :16] += 150  # Class 1: bright top half (survives the random flips).
     data = tf.data.Dataset.from_tensor_slices((images, {"age": labels, "gender": labels})).repeat().batch(16)
     strategy = tf.distribute.get_strategy()
-    model = architectures.build(ModelConfig(image_size=32, dropout=0.0), {"gender": 2})
+    model = architectures.build(ModelConfig(dropout=0.0), {"gender": 2}, 32)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
     totals = steps.StepTotals({"gender": 2})
-    step = steps.make_train_step(model, optimizer, strategy, {"gender": 2}, image_size=32, totals=totals,
-                                 jit_compile=jit_compile)
+    step = steps.make_train_step(model, optimizer, strategy, losses.Objective({"gender": 2}),
+                                 preprocess.augmentation(32), totals=totals, jit_compile=jit_compile)
     iterator = iter(data)
     history, counts = [], np.zeros(3)
     for i in range(40):
@@ -72,6 +74,9 @@ def test_training_writes_metrics_checkpoints_summaries_and_an_export(small_shard
     run = tmp_path / "run"
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["single_crop"]["age"]["num_examples"] == 6
+    # Each test evaluator's score, the one the drivers read, is the score of its figures.
+    for crop in ("single_crop", "over_sampled"):
+        assert saved["score"][crop] == evaluation_metrics.score(saved[crop]) is not None
     assert set(saved["over_sampled"]["age"]) >= {"accuracy", "one_off_accuracy", "confusion_matrix",
                                                  "per_class_accuracy"}
     config = json.loads((run / "config.json").read_text())
@@ -142,7 +147,7 @@ def test_transfer_learning_trains_the_head_then_fine_tunes(small_shards, tmp_pat
     data_cfg, model_cfg, cfg = tiny(small_shards, tmp_path / "run", arch="mobilenetv2", image_size=32, head_steps=2,
                                     fine_tune_layers=4, export=False)
     weights = str(tmp_path / "backbone.weights.h5")  # Pre-trained weights, as a file (no download here).
-    architectures.build(model_cfg, {"age": 8}).get_layer("backbone").save_weights(weights)
+    architectures.build(model_cfg, {"age": 8}, 32).get_layer("backbone").save_weights(weights)
     with caplog.at_level("INFO", logger="absl"):
         train_and_evaluate(data_cfg, dataclasses.replace(model_cfg, weights=weights), cfg)
     assert f"starting from the {weights} backbone weights" in caplog.text
@@ -280,3 +285,13 @@ def test_model_py_says_what_it_trains():
     assert "any of the heads age, gender, race and age_years" in result.stdout
     assert "an age or gender classifier" not in result.stdout
     assert "--[no]color_jitter" in result.stdout and "--[no]expect_gpu" in result.stdout
+
+
+def test_intervals_of_zero_steps_are_refused():
+    """--log_every=0 crashed the loop on a modulo; now the config names the flag."""
+    for name in ("train_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
+        with pytest.raises(ValueError, match=f"--{name} must be at least 1, not 0"):
+            TrainConfig(**{name: 0})
+    with pytest.raises(ValueError, match="--histogram_every must be 0"):
+        TrainConfig(histogram_every=-1)
+    assert TrainConfig(histogram_every=0).histogram_every == 0

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from configs import tiny
+from evaluation import metrics
 from processes import model_command, read, start, wait_for
-from training import metrics
 from training.checkpoints import Interrupted, StopRequest
 from training.loop import train_and_evaluate
 
@@ -120,13 +120,13 @@ def test_stop_request_catches_sigterm_and_a_second_ctrl_c_stops_at_once():
 
 
 def test_sigterm_during_the_last_validation_skips_the_test_pass(small_shards, tmp_path, monkeypatch):
-    real = metrics.evaluate
+    real = metrics.predict_all
 
     def evaluate_then_sigterm(*args):
         os.kill(os.getpid(), signal.SIGTERM)
         return real(*args)
 
-    monkeypatch.setattr(metrics, "evaluate", evaluate_then_sigterm)
+    monkeypatch.setattr(metrics, "predict_all", evaluate_then_sigterm)
     with pytest.raises(Interrupted, match="stopped by SIGTERM at step 2"):
         train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=2))
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints")).endswith("ckpt-2")

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 import architectures
 from architectures.config import ModelConfig
-from training import optim, steps
+from input_pipeline import preprocess
+from training import losses, optim, steps
 from training.config import TrainConfig
 
 SIZE, BATCH = 16, 8
@@ -54,7 +55,7 @@ class Poison(keras.layers.Layer):
 def model_with(poison):
     keras.utils.set_random_seed(1)
     if not poison:
-        return architectures.build(ModelConfig(arch="tiny", image_size=SIZE, dropout=0.0), HEADS)
+        return architectures.build(ModelConfig(arch="tiny", dropout=0.0), HEADS, SIZE)
     images = keras.Input((SIZE, SIZE, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(keras.layers.Rescaling(1 / 255)(images))
     x = keras.layers.GlobalAveragePooling2D()(Poison()(x))
@@ -74,7 +75,8 @@ def one_step(strategy, clip_norm=0.0, loss_scaling=False, poison=False):
     images, labels = batch()
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(BATCH).repeat()
     iterator = iter(strategy.experimental_distribute_dataset(data))
-    step = steps.make_train_step(model, optimizer, strategy, HEADS, SIZE, color_jitter=False, clip_norm=clip_norm)
+    step = steps.make_train_step(model, optimizer, strategy, losses.Objective(HEADS),
+                                 preprocess.augmentation(SIZE, color_jitter=False), clip_norm=clip_norm)
     loss, _, _ = step(iterator, tf.constant(1, tf.int64))
     scale = float(optimizer.dynamic_scale.numpy()) if loss_scaling else None
     return before, model.get_weights(), float(loss), scale

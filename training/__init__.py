@@ -1,17 +1,21 @@
-"""Training on a shard set: train_and_evaluate(DataConfig, ModelConfig, TrainConfig).
+"""Training on a shard set: loop.train_and_evaluate(DataConfig, ModelConfig, TrainConfig).
 
-    config.py        TrainConfig              flags.py     model.py's flags -> the three configs
-    runtime.py       strategy, precision, workers
-    optim.py         optimizers and schedules  losses.py    masked cross-entropy, class weights
+    loop.py          train_and_evaluate: the orchestration of one run; the test fold's
+                     figures, plots and the export at the end (finish)
+    task.py          Task: the label space, the objective, the model, its optimizers and phases
+    trainer.py       Trainer: the compiled step in a strategy, checkpoints, stop signals,
+                     read-backs, summaries, the best checkpoint by validation
+    runtime.py       strategy, precision, workers, seeds (Runtime)
     steps.py         compiled train and predict steps
-    metrics.py       exact, one-off, per-class accuracy, confusion matrix over a pass
+    losses.py        masked cross-entropy, class and head weights, the Objective
+    optim.py         optimizers and schedules
+    checkpoints.py   resume and best checkpoints, stop on SIGTERM or Ctrl-C
     summaries.py     TensorBoard and progress lines        plots.py  confusion matrix, reliability
     reruns.py        a run's fingerprint, reruns of other settings refused
-    checkpoints.py   resume and best checkpoints, stop on SIGTERM or Ctrl-C
-    task.py          the heads' label space, the model and its optimizers
-    evaluators.py    named passes: validation, test single crop, test over-sampled
-    loop.py          the loop, the test fold's figures and the export
+    config.py        TrainConfig              flags.py     model.py's flags -> the three configs
 
-The experiments over many runs (tuning, cross-validation, the architecture comparison)
-are the experiments package, which imports this one and never the reverse.
+The figures (named evaluators; accuracy, calibration, fairness) are the evaluation
+package, which training calls. The experiments over many runs (tuning, cross-validation,
+the architecture comparison) are the experiments package, which imports this one and
+never the reverse.
 """

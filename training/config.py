@@ -31,8 +31,15 @@ class TrainConfig:
     eval_every: int = 500
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
-    histogram_every: int = 1000
+    histogram_every: int = 1000  # 0: none.
     export: bool = True
+
+    def __post_init__(self):
+        for name in ("train_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, not {getattr(self, name)}")
+        if self.histogram_every < 0:
+            raise ValueError(f"--histogram_every must be 0 (no histograms) or more, not {self.histogram_every}")
 
 
 class RunError(ValueError):

@@ -123,13 +123,13 @@ flags.DEFINE_integer("log_every", _T.log_every,
 flags.DEFINE_integer("eval_every", _T.eval_every, "Steps between validation passes.")
 flags.DEFINE_integer("checkpoint_every", _T.checkpoint_every, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", _T.keep_checkpoints, "Checkpoints kept.")
-flags.DEFINE_integer("histogram_every", _T.histogram_every, "Steps between weight histograms.")
+flags.DEFINE_integer("histogram_every", _T.histogram_every, "Steps between weight histograms; 0: none.")
 flags.DEFINE_bool("export", _T.export, "Export a SavedModel with preprocessing and class names at the end.")
 
 
 def configs_from_flags(values):
     """(DataConfig, ModelConfig, TrainConfig) from parsed flag values (an entry point's FLAGS):
-    every field has the flag of its name (--image_size sets both the crop and the model's input).
+    every field has the flag of its name (--image_size is the data's crop, the model's input).
     Settings the configs refuse raise app.UsageError with their message, for absl to print."""
     def value(name):
         found = values[name].value

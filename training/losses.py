@@ -56,6 +56,26 @@ def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weight
     return masked_cross_entropy(labels_, logits, logits.shape[-1], labelled, label_smoothing, class_weights)
 
 
+class Objective:
+    """A run's training loss: the sum over `heads` of each head's weight (`head_weights`,
+    1 when not named) times its masked loss (head_loss, with `label_smoothing` and the
+    head's `class_weights`). Called in the train step on one replica's batch: `labels_`
+    and `logits` {head: (B, ...)}, `labelled` (heads,) the faces of the whole batch with
+    each head's label."""
+
+    def __init__(self, heads, class_weights=None, head_weights=None, label_smoothing=0.0):
+        self.heads, self.label_smoothing = tuple(heads), label_smoothing
+        self.class_weights, self.head_weights = class_weights or {}, head_weights or {}
+
+    def __call__(self, labels_, logits, labelled):
+        loss = 0.0
+        for i, head in enumerate(self.heads):
+            loss += self.head_weights.get(head, 1.0) * head_loss(
+                head, labels_[head], tf.cast(logits[head], tf.float32), labelled[i], self.label_smoothing,
+                self.class_weights.get(head))
+        return loss
+
+
 def parse_head_weights(items, heads):
     """{head: weight} of --head_weights ["age=1", "gender=0.5"]; heads not named weigh 1."""
     weights = dict.fromkeys(heads, 1.0)

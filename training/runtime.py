@@ -1,12 +1,60 @@
 """Where and how training runs: devices, tf.distribute strategy, precision, workers, logs."""
 
+import dataclasses
 import hashlib
 import logging as pylogging
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+from training.config import RunError
+
+
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """Where a run trains: its strategy, the dtype policy its layers are built under, and
+    this worker's role."""
+
+    strategy: tf.distribute.Strategy
+    policy: str  # The Keras dtype policy: float32, mixed_float16 or mixed_bfloat16.
+    is_chief: bool  # Writes summaries, metrics and the export (worker_role).
+    task_id: int
+
+    @property
+    def replicas(self):
+        return self.strategy.num_replicas_in_sync
+
+    @property
+    def multi_worker(self):
+        return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+    def check_batch(self, batch_size):
+        """RunError when the replicas cannot split a global batch of `batch_size` evenly."""
+        if batch_size % self.replicas:
+            raise RunError(f"--batch_size={batch_size} does not split evenly over the {self.replicas} replicas "
+                           f"of this {type(self.strategy).__name__}: choose a multiple of {self.replicas}")
+
+
+def start(cfg, seed, deterministic=False):
+    """The Runtime of TrainConfig `cfg`, set up before any layer is built: logical CPU
+    devices, the seeds, op determinism, the strategy, the global dtype policy.
+
+    Initialisation, dropout and the tf.data shuffles follow `seed` in every run, so runs
+    compared with each other (tuning trials, CV folds) start alike. Op-level determinism
+    costs speed and stays behind `deterministic` (--deterministic)."""
+    split_cpu(cfg.cpu_devices)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = choose_strategy(cfg.distribution)
+    if warning := accelerator_warning(cfg.expect_gpu, cfg.distribution, cfg.cpu_devices):
+        logging.warning("%s", warning)
+    policy = choose_precision(cfg.mixed_precision)
+    keras.mixed_precision.set_global_policy(policy)
+    return Runtime(strategy, policy, *worker_role(strategy))
 
 
 def split_cpu(num_devices):

@@ -4,8 +4,6 @@ import keras
 import tensorflow as tf
 
 from architectures.heads import expected_years
-from input_pipeline import preprocess
-from training import losses
 
 
 class StepTotals:
@@ -46,25 +44,27 @@ class StepTotals:
                 "counts": dict(zip(self.counts, counts, strict=True))}
 
 
-def make_train_step(model, optimizer, strategy, heads, image_size, seed=0, color_jitter=True, label_smoothing=0.0,
-                    class_weights=None, head_weights=None, clip_norm=0.0, totals=None, jit_compile=False):
+def make_train_step(model, optimizer, strategy, objective, augment, seed=0, clip_norm=0.0, totals=None,
+                    jit_compile=False):
     """A tf.function that takes the next batch of uint8 faces from a distributed
-    iterator, augments it (preprocess.train_batch: crops of `image_size`, `color_jitter`),
-    trains one step on every replica, and returns the summed loss, per-head counts and
-    the number of replicas asked to stop. The counts are (correct, one-off, known) for a
-    class head and (summed absolute error in years, within 5 years, known) for age_years.
+    iterator, augments each replica's share (`augment(images, seed)`, e.g.
+    preprocess.augmentation), trains one step on every replica, and returns the summed
+    loss, per-head counts and the number of replicas asked to stop. The counts are
+    (correct, one-off, known) for a class head and (summed absolute error in years,
+    within 5 years, known) for age_years.
 
-    The loss is the sum over heads of each head's weight (`head_weights`) times its mean
-    loss over the faces of the whole batch (all replicas) that carry its label: a head
-    labelled on few faces of a batch learns at the rate of one labelled on all of them.
-    `clip_norm` > 0 clips the whole batch's gradient to that global norm.
+    The loss is `objective` (losses.Objective: the sum over its heads of each head's
+    weight times its mean loss over the faces of the whole batch, all replicas, that
+    carry its label: a head labelled on few faces of a batch learns at the rate of one
+    labelled on all of them) plus the model's regularization losses. `clip_norm` > 0
+    clips the whole batch's gradient to that global norm. `seed` and the step number
+    seed the augmentation.
 
     With `totals` (a StepTotals) the step also adds its figures to them on the device;
     the results need not be read. `jit_compile` compiles each replica's augmentation,
     forward and backward pass with XLA (the gradient update and the stop vote stay
     outside: they talk to the other replicas)."""
-    class_weights = class_weights or {}
-    head_weights = head_weights or {}
+    heads = objective.heads
     # Keras 3's TF optimizer sums over the replicas the gradients each one hands it, but
     # clips them (global_clipnorm) and, under LossScaleOptimizer, decides "finite?" (from
     # the first replica alone) before that sum, on each replica's partial gradient: one
@@ -77,14 +77,10 @@ def make_train_step(model, optimizer, strategy, heads, image_size, seed=0, color
     loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
     def gradients(images, labels, replica_seed, labelled):
-        images = preprocess.train_batch(images, replica_seed, image_size, color_jitter)
+        images = augment(images, replica_seed)
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            loss = 0.0
-            for i, head in enumerate(heads):
-                loss += head_weights.get(head, 1.0) * losses.head_loss(
-                    head, labels[head], tf.cast(logits[head], tf.float32), labelled[i], label_smoothing,
-                    class_weights.get(head))
+            loss = objective(labels, logits, labelled)
             if model.losses:  # Weight decay and head penalties, once per global batch.
                 loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(x, tf.float32) for x in model.losses]))
             scaled = optimizer.scale_loss(loss)

@@ -8,7 +8,6 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from input_pipeline import preprocess
 from input_pipeline.progress import format_duration
 from training.plots import confusion_image, reliability_image
 
@@ -36,10 +35,11 @@ def write_eval_summaries(writer, figures, step, prefix, class_names):
                                  reliability_image(f["reliability"], f["ece"], f"{prefix} / {head}, step {step}"))
 
 
-def write_input_images(writer, train_dataset, image_size, class_names, color_jitter=True):
-    """A few training inputs as the model sees them (augmented), labels in the description."""
+def write_input_images(writer, train_dataset, augment, class_names):
+    """A few training inputs as the model sees them (`augment`ed: preprocess.augmentation),
+    labels in the description."""
     images, labels = next(iter(train_dataset))
-    images = preprocess.train_batch(images[:6], tf.constant([0, 0], tf.int64), image_size, color_jitter)
+    images = augment(images[:6], tf.constant([0, 0], tf.int64))
     names = []
     for i in range(len(images)):
         parts = []

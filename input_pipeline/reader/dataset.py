@@ -18,6 +18,7 @@ import json
 import os
 
 import tensorflow as tf
+from absl import logging
 
 from input_pipeline import labels, preprocess
 from input_pipeline.reader import cache, parse, split
@@ -89,6 +90,15 @@ def _train_files(files, cfg, input_context):
     elif workers > 1:
         record_shard = (workers, worker)  # Every worker reads them all and keeps its share of records.
     return paths.shuffle(len(files), seed=cfg.seed, reshuffle_each_iteration=True), record_shard
+
+
+def with_stored_size(cfg, manifest):
+    """`cfg`, resizing to 256 when the shards hold original JPEGs of varying size
+    (build_input --image_size=0) and --resize is not set: batches need one size."""
+    if manifest["image_size"] or cfg.resize:
+        return cfg
+    logging.info("the shards hold faces of varying size: resizing them to 256 (set --resize to change)")
+    return dataclasses.replace(cfg, resize=256)
 
 
 def make_train_dataset(cfg, files, targets, input_context=None):
