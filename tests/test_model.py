@@ -176,7 +176,7 @@ def test_mixed_bfloat16_runs_steps(small_shards, tmp_path):
     assert "step 3/3" in result.stderr
 
 
-def test_original_size_shards_are_resized_before_batching(small_adience, tmp_path):
+def test_original_size_shards_are_resized_before_batching(small_adience, tmp_path, monkeypatch):
     from input_pipeline.config import BuildConfig
     from input_pipeline.writer import build
 
@@ -185,6 +185,15 @@ def test_original_size_shards_are_resized_before_batching(small_adience, tmp_pat
     data, model_cfg, cfg = tiny(shards, tmp_path / "run", train_steps=2, export=False)
     train_and_evaluate(data, model_cfg, cfg)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["data"]["resize"] == 256
+    # The architecture comparison's speed measurement resizes them too (real Adience faces
+    # differ in size, and it stopped on its first batch).
+    from experiments import architecture_cost
+    from input_pipeline.reader import dataset
+
+    resized, make = [], dataset.make_train_dataset
+    monkeypatch.setattr(dataset, "make_train_dataset", lambda cfg, *a: resized.append(cfg.resize) or make(cfg, *a))
+    images_per_second, _ = architecture_cost.training_speed(data, model_cfg, cfg, timed_steps=1, warmup=1)
+    assert images_per_second > 0 and resized == [256]
 
 
 def test_mixed_float16_uses_loss_scaling(small_shards, tmp_path):
