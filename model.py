@@ -48,6 +48,8 @@ def print_table(metrics, test_fold, model_dir):
                 if "one_off_accuracy" in f:
                     line += f", one-off {100 * f['one_off_accuracy']:.1f}%"
                 line += f", ECE {100 * f['ece']:.1f}%"
+                if f.get("ece_calibrated") is not None:
+                    line += f" ({100 * f['ece_calibrated']:.1f}% calibrated, T={f['temperature']:.2f})"
             gaps = [f"{a} gap {fair['gap'] if head == 'age_years' else 100 * fair['gap']:.1f}"
                     f"{'' if head == 'age_years' else ' pts'} ({fair['best']} best, {fair['worst']} worst)"
                     for a, fair in f["fairness"].items() if fair["gap"] is not None]

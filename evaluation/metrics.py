@@ -97,13 +97,14 @@ def figures(probabilities, labels, task):
 
 def predict_all(predict, heads, eval_dataset):
     """({head: (N, outputs) probabilities}, {name: (N,) labels, -1 unknown} of every
-    labels.HEADS) over one pass of `eval_dataset`, `predict` from steps.make_predict_step."""
+    labels.HEADS) over one pass of `eval_dataset`, `predict` from steps.make_predict_step.
+    Any other output of `predict` (the temperature-scaled probabilities,
+    calibration.CALIBRATED + head) is kept under its key too."""
     probabilities = {head: [] for head in heads}
     labels = {}
     for images, batch_labels in eval_dataset:
-        batch_probabilities = predict(images)
-        for head in heads:
-            probabilities[head].append(batch_probabilities[head].numpy())
+        for key, value in predict(images).items():
+            probabilities.setdefault(key, []).append(value.numpy())
         for name, value in batch_labels.items():
             labels.setdefault(name, []).append(value.numpy())
     if not labels:  # An empty pass.

@@ -26,16 +26,19 @@ _IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8)
 class ExportModule(tf.Module):
     """A float32 model with the serving crop in front: faces in, probabilities out."""
 
-    def __init__(self, model, heads, class_names, stored_size, crop_size):
+    def __init__(self, model, heads, class_names, stored_size, crop_size, temperatures=None):
         super().__init__()
         self.model = model
         self.heads = heads
+        self.temperatures = dict(temperatures or {})  # {head: T}: its logits / T before the softmax.
         self.stored_size, self.crop_size = stored_size, crop_size
         self.class_names = {head: tf.constant(names) for head, names in class_names.items()}
 
     def _probabilities(self, crops):
         logits = self.model(tf.cast(crops, tf.float32), training=False)
-        outputs = {f"{head}_probabilities": tf.nn.softmax(tf.cast(logits[head], tf.float32)) for head in self.heads}
+        outputs = {f"{head}_probabilities": tf.nn.softmax(tf.cast(logits[head], tf.float32)
+                                                          / self.temperatures.get(head, 1.0))
+                   for head in self.heads}
         if "age_years" in self.heads:
             outputs["age_years_expected"] = expected_years(outputs["age_years_probabilities"])
         return outputs
@@ -83,16 +86,18 @@ def float32_copy(model, model_cfg, heads):
     return copy
 
 
-def export(model, heads, class_names, age_bins, stored_size, crop_size, directory, face_crop):
+def export(model, heads, class_names, age_bins, stored_size, crop_size, directory, face_crop, temperatures=None):
     """Saves the SavedModel and its metadata.json into `directory`; returns it. `model`
     must compute in float32 (float32_copy); `heads` {head: outputs}; `class_names` of the
-    class heads; `face_crop` is the shards' manifest entry."""
-    module = ExportModule(model, heads, class_names, stored_size, crop_size)
+    class heads; `face_crop` is the shards' manifest entry; `temperatures` {head: T} the
+    calibration every signature applies (none: the model's own probabilities)."""
+    temperatures = dict(temperatures or {})
+    module = ExportModule(model, heads, class_names, stored_size, crop_size, temperatures)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
                                                        "serve_images": module.serve_images,
                                                        "serve_crops": module.serve_crops,
                                                        "serve_probabilities": module.serve_probabilities})
     info = metadata.Metadata({head: list(names) for head, names in class_names.items()}, stored_size, crop_size,
-                             face_crop, age_bins.as_dict(), "age_years" in heads)
+                             face_crop, age_bins.as_dict(), "age_years" in heads, temperatures)
     metadata.write(os.path.join(directory, metadata.FILE), info)
     return directory

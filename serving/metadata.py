@@ -10,6 +10,10 @@
                            how the training faces were framed, copied from the shards'
                            manifest (input_pipeline.faces); {"method": "none"}: the
                            dataset's own crops, which prediction cannot reproduce
+     "temperatures": {"age": 1.7, "gender": 1.3}}
+                           each class head's logits are divided by this before the
+                           softmax, in the SavedModel itself (temperature scaling fitted
+                           on the validation split); {}: the model's own probabilities
 """
 
 import dataclasses
@@ -29,6 +33,7 @@ class Metadata:
     face_crop: dict = dataclasses.field(default_factory=lambda: {"method": "none"})  # Absent before 0.2.
     age_bins: dict = dataclasses.field(default_factory=labels.ADIENCE.as_dict)  # Absent before 0.3.
     age_years: bool = False  # Absent before 0.3.
+    temperatures: dict = dataclasses.field(default_factory=dict)  # Absent in older exports: not calibrated.
 
     @property
     def heads(self):
@@ -51,7 +56,7 @@ def read(export_dir):
     with open(path) as f:
         try:
             found = json.load(f)
-            optional = ("face_crop", "age_bins", "age_years")
+            optional = ("face_crop", "age_bins", "age_years", "temperatures")
             return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)
                                if field.name in found or field.name not in optional})
         except (ValueError, KeyError) as e:

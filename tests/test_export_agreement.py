@@ -20,7 +20,8 @@ from PIL import Image
 import architectures
 from configs import tiny, with_data
 from datasets import targets_of
-from evaluation import metrics
+from evaluation import calibration, metrics
+from evaluation.calibration import CALIBRATED
 from input_pipeline import preprocess
 from input_pipeline.config import BuildConfig
 from input_pipeline.labels import head_sizes
@@ -29,7 +30,7 @@ from input_pipeline.reader.manifest import load_folds
 from input_pipeline.sources import sample
 from input_pipeline.writer import build
 from processes import ROOT
-from serving import tflite
+from serving import metadata, tflite
 from serving.predictor import Predictor
 from training import steps
 from training.loop import train_and_evaluate
@@ -67,14 +68,21 @@ def stored_test_faces(shards, data_cfg):
 
 
 def evaluation_probabilities(configs, results, oversample):
-    """What finish() computes metrics.json from: the eval pipeline and the best weights in float32."""
+    """What finish() computes metrics.json from: the eval pipeline and the best weights in
+    float32, each head's probabilities temperature-scaled as the export's are (its raw
+    ones under "raw/<head>")."""
     data_cfg, model_cfg, _ = configs
     heads = head_sizes(data_cfg.head_names, data_cfg.bins, [])
     model = architectures.build(model_cfg, heads, data_cfg.image_size)
     tf.train.Checkpoint(model=model).restore(results["checkpoint"]).assert_existing_objects_matched()
     _, _, test_files = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
     eval_ds = dataset.make_eval_dataset(data_cfg, test_files, "test", targets_of(data_cfg), oversample=oversample)
-    probabilities, labels = metrics.predict_all(steps.make_predict_step(model, heads, oversample), heads, eval_ds)
+    temperatures = results["calibration"]["temperatures"]
+    probabilities, labels = metrics.predict_all(steps.make_predict_step(model, heads, oversample, temperatures),
+                                                heads, eval_ds)
+    for head in heads:
+        probabilities[f"raw/{head}"] = probabilities[head]
+        probabilities[head] = probabilities.pop(CALIBRATED + head)
     return probabilities, labels
 
 
@@ -96,6 +104,15 @@ def test_every_path_gives_the_same_prediction(sample_shards, tmp_path, resize, c
     reference, labels = evaluation_probabilities(configs, results, oversample=False)
     for task in HEADS:  # The same faces in the same order.
         np.testing.assert_array_equal(labels[task], [face_labels[task] for _, face_labels in faces])
+        # Every path below gives the calibrated probabilities: scaled by a temperature fitted on
+        # validation, recorded in the export's metadata, with the raw model's predicted class.
+        t = results["calibration"]["temperatures"][task]
+        assert t and abs(t - 1) > 1e-3 and metadata.read(export_dir).temperatures[task] == t
+        assert not np.allclose(reference[task], reference[f"raw/{task}"], atol=1e-3)
+        np.testing.assert_array_equal(reference[task].argmax(axis=1), reference[f"raw/{task}"].argmax(axis=1))
+        known = labels[task] >= 0
+        assert results["single_crop"][task]["ece_calibrated"] == calibration.calibration(
+            reference[task][known], labels[task][known])[0]
 
     loaded = tf.saved_model.load(export_dir)
     stored = np.stack([np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")) for jpeg in jpegs])

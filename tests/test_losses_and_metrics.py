@@ -113,6 +113,23 @@ def test_ece_on_hand_made_cases():
     assert perfect == 0.0
 
 
+def test_temperature_scaling_lowers_the_nll_of_an_over_confident_set_and_keeps_every_argmax():
+    rng = np.random.default_rng(0)
+    labels_ = rng.integers(0, 4, size=2000)
+    logits = rng.normal(size=(2000, 4))
+    logits[np.arange(2000), labels_] += 1.0  # Right about half the time ...
+    over_confident = np.exp(4 * logits) / np.exp(4 * logits).sum(axis=1, keepdims=True)  # ... sure every time.
+    t = calibration.fit_temperature(over_confident, labels_)
+    assert 3.5 < t < 4.5  # It undoes the factor 4.
+    after = calibration.scaled(over_confident, t)
+    assert calibration.nll(after, labels_) < 0.8 * calibration.nll(over_confident, labels_)
+    assert calibration.calibration(after, labels_)[0] < 0.3 * calibration.calibration(over_confident, labels_)[0]
+    np.testing.assert_array_equal(after.argmax(axis=1), over_confident.argmax(axis=1))
+    np.testing.assert_allclose(calibration.scaled(over_confident, 1.0), over_confident, atol=1e-9)
+    assert calibration.fit_temperature(np.zeros((0, 4)), np.zeros((0,), np.int64)) is None
+    assert calibration.nll(np.zeros((0, 4)), np.zeros((0,), np.int64)) is None
+
+
 def test_an_empty_set_has_no_figures_not_zeros():
     """An empty validation split scored 0.0, beat -inf and was kept as the best checkpoint."""
     none = metrics.summarize(np.zeros((0, 3)), np.zeros((0,), np.int64), ["a", "b", "c"], one_off=True)

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from evaluation import evaluators
+from evaluation import calibration, evaluators
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds, source_order_warning
 from serving import export
@@ -76,24 +76,30 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     if not test:
         return {"best_val": extra["selection"].get("score"), **extra}
     return finish(trainer.model, task, data_cfg, cfg, manifest, test_files, trainer.best_checkpoint,
-                  trainer.writers["test"], extra)
+                  trainer.writers["test"], extra, validation)
 
 
-def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra):
+def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra, validation=None):
     """Evaluates the `best` checkpoint (or, if None, the model as it is: "final") on the
     test fold with the test evaluators, writes metrics.json and the plots, and exports.
-    The figures are those of the exported model: the float32 copy, outside any strategy."""
+    The figures are those of the exported model: the float32 copy, outside any strategy,
+    with each class head's temperature fitted on the `validation` evaluator's split
+    (none without one): the test figures give ECE and NLL before and after it."""
     model = export.float32_copy(model, task.model_cfg, task.sizes)
     if best:
         tf.train.Checkpoint(model=model).restore(best).assert_existing_objects_matched()
+    temperatures, calibrated_by = fit_temperatures(model, task, validation)
     results = {"test_fold": data_cfg.test_fold, "checkpoint": best or "final",
                "synthetic_data": manifest.get("synthetic", False), "subject_ids": manifest.get("subject_ids", "given"),
                "heads": list(task.sizes), "age_bins": task.bins.as_dict(), "label_policy": task.policy, **extra,
-               "score": {}}
+               "calibration": {"by": calibrated_by, "temperatures": temperatures}, "score": {}}
     for name in ("test_single_crop", "test_over_sampled"):
         evaluator = evaluators.from_config(name, data_cfg, test_files, task)
-        result = evaluator.run(steps.make_predict_step(model, task.sizes, evaluator.spec.oversample))
+        result = evaluator.run(steps.make_predict_step(model, task.sizes, evaluator.spec.oversample, temperatures))
         crop, figures = evaluator.spec.crop, result.figures
+        for head, t in temperatures.items():
+            if t:
+                figures[head]["temperature"] = t
         summaries.write_eval_summaries(writer, figures, cfg.train_steps, f"test_{crop}", task.class_names)
         results[crop], results["score"][crop] = figures, result.score
         for head, f in figures.items():
@@ -107,8 +113,24 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
         # The framing of the stored faces, and their size, which prediction crops new photos to.
         face_crop = {**manifest.get("face_crop", {"method": "none"}), "image_size": manifest["image_size"]}
         results["export_dir"] = export.export(model, task.sizes, task.class_names, task.bins, stored,
-                                              data_cfg.image_size, os.path.join(cfg.model_dir, "export"), face_crop)
+                                              data_cfg.image_size, os.path.join(cfg.model_dir, "export"), face_crop,
+                                              {head: t for head, t in temperatures.items() if t})
     return results
+
+
+def fit_temperatures(model, task, validation):
+    """({head: temperature or None}, how they were fitted): temperature scaling of each
+    class head on the validation split's single crop (calibration.fit); none without a
+    validation split, and None for a head with no labelled face there (its
+    probabilities stay the model's own)."""
+    if validation is None:
+        logging.info("no validation split: the exported probabilities are not calibrated")
+        return {}, "none: no validation split (--val_fraction=0); the probabilities are the model's own"
+    temperatures = calibration.fit(steps.make_predict_step(model, task.sizes, oversample=False), validation.dataset,
+                                   task)
+    logging.info("temperature scaling on the validation split: %s", ", ".join(
+        f"{head} T={t:.3f}" if t else f"{head}: no labelled face, not scaled" for head, t in temperatures.items()))
+    return temperatures, "temperature scaling: one T per class head, minimising the validation split's NLL"
 
 
 def save_plots(model_dir, name, figures, class_names, title):
@@ -116,4 +138,5 @@ def save_plots(model_dir, name, figures, class_names, title):
     keras.utils.save_img(os.path.join(model_dir, f"confusion_{name}.png"),
                          plots.confusion_image(figures["confusion_matrix"], class_names, title)[0])
     keras.utils.save_img(os.path.join(model_dir, f"reliability_{name}.png"),
-                         plots.reliability_image(figures["reliability"], figures["ece"], title)[0])
+                         plots.reliability_image(figures["reliability"], figures["ece"], title,
+                                                 calibrated=summaries.calibrated_curve(figures))[0])

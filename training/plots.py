@@ -31,11 +31,17 @@ def confusion_image(matrix, class_names, title):
     return np.asarray(image)[None]
 
 
-def reliability_image(bins, ece, title, size=300):
+def reliability_image(bins, ece, title, size=300, calibrated=None):
     """A reliability diagram as a (1, H, W, 3) uint8 image: per confidence bin, the
     accuracy of the faces whose top class had that confidence (bars; their share of
     faces as the shade) with the bin's mean confidence in red, against the grey diagonal
-    of perfect calibration."""
+    of perfect calibration. With `calibrated` (bins, ECE, temperature) of the same faces
+    after temperature scaling, that diagram beside it."""
+    if calibrated is not None:
+        bins_after, ece_after, temperature = calibrated
+        before = reliability_image(bins, ece, f"{title}: raw", size)
+        after = reliability_image(bins_after, ece_after, f"{title}: calibrated, T={temperature:.2f}", size)
+        return np.concatenate([before, after], axis=2)
     margin, top, plot = 40, 58, size - 70
     image = Image.new("RGB", (margin + plot + 20, top + plot + 40), "white")
     draw = ImageDraw.Draw(image)

@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from architectures.heads import expected_years
+from evaluation.calibration import CALIBRATED
 
 
 class StepTotals:
@@ -145,10 +146,13 @@ def _counts(head, labels, logits):
                      tf.reduce_sum(tf.cast(known, tf.float32))])
 
 
-def make_predict_step(model, heads, oversample):
+def make_predict_step(model, heads, oversample, temperatures=None):
     """A tf.function from a batch of uint8 images (B, S, S, 3) to per-head softmax
     probabilities; with `oversample`, images are (B, 10, S, S, 3) and the 10 crops'
-    softmaxes are averaged. Traced once, for any batch size (a pass ends on a smaller one)."""
+    softmaxes are averaged. With `temperatures` {head: T} (None or a missing head: none),
+    also each such head's softmax of logits / T under calibration.CALIBRATED + head, as
+    the export computes it. Traced once, for any batch size (a pass ends on a smaller one)."""
+    temperatures = {head: t for head, t in (temperatures or {}).items() if t and head in heads}
     crop = tuple(model.inputs[0].shape[1:])
     spec = tf.TensorSpec((None, 10, *crop) if oversample else (None, *crop), tf.uint8)
 
@@ -158,10 +162,16 @@ def make_predict_step(model, heads, oversample):
             shape = tf.shape(images)
             images = tf.reshape(images, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
         logits = model(tf.cast(images, tf.float32), training=False)
+        def softmax(x):
+            p = tf.nn.softmax(x)
+            return tf.reduce_mean(tf.reshape(p, [-1, 10, p.shape[-1]]), axis=1) if oversample else p
+
         probabilities = {}
-        for task in heads:
-            p = tf.nn.softmax(tf.cast(logits[task], tf.float32))
-            probabilities[task] = tf.reduce_mean(tf.reshape(p, [-1, 10, p.shape[-1]]), axis=1) if oversample else p
+        for head in heads:
+            head_logits = tf.cast(logits[head], tf.float32)
+            probabilities[head] = softmax(head_logits)
+            if head in temperatures:
+                probabilities[CALIBRATED + head] = softmax(head_logits / temperatures[head])
         return probabilities
 
     return predict

@@ -11,7 +11,8 @@ from absl import logging
 from input_pipeline.progress import format_duration
 from training.plots import confusion_image, reliability_image
 
-_SCALARS = ("accuracy", "one_off_accuracy", "ece", "mae", "within_5", "bin_accuracy")
+_SCALARS = ("accuracy", "one_off_accuracy", "ece", "nll", "ece_calibrated", "nll_calibrated", "mae", "within_5",
+            "bin_accuracy")
 
 
 def write_eval_summaries(writer, figures, step, prefix, class_names):
@@ -32,7 +33,16 @@ def write_eval_summaries(writer, figures, step, prefix, class_names):
                                  confusion_image(f["confusion_matrix"], class_names[head],
                                                  f"{prefix} / {head}, step {step}"))
                 tf.summary.image(f"{prefix}/{head}/reliability",
-                                 reliability_image(f["reliability"], f["ece"], f"{prefix} / {head}, step {step}"))
+                                 reliability_image(f["reliability"], f["ece"], f"{prefix} / {head}, step {step}",
+                                                   calibrated=calibrated_curve(f)))
+
+
+def calibrated_curve(figures):
+    """(bins, ECE, temperature) of a head's temperature-scaled figures, for
+    plots.reliability_image; None when the pass was not scaled or saw no faces."""
+    if figures.get("ece_calibrated") is None:
+        return None
+    return figures["reliability_calibrated"], figures["ece_calibrated"], figures["temperature"]
 
 
 def write_input_images(writer, train_dataset, augment, class_names):
