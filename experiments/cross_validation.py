@@ -34,7 +34,9 @@ PAPER = {
 }
 CROPS = ("single_crop", "over_sampled")
 # metrics.json key -> the table's measure; all in % except the MAE, in years.
-MEASURES = {"accuracy": "exact", "one_off_accuracy": "one_off", "mae": "mae", "within_5": "within_5", "ece": "ece"}
+MEASURES = {"accuracy": "exact", "one_off_accuracy": "one_off", "mae": "mae", "within_5": "within_5", "ece": "ece",
+            "ece_calibrated": "ece_calibrated", "nll": "nll", "nll_calibrated": "nll_calibrated"}
+UNSCALED = ("mae", "nll", "nll_calibrated")  # Not shares: not times 100.
 
 
 def fold_configs(data_cfg, model_cfg, train_cfg, fold, cv_dir):
@@ -90,7 +92,7 @@ def figures_of(fold_metrics):
         for head, f in fold_metrics[crop].items():
             for key, measure in MEASURES.items():
                 if f.get(key) is not None:
-                    figures[(head, measure, crop)] = f[key] if key == "mae" else 100 * f[key]
+                    figures[(head, measure, crop)] = f[key] if key in UNSCALED else 100 * f[key]
     return figures
 
 
@@ -118,7 +120,8 @@ def markdown(rows, folds, synthetic):
         spread = f" ± {r['std']:.1f}" if r["std"] is not None else ""
         lines.append(f"| {r['task']} | {r['measure']} | {r['crop']} | " + " | ".join(cells)
                      + f" | {r['mean']:.1f}{spread} | {paper} |")
-    note = ("\n\nAccuracy, within-5-years and ECE in %, MAE in years; std is the sample standard deviation over "
+    note = ("\n\nAccuracy, within-5-years and ECE in %, MAE in years, NLL in nats (ece_calibrated, nll_calibrated: after "
+            "temperature scaling fitted on each fold's validation split); std is the sample standard deviation over "
             "folds. The score is the headline figure that picks checkpoints and ranks runs (metrics.score: the mean "
             "over heads of accuracy, or of -MAE/10 for age_years), times 100. The paper's figures are for "
             "real Adience" + (": **this run used the SYNTHETIC sample**, so the two are not comparable." if synthetic

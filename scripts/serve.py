@@ -9,7 +9,7 @@ loaded model, on 127.0.0.1 by default (--host=0.0.0.0 to share it on a network).
 page, no external assets, works offline. Uploads over --max_upload_mb, pictures over
 --max_megapixels (decompression bombs), files that are not images and photos without a
 face get a clear message (HTML on the page, {"error": ...} from the API) and the right
-HTTP status. --model, --detector, --no_detect, --min_face_size and --oversample mean
+HTTP status. --model, --detector, --no_detect, --min_face_size, --oversample and --min_confidence mean
 what they mean for predict.py.
 """
 
@@ -27,6 +27,10 @@ flags.DEFINE_bool("no_detect", False, "Take each upload as one face instead of f
 flags.DEFINE_integer("min_face_size", 0, "Faces whose box is smaller, in pixels, are reported as too small; "
                      "0: the model's own.", lower_bound=0)
 flags.DEFINE_bool("oversample", False, "Average the 10 crops (corners, centre, mirrors) as the paper does.")
+flags.DEFINE_float("min_confidence", 0.0, "Mark a head's answer \"unsure\" (a field of each API record, a column "
+                   "of the page's table, a \"?\" on its photo) when its probability is below this. The export's "
+                   "probabilities are calibrated on validation, so 0.8 means right about 8 times in 10. 0: never.",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_string("host", "127.0.0.1", "Address to listen on.")
 flags.DEFINE_integer("port", 8000, "Port to listen on; 0: any free port (printed).", lower_bound=0)
 flags.DEFINE_integer("threads", 4, "Requests handled at once (waitress worker threads).", lower_bound=1)
@@ -42,7 +46,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     try:
         predictor = Predictor(FLAGS.model, None if FLAGS.no_detect else FLAGS.detector, FLAGS.oversample,
-                              min_face_size=FLAGS.min_face_size, max_pixels=FLAGS.max_megapixels * 10**6)
+                              min_face_size=FLAGS.min_face_size, max_pixels=FLAGS.max_megapixels * 10**6,
+                              min_confidence=FLAGS.min_confidence)
     except (OSError, ValueError) as e:
         raise app.UsageError(str(e)) from None
     flask_app = web.make_app(predictor, FLAGS.max_upload_mb, FLAGS.model)

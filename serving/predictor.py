@@ -56,13 +56,14 @@ class Predictor:
     """
 
     def __init__(self, export_dir, detector="auto", oversample=False, batch_size=32, min_face_size=None,
-                 max_pixels=None):
+                 max_pixels=None, min_confidence=0.0):
         self.metadata = metadata.read(export_dir)
         self.max_pixels = max_pixels  # Of a photo; None: Pillow's decompression-bomb limit.
         self.model = tf.saved_model.load(export_dir)
         self._serve_crops = self.model.signatures["serve_crops"]
         self._serve_faces = self.model.signatures["serve_probabilities"]  # Resizes and crops inside the graph.
         self.oversample, self.batch_size = oversample, batch_size
+        self.min_confidence = min_confidence  # A class head's answer below it is marked "unsure".
         self.crop_spec, self.warning = framing(self.metadata.face_crop, detector, min_face_size)
         if self.warning:
             logging.warning("%s", self.warning)
@@ -177,7 +178,8 @@ class Predictor:
                 if status == "ok":
                     face = {head: p[index] for head, p in probabilities.items()}
                     index += 1
-                records.append(report.record(item.name, face_index, box, face, self.heads, status))
+                records.append(report.record(item.name, face_index, box, face, self.heads, status,
+                                             self.min_confidence))
             yield Result(item.name, records, _no_face_error(records, self.crop_spec), item.pixels)
 
 

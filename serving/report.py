@@ -43,10 +43,12 @@ class Heads:
         return [*self.class_names, *([YEARS_HEAD] if self.years_bins else [])]
 
 
-def record(source, index, box, probabilities, heads, status="ok"):
+def record(source, index, box, probabilities, heads, status="ok", min_confidence=0.0):
     """The record of one face; `probabilities` {head: (classes,)} (for age_years its
     (101,) probabilities or the expected age itself), or None for a face not classified.
-    `heads`: Heads, or {head: class names}."""
+    `heads`: Heads, or {head: class names}. A class head's answer is "unsure" when its
+    probability is below `min_confidence` (the export's probabilities are calibrated:
+    metadata.json's temperatures)."""
     heads = Heads.of(heads)
     out = {"input": source, "face": index, "box": [int(v) for v in box], "status": status}
     for head, names in heads.class_names.items():
@@ -56,7 +58,8 @@ def record(source, index, box, probabilities, heads, status="ok"):
         p = np.asarray(probabilities[head], dtype=np.float64)
         best = int(np.argmax(p))
         out[head] = {"label": names[best], "probability": round(float(p[best]), 4),
-                     "probabilities": {name: round(float(v), 4) for name, v in zip(names, p, strict=True)}}
+                     "probabilities": {name: round(float(v), 4) for name, v in zip(names, p, strict=True)},
+                     "unsure": bool(p[best] < min_confidence)}
     if heads.years_bins:
         out[YEARS_HEAD] = None if probabilities is None else years_entry(probabilities[YEARS_HEAD], heads.years_bins)
     return out
@@ -72,16 +75,19 @@ def years_entry(value, age_bins):
 TRACK_COLUMNS = ("first_seconds", "last_seconds", "frames")
 
 
-def columns(heads, tracks=False):
+def columns(heads, tracks=False, unsure=False):
     """The flat columns: input, face, box, status (with `tracks`, a video face's times),
-    then per class head its label and probability, and for heads of more than two
-    classes the next most likely one; age_years as years and the bin beside them."""
+    then per class head its label and probability, for heads of more than two classes
+    the next most likely one, and with `unsure` (a --min_confidence is set) a column that
+    says "unsure" when the answer is; age_years as years and the bin beside them."""
     heads = Heads.of(heads)
     names = ["input", "face", "box", "status", *(TRACK_COLUMNS if tracks else ())]
     for head, classes in heads.class_names.items():
         names += [head, f"{head}_probability"]
         if len(classes) > 2:
             names += [f"next_{head}", f"next_{head}_probability"]
+        if unsure:
+            names.append(f"{head}_unsure")
     if heads.years_bins:
         names += [YEARS_HEAD, f"{YEARS_HEAD}_bin"]
     return names
@@ -96,12 +102,13 @@ def flatten(rec, heads):
         entry = rec.get(YEARS_HEAD) or {}
         row.update({YEARS_HEAD: entry.get("years", ""), f"{YEARS_HEAD}_bin": entry.get("bin", "")})
     for head, classes in heads.class_names.items():
-        row.update({head: "", f"{head}_probability": ""})
+        row.update({head: "", f"{head}_probability": "", f"{head}_unsure": ""})
         if len(classes) > 2:
             row.update({f"next_{head}": "", f"next_{head}_probability": ""})
         if rec.get(head):
             ranked = sorted(rec[head]["probabilities"].items(), key=lambda kv: -kv[1])
-            row.update({head: ranked[0][0], f"{head}_probability": ranked[0][1]})
+            row.update({head: ranked[0][0], f"{head}_probability": ranked[0][1],
+                        f"{head}_unsure": "unsure" if rec[head].get("unsure") else ""})
             if len(classes) > 2:
                 row.update({f"next_{head}": ranked[1][0], f"next_{head}_probability": ranked[1][1]})
     return row
@@ -111,15 +118,16 @@ def label(rec):
     """"(25, 32) f", "(25, 32) f 27y", or "too small": the short text drawn beside a face."""
     if rec["status"] != "ok":
         return rec["status"].replace("_", " ")
-    return " ".join(str(v["label"]) if "label" in v else f"{v['years']:.0f}y" for v in rec.values()
-                    if isinstance(v, dict))
+    return " ".join((f"{v['label']}?" if v.get("unsure") else str(v["label"])) if "label" in v else
+                    f"{v['years']:.0f}y" for v in rec.values() if isinstance(v, dict))
 
 
-def render(records, output_format, heads):
-    """Records as text: "table" (aligned columns), "csv" or "json"."""
+def render(records, output_format, heads, unsure=False):
+    """Records as text: "table" (aligned columns), "csv" or "json"; with `unsure`, the
+    table and CSV have each class head's unsure column."""
     if output_format == "json":
         return json.dumps(records, indent=2) + "\n"
-    names = columns(heads, tracks=any(TRACK_COLUMNS[0] in r for r in records))
+    names = columns(heads, tracks=any(TRACK_COLUMNS[0] in r for r in records), unsure=unsure)
     rows = [flatten(r, heads) for r in records]
     if output_format == "csv":
         out = io.StringIO()

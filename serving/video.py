@@ -75,9 +75,9 @@ class Track:
                 found = np.array(list(value["probabilities"].values())) if "probabilities" in value else value["years"]
                 self.sums[head] = self.sums.get(head, 0) + found
 
-    def record(self, path, heads):
+    def record(self, path, heads, min_confidence=0.0):
         mean = {head: total / self.frames for head, total in self.sums.items()}
-        rec = report.record(path, self.number, self.box, mean, heads)
+        rec = report.record(path, self.number, self.box, mean, heads, min_confidence=min_confidence)
         rec.update(first_seconds=round(self.first, 2), last_seconds=round(self.last, 2), frames=self.frames)
         return rec
 
@@ -131,7 +131,7 @@ def predict(path, predictor, every_seconds, annotate_dir="", workers=2):
             writer.release()
     if not count:
         raise VideoError("no frame could be read")
-    return [track.record(path, predictor.heads) for track in tracker.tracks]
+    return [track.record(path, predictor.heads, predictor.min_confidence) for track in tracker.tracks]
 
 
 def _writer(path, annotate_dir, shape, every_seconds):

@@ -26,6 +26,7 @@ PAGE = """<!doctype html>
 <style>
  body {{ font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }}
  form {{ margin: 1rem 0; padding: 1rem; background: #f3f4f8; border-radius: .5rem; }}
+ .unsure {{ color: #8a5a00; background: #fff4d6; font-weight: bold; }}
  .error {{ color: #a40000; background: #fdecec; padding: .6rem 1rem; border-radius: .4rem; }}
  img {{ max-width: 100%; border-radius: .4rem; margin-top: 1rem; }}
  .faces {{ overflow-x: auto; margin-top: 1rem; }}
@@ -46,19 +47,20 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
-def result_html(pixels, records, heads):
+def result_html(pixels, records, heads, unsure=False):
     """The annotated photo inline (a data: URI, nothing external) and a row per face."""
     out = io.BytesIO()
     annotate.annotate(pixels, records, number_from=1).save(out, format="PNG")
     picture = base64.b64encode(out.getvalue()).decode()
-    names = [c for c in report.columns(heads) if c not in ("input", "box")]
+    names = [c for c in report.columns(heads, unsure=unsure) if c not in ("input", "box")]
     header = "".join(f"<th>{html.escape(n.replace('_probability', ' p').replace('_', ' '))}</th>" for n in names)
     lines = [f"<div class='faces'><table id='faces'><tr>{header}</tr>"]
     for rec in records:
         row = report.flatten(rec, heads)
         row["face"] += 1
-        cells = (_percent(row[n]) if n.endswith("_probability") else row[n] for n in names)
-        lines.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        cells = ((n, _percent(row[n]) if n.endswith("_probability") else row[n]) for n in names)
+        lines.append("<tr>" + "".join(f"<td class='unsure'>{html.escape(str(c))}</td>" if n.endswith("_unsure") and c
+                                      else f"<td>{html.escape(str(c))}</td>" for n, c in cells) + "</tr>")
     lines.append("</table></div>")
     return "\n".join(lines) + f"\n<img alt='your photo with the faces boxed' src='data:image/png;base64,{picture}'>"
 
@@ -107,7 +109,7 @@ def make_app(predictor, max_upload_mb, model_name):
         status, records, pixels, message = answer(predictor, photo.read(), photo.filename)
         if status != 200:
             return error(message, status)
-        return page(result_html(pixels, records, predictor.heads))
+        return page(result_html(pixels, records, predictor.heads, unsure=predictor.min_confidence > 0))
 
     @flask_app.post("/api/predict")
     def api():

@@ -257,6 +257,8 @@ def test_every_head_is_a_column():
     assert report.columns(names) == ["input", "face", "box", "status", "age", "age_probability", "next_age",
                                      "next_age_probability", "gender", "gender_probability", "race",
                                      "race_probability", "next_race", "next_race_probability"]
+    assert report.columns(names, unsure=True)[4:9] == ["age", "age_probability", "next_age", "next_age_probability",
+                                                       "age_unsure"]
     row = report.flatten(rec, names)
     assert (row["age"], row["next_age"], row["gender"], row["race"], row["next_race"]) == ("b", "c", "m", "w", "z")
     table = report.render([rec], "table", names).splitlines()
@@ -363,3 +365,32 @@ def test_the_tracker_follows_overlapping_boxes_and_ends_lost_tracks():
     first = tracker.tracks[0].record("v", names)
     assert (first["first_seconds"], first["last_seconds"], first["frames"]) == (0.0, 1.0, 2)
     assert first["gender"]["probabilities"] == {"m": 0.7, "f": 0.3}  # The mean over its frames.
+
+
+def test_unsure_is_set_exactly_below_the_threshold():
+    heads = {"gender": ["m", "f"], "age": ["young", "middle", "old"]}
+    probabilities = {"gender": np.array([0.3, 0.7]), "age": np.array([0.5, 0.3, 0.2])}
+    at = report.record("x.jpg", 0, (0, 0, 1, 1), probabilities, heads, min_confidence=0.7)
+    assert at["gender"]["unsure"] is False and at["age"]["unsure"] is True  # 0.7 is not below 0.7; 0.5 is.
+    above = report.record("x.jpg", 0, (0, 0, 1, 1), probabilities, heads, min_confidence=0.7000001)
+    assert above["gender"]["unsure"] is True
+    never = report.record("x.jpg", 0, (0, 0, 1, 1), probabilities, heads)
+    assert not never["gender"]["unsure"] and not never["age"]["unsure"]
+    row = report.flatten(at, heads)
+    assert row["age_unsure"] == "unsure" and row["gender_unsure"] == ""
+    assert report.label(at) == "f young?"  # In the record's head order: gender, then age.
+    assert "age_unsure" in report.columns(heads, unsure=True) and "age_unsure" not in report.columns(heads)
+
+
+def test_predict_py_marks_unsure_answers(exported_model, tmp_path):
+    path = str(tmp_path / "face.jpg")
+    drawn_face(5, size=64).save(path)
+    common = [sys.executable, os.path.join(ROOT, "scripts", "predict.py"), f"--model={exported_model}",
+              "--no_detect", "--format=json", path]
+    for threshold, expected in (("1.0", True), ("0.0", False)):
+        result = subprocess.run([*common, f"--min_confidence={threshold}"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        (rec,) = json.loads(result.stdout)
+        assert rec["age"]["unsure"] is expected  # The 8-group head is never sure to the last bit.
+        assert threshold == "1.0" or rec["gender"]["unsure"] is False

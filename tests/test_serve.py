@@ -49,6 +49,14 @@ def test_faces_are_boxed_and_listed(client):
     assert "<th>gender p</th>" in page and "<th>next age</th>" in page  # Every head.
 
 
+def test_unsure_answers_show_on_the_page_and_in_the_api(exported_model):
+    strict = web.make_app(Predictor(exported_model, detector="haar", min_confidence=1.0), 1, "tiny").test_client()
+    page = upload(strict, jpeg(two_faces())).get_data(as_text=True)
+    assert "<th>age unsure</th>" in page and page.count("<td class='unsure'>unsure</td>") >= 2
+    records = strict.post("/api/predict", data=jpeg(two_faces()), content_type="image/jpeg").get_json()["faces"]
+    assert [r["age"]["unsure"] for r in records] == [True, True]
+
+
 def test_the_api_answers_with_the_records_of_the_python_api(client, predictor):
     data = jpeg(two_faces())
     expected = predictor.predict(data)

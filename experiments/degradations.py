@@ -1,0 +1,151 @@
+"""Controlled degradations of a photo, for the robustness study (experiments/robustness.py).
+
+Each family maps a severity to a change of an RGB photo (PIL in, PIL out, same size unless
+the family is about the photo's framing), applied before the model's own preprocessing
+and, for a photo that is face-detected, before detection. Severity 0 (the first of every
+family) is the photo unchanged. Random families (noise) draw from a generator seeded by
+the photo's index, so a study reruns to the same bytes.
+
+    resolution   the face shrunk to N pixels a side, then brought back (a small face in a
+                 large photo): 128, 64, 32, 16, 8
+    face_share   the photo placed in a larger grey, blurred scene so it covers this share
+                 of the picture's area: 0.5 ... 0.01 (needs face detection)
+    jpeg         re-encoded at JPEG quality 95 ... 5
+    blur         a Gaussian blur of this many pixels per 100 of the photo's side
+    noise        Gaussian sensor noise of this standard deviation (0-255 scale)
+    exposure     brightness times this factor (under- and over-exposure)
+    contrast     contrast times this factor
+    rotation     turned in-plane by this many degrees (corners filled grey)
+    flip         mirrored left-right: a consistency check, should change nothing
+    occlusion    a black band over the eyes (sunglasses) or the lower face (a mask)
+    filter       photo filters: grayscale, sepia, warm, cool, vintage, clarendon,
+                 vignette, smoothing (beauty filter)
+"""
+
+import io
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+
+GREY = (128, 128, 128)
+
+
+def _resolution(image, side, rng):
+    scale = side / max(image.size)
+    small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                         Image.Resampling.BILINEAR)
+    return small.resize(image.size, Image.Resampling.BILINEAR)
+
+
+def _face_share(image, share, rng):
+    """The photo in the middle of a scene `1 / share` times its area: a blurred, darkened
+    copy of itself stretched over the scene, so the border is not a hard grey frame."""
+    factor = (1 / share) ** 0.5
+    size = (round(image.width * factor), round(image.height * factor))
+    scene = image.resize(size, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(max(size) / 20))
+    scene = ImageEnhance.Brightness(scene).enhance(0.7)
+    scene.paste(image, ((size[0] - image.width) // 2, (size[1] - image.height) // 2))
+    return scene
+
+
+def _jpeg(image, quality, rng):
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=int(quality))
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def _blur(image, per_100, rng):
+    return image.filter(ImageFilter.GaussianBlur(per_100 * max(image.size) / 100))
+
+
+def _noise(image, sigma, rng):
+    pixels = np.asarray(image, dtype=np.float32) + rng.normal(0.0, sigma, size=(image.height, image.width, 3))
+    return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+
+
+def _exposure(image, factor, rng):
+    return ImageEnhance.Brightness(image).enhance(factor)
+
+
+def _contrast(image, factor, rng):
+    return ImageEnhance.Contrast(image).enhance(factor)
+
+
+def _rotation(image, degrees, rng):
+    return image.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=GREY)
+
+
+def _flip(image, _, rng):
+    return ImageOps.mirror(image)
+
+
+def _occlusion(image, where, rng):
+    """A black band: "eyes" over 30-48% of the height (where an aligned face's eyes are),
+    "mask" over the lower 40%."""
+    top, bottom = {"eyes": (0.30, 0.48), "mask": (0.60, 1.0)}[where]
+    out = image.copy()
+    out.paste((0, 0, 0), (0, round(top * image.height), image.width, round(bottom * image.height)))
+    return out
+
+
+def _tone(image, matrix, offset=(0, 0, 0)):
+    pixels = np.asarray(image, dtype=np.float32) @ np.asarray(matrix, dtype=np.float32).T + np.asarray(offset)
+    return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+
+
+def _curve(image, curve):
+    """Each channel through `curve` (a function of 0..255 arrays)."""
+    table = np.clip(np.round(curve(np.arange(256, dtype=np.float32))), 0, 255).astype(np.uint8)
+    return Image.fromarray(table[np.asarray(image)])
+
+
+def _vignette(image):
+    y, x = np.mgrid[0:image.height, 0:image.width].astype(np.float32)
+    r = np.hypot((x - image.width / 2) / (image.width / 2), (y - image.height / 2) / (image.height / 2))
+    weight = np.clip(1.0 - 0.6 * np.maximum(r - 0.4, 0) ** 1.5, 0.2, 1.0)[..., None]
+    return Image.fromarray(np.clip(np.asarray(image, np.float32) * weight, 0, 255).astype(np.uint8))
+
+
+FILTERS = {
+    "grayscale": lambda im: ImageOps.grayscale(im).convert("RGB"),
+    "sepia": lambda im: _tone(im, [[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]]),
+    "warm": lambda im: _tone(im, np.eye(3), (18, 6, -18)),
+    "cool": lambda im: _tone(im, np.eye(3), (-15, 0, 20)),
+    "vintage": lambda im: _tone(_curve(im, lambda v: 30 + 0.78 * v), np.eye(3) * [1.0, 0.95, 0.85], (10, 5, 0)),
+    "clarendon": lambda im: ImageEnhance.Color(ImageEnhance.Contrast(im).enhance(1.5)).enhance(1.35),
+    "vignette": _vignette,
+    "smoothing": lambda im: im.filter(ImageFilter.SMOOTH_MORE).filter(ImageFilter.MedianFilter(5)),
+}
+
+
+def _filter(image, name, rng):
+    return FILTERS[name](image)
+
+
+# family: (function(image, severity, rng), severities after the identity (0), needs detection)
+FAMILIES = {
+    "resolution": (_resolution, (128, 64, 32, 16, 8), False),
+    "face_share": (_face_share, (0.5, 0.25, 0.1, 0.05, 0.02, 0.01), True),
+    "jpeg": (_jpeg, (95, 75, 50, 30, 15, 5), False),
+    "blur": (_blur, (0.5, 1, 2, 4), False),
+    "noise": (_noise, (5, 10, 20, 40), False),
+    "exposure": (_exposure, (0.25, 0.5, 1.5, 2.5), False),
+    "contrast": (_contrast, (0.6, 0.4, 0.2), False),
+    "rotation": (_rotation, (10, 20, 30, 45), False),
+    "flip": (_flip, ("mirrored",), False),
+    "occlusion": (_occlusion, ("eyes", "mask"), False),
+    "filter": (_filter, tuple(FILTERS), False),
+}
+
+
+def severities(family):
+    """0 (the photo unchanged), then the family's severities."""
+    return (0, *FAMILIES[family][1])
+
+
+def apply(image, family, severity, seed=0):
+    """`image` (PIL RGB) degraded by `family` at `severity`; severity 0 returns it unchanged."""
+    if severity == 0:
+        return image
+    function, _, _ = FAMILIES[family]
+    return function(image.convert("RGB"), severity, np.random.default_rng(seed))
