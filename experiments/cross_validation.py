@@ -120,8 +120,9 @@ def markdown(rows, folds, synthetic):
         spread = f" ± {r['std']:.1f}" if r["std"] is not None else ""
         lines.append(f"| {r['task']} | {r['measure']} | {r['crop']} | " + " | ".join(cells)
                      + f" | {r['mean']:.1f}{spread} | {paper} |")
-    note = ("\n\nAccuracy, within-5-years and ECE in %, MAE in years, NLL in nats (ece_calibrated, nll_calibrated: after "
-            "temperature scaling fitted on each fold's validation split); std is the sample standard deviation over "
+    note = ("\n\nAccuracy, within-5-years and ECE in %, MAE in years, NLL in nats (ece_calibrated, "
+            "nll_calibrated: after temperature scaling fitted on each fold's validation split); std is the sample "
+            "standard deviation over "
             "folds. The score is the headline figure that picks checkpoints and ranks runs (metrics.score: the mean "
             "over heads of accuracy, or of -MAE/10 for age_years), times 100. The paper's figures are for "
             "real Adience" + (": **this run used the SYNTHETIC sample**, so the two are not comparable." if synthetic

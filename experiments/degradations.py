@@ -7,7 +7,7 @@ family) is the photo unchanged. Random families (noise) draw from a generator se
 the photo's index, so a study reruns to the same bytes.
 
     resolution   the face shrunk to N pixels a side, then brought back (a small face in a
-                 large photo): 128, 64, 32, 16, 8
+                 large photo): 128, 64, 32, 16, 8 (a face already smaller is left alone)
     face_share   the photo placed in a larger grey, blurred scene so it covers this share
                  of the picture's area: 0.5 ... 0.01 (needs face detection)
     jpeg         re-encoded at JPEG quality 95 ... 5
@@ -31,7 +31,10 @@ GREY = (128, 128, 128)
 
 
 def _resolution(image, side, rng):
+    """A face already at most `side` pixels a side is left as it is."""
     scale = side / max(image.size)
+    if scale >= 1:
+        return image
     small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                          Image.Resampling.BILINEAR)
     return small.resize(image.size, Image.Resampling.BILINEAR)

@@ -1,0 +1,168 @@
+"""The robustness study: how an exported model's figures change when its photos are
+degraded in controlled ways (experiments/degradations.py), on a labelled set of photos.
+
+Every (family, severity) is one pass of the Predictor over every photo, degraded first.
+The photos are faces already (a test fold's stored faces, or a folder of face photos), so
+each is taken as one face, except for the face_share family, which places the face in a
+larger scene and is face-detected (`detector`). A row per (family, severity):
+
+    found          share of photos in which a face was found and classified
+    unsure         share of the class heads' answers marked unsure (Predictor's min_confidence)
+    <figures>      score.score's figures of each head: gender_accuracy, race_accuracy,
+                   age_exact, age_one_off, age_years_mae
+    age_shift_bins, age_years_shift_years
+                   the mean change of the predicted age group (in bins) or age (in years)
+                   against the same photo undegraded: what a filter does to the age
+
+A figure is None when no photo with that label had a face found.
+"""
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+from absl import logging
+from PIL import Image
+
+from experiments import degradations
+from input_pipeline import labels
+from input_pipeline.sources import csv_file
+from serving import report, score
+
+FIGURES = (("age", "exact", "age_exact"), ("age", "one_off", "age_one_off"), ("gender", "accuracy", "gender_accuracy"),
+           ("race", "accuracy", "race_accuracy"), ("age_years", "mae", "age_years_mae"))
+SHIFTS = ("age_shift_bins", "age_years_shift_years")
+
+
+@dataclasses.dataclass(frozen=True)
+class Photo:
+    name: str  # Unique in the set: how predictions are matched to labels.
+    pixels: np.ndarray  # uint8 (H, W, 3).
+    truth: tuple  # score.read_truth's (age (low, high), gender 0/1/-1, race name or "").
+
+
+def photos_from_folder(photos_dir, labels_csv, columns, bins, limit=0):
+    """The labelled photos of a labels CSV (score_predictions.py's format) found in `photos_dir`."""
+    truth = score.read_truth(labels_csv, csv_file.parse_columns(columns), bins)
+    found = {}
+    for root, _, files in os.walk(photos_dir):
+        for name in files:
+            if name in truth and name not in found:
+                found[name] = os.path.join(root, name)
+    if not found:
+        raise ValueError(f"no photo named in {labels_csv} is in {photos_dir}")
+    photos = []
+    for name in sorted(found)[:limit or None]:
+        with Image.open(found[name]) as image:
+            photos.append(Photo(name, np.asarray(image.convert("RGB")), truth[name]))
+    return photos
+
+
+def photos_from_shards(shards_dir, test_fold, limit=0):
+    """The stored faces of a shard set's test fold, with their labels."""
+    import tensorflow as tf
+
+    from input_pipeline import preprocess
+    from input_pipeline.reader import parse
+    from input_pipeline.reader.manifest import load_folds
+
+    manifest, _, test_files = load_folds(shards_dir, test_fold)
+    races = [r.lower() for r in manifest.get("race_classes", [])]
+    photos = []
+    for batch in tf.data.TFRecordDataset(test_files).batch(64).map(parse.parse):
+        for i in range(len(batch["encoded"])):
+            race = int(batch["race"][i])
+            truth = ((int(batch["age_low"][i]), int(batch["age_high"][i])), int(batch["gender"][i]),
+                     races[race] if 0 <= race < len(races) else "")
+            photos.append(Photo(f"face_{len(photos):05d}.jpg", preprocess.decode_jpeg(batch["encoded"][i]).numpy(),
+                                truth))
+            if limit and len(photos) >= limit:
+                return photos
+    return photos
+
+
+def predict(predictor, detecting, photos, family, severity, seed):
+    """{photo name: first classified face's record} of the photos degraded at (family, severity)."""
+    items = [(p.name, np.asarray(degradations.apply(Image.fromarray(p.pixels), family, severity, seed + i)))
+             for i, p in enumerate(photos)]
+    chosen = detecting if degradations.FAMILIES[family][2] else predictor
+    faces = {}
+    for result in chosen.predict_many(items, workers=2):
+        for rec in result.records:
+            if rec["status"] == "ok":
+                faces.setdefault(result.input, rec)
+                break
+    return faces
+
+
+def row_of(family, severity, faces, clean, photos, heads, bins):
+    """One row of the table: the figures of `faces` against the labels and against `clean`."""
+    truth = {p.name: p.truth for p in photos}
+    figures = score.score({name: report.flatten(rec, heads) for name, rec in faces.items()}, truth, bins)
+    row = {"family": family, "severity": severity, "photos": len(photos), "found": len(faces) / max(len(photos), 1)}
+    answers = [rec[h]["unsure"] for rec in faces.values() for h in heads.class_names if rec.get(h)]
+    row["unsure"] = float(np.mean(answers)) if answers else None
+    for head, key, column in FIGURES:
+        if head in heads.names:
+            row[column] = figures.get(head, {}).get(key)
+    both = [name for name in faces if name in clean]
+    if "age" in heads.class_names:
+        names = heads.class_names["age"]
+        shifts = [names.index(faces[n]["age"]["label"]) - names.index(clean[n]["age"]["label"]) for n in both]
+        row["age_shift_bins"] = float(np.mean(shifts)) if shifts else None
+    if heads.years_bins:
+        shifts = [faces[n]["age_years"]["years"] - clean[n]["age_years"]["years"] for n in both]
+        row["age_years_shift_years"] = float(np.mean(shifts)) if shifts else None
+    return row
+
+
+def run(predictor, detecting, photos, families, seed=0):
+    """The rows of every (family, severity), severity 0 (the photos as they are) first in
+    each family; `detecting` is the Predictor with a face detector (face_share), or None
+    to leave that family out."""
+    heads, bins = predictor.heads, labels.AgeBins.from_dict(predictor.metadata.age_bins)
+    clean = {False: predict(predictor, detecting, photos, "jpeg", 0, seed)}
+    rows, start = [], time.monotonic()
+    total = sum(len(degradations.severities(f)) for f in families)
+    for family in families:
+        detect = degradations.FAMILIES[family][2]
+        if detect and detecting is None:
+            logging.warning("%s needs face detection: left out (no detector)", family)
+            continue
+        for severity in degradations.severities(family):
+            if severity == 0 and detect not in clean:
+                clean[detect] = predict(predictor, detecting, photos, family, 0, seed)
+            faces = clean[detect] if severity == 0 else predict(predictor, detecting, photos, family, severity, seed)
+            rows.append(row_of(family, severity, faces, clean[detect], photos, heads, bins))
+            logging.info("robustness %d/%d: %s %s, %d photos, %.0f s", len(rows), total, family, severity,
+                         len(photos), time.monotonic() - start)
+    return rows
+
+
+def columns(rows):
+    """The CSV's columns, in order, of the figures the rows have."""
+    figures = [c for _, _, c in FIGURES] + list(SHIFTS)
+    return ["family", "severity", "photos", "found", "unsure", *(c for c in figures if any(c in r for r in rows))]
+
+
+def limits(rows, tolerance=0.02, mae_tolerance=1.0):
+    """{figure column: {"resolution": smallest face side, "jpeg": lowest quality}} at which
+    the figure stays within `tolerance` (2 points; 1 year for MAE) of the clean photos."""
+    out = {}
+    for column in columns(rows)[5:]:
+        if column in SHIFTS:
+            continue
+        out[column] = {}
+        for family in ("resolution", "jpeg"):
+            family_rows = [r for r in rows if r["family"] == family and r.get(column) is not None]
+            if not family_rows or family_rows[0]["severity"] != 0:
+                continue
+            clean, kept = family_rows[0][column], None
+            for r in family_rows[1:]:  # Severities run from mild to harsh.
+                worse = (r[column] - clean) if column.endswith("mae") else (clean - r[column])
+                if worse > (mae_tolerance if column.endswith("mae") else tolerance):
+                    break
+                kept = r["severity"]
+            out[column][family] = kept
+    return out
