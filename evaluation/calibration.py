@@ -15,7 +15,7 @@ import numpy as np
 from evaluation import metrics
 
 ECE_BINS = 15
-CALIBRATED = "calibrated/"  # A predict function's key for a head's temperature-scaled probabilities.
+CALIBRATED = metrics.CALIBRATED
 _TINY = 1e-12  # Probabilities are clipped here before a log (a float32 softmax can underflow to 0).
 
 
@@ -81,15 +81,16 @@ def fit_temperature(probabilities, labels, low=0.05, high=20.0):
 
 
 def fit(predict, eval_dataset, task):
-    """{head: temperature} of each class head of `task`, fitted on one pass of `predict`
-    over `eval_dataset` (the validation split, single crop); None for a head without a
-    labelled face there."""
+    """({head: temperature}, {head: labelled faces}) of each class head of `task`, fitted
+    on one pass of `predict` over `eval_dataset` (the validation split, single crop); the
+    temperature is None for a head without a labelled face there."""
     probabilities, labels = metrics.predict_all(predict, task.sizes, eval_dataset)
-    out = {}
+    temperatures, counts = {}, {}
     for head in task.class_names:
         known = labels[head] >= 0
-        out[head] = fit_temperature(probabilities[head][known], labels[head][known])
-    return out
+        temperatures[head] = fit_temperature(probabilities[head][known], labels[head][known])
+        counts[head] = int(known.sum())
+    return temperatures, counts
 
 
 def figures(probabilities, labels, task):

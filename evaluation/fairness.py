@@ -50,5 +50,5 @@ def breakdown(head, probabilities, labels, group_names):
 def figures(probabilities, labels, task):
     """{head: {"fairness": breakdown}} of every head of `task` over one pass's predictions
     (metrics.predict_all's pair), by gender and race where their names are known."""
-    return {head: {"fairness": breakdown(head, probabilities[head], labels, task.all_class_names)}
+    return {head: {"fairness": breakdown(head, metrics.served(probabilities, head), labels, task.all_class_names)}
             for head in task.sizes}

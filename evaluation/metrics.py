@@ -20,6 +20,8 @@ import numpy as np
 
 from architectures.heads import expected_years
 
+CALIBRATED = "calibrated/"  # A predict function's key for a head's temperature-scaled probabilities.
+
 
 def confusion_matrix(labels, predictions, num_classes):
     """counts[true, predicted]."""
@@ -83,15 +85,24 @@ def summarize_years(probabilities, years, age_bins, bin_labels):
     }
 
 
+def served(probabilities, head):
+    """A head's probabilities as the export serves them: temperature-scaled (CALIBRATED)
+    when the pass scaled them. Over 10 crops the mean of the scaled crops can rank the
+    classes otherwise than the mean of the raw ones; over one crop it never does."""
+    return probabilities.get(CALIBRATED + head, probabilities[head])
+
+
 def figures(probabilities, labels, task):
     """{head: summarize / summarize_years} of one pass's predictions (predict_all's pair),
-    with the heads, class names and age bins of `task` (training.task.Task)."""
+    as served (served()), with the heads, class names and age bins of `task`
+    (training.task.Task)."""
     out = {}
     for head in task.sizes:
         if head == "age_years":
             out[head] = summarize_years(probabilities[head], labels[head], task.bins, labels["age"])
         else:
-            out[head] = summarize(probabilities[head], labels[head], task.class_names[head], one_off=head == "age")
+            out[head] = summarize(served(probabilities, head), labels[head], task.class_names[head],
+                                  one_off=head == "age")
     return out
 
 

@@ -115,11 +115,12 @@ def markdown(rows, folds, synthetic):
     header = "| task | measure | crop | " + " | ".join(f"fold {k}" for k in folds) + " | mean ± std | paper |"
     lines = [header, "|" + "---|" * (len(folds) + 5)]
     for r in rows:
-        cells = [f"{r['per_fold'][str(k)]:.1f}" if r["per_fold"][str(k)] is not None else "" for k in folds]
+        digits = 3 if r["measure"].startswith("nll") else 1  # NLL in nats: 0.35 and 0.30 differ.
+        cells = [f"{r['per_fold'][str(k)]:.{digits}f}" if r["per_fold"][str(k)] is not None else "" for k in folds]
         paper = f"{r['paper']:.1f}" if r["paper"] is not None else ""
-        spread = f" ± {r['std']:.1f}" if r["std"] is not None else ""
+        spread = f" ± {r['std']:.{digits}f}" if r["std"] is not None else ""
         lines.append(f"| {r['task']} | {r['measure']} | {r['crop']} | " + " | ".join(cells)
-                     + f" | {r['mean']:.1f}{spread} | {paper} |")
+                     + f" | {r['mean']:.{digits}f}{spread} | {paper} |")
     note = ("\n\nAccuracy, within-5-years and ECE in %, MAE in years, NLL in nats (ece_calibrated, "
             "nll_calibrated: after temperature scaling fitted on each fold's validation split); std is the sample "
             "standard deviation over "

@@ -6,7 +6,8 @@ The photos are faces already (a test fold's stored faces, or a folder of face ph
 each is taken as one face, except for the face_share family, which places the face in a
 larger scene and is face-detected (`detector`). A row per (family, severity):
 
-    found          share of photos in which a face was found and classified
+    found          share of photos in which a face was found and classified (face_share
+                   only: the other families take each photo as the face)
     unsure         share of the class heads' answers marked unsure (Predictor's min_confidence)
     <figures>      score.score's figures of each head: gender_accuracy, race_accuracy,
                    age_exact, age_one_off, age_years_mae
@@ -84,8 +85,10 @@ def photos_from_shards(shards_dir, test_fold, limit=0):
 
 def predict(predictor, detecting, photos, family, severity, seed):
     """{photo name: first classified face's record} of the photos degraded at (family, severity)."""
-    items = [(p.name, np.asarray(degradations.apply(Image.fromarray(p.pixels), family, severity, seed + i)))
-             for i, p in enumerate(photos)]
+    # A generator: each photo is degraded when the predictor's threads reach it, so a study
+    # of large scenes (face_share) never holds them all.
+    items = ((p.name, np.asarray(degradations.apply(Image.fromarray(p.pixels), family, severity, seed + i)))
+             for i, p in enumerate(photos))
     chosen = detecting if degradations.FAMILIES[family][2] else predictor
     faces = {}
     for result in chosen.predict_many(items, workers=2):
@@ -97,10 +100,13 @@ def predict(predictor, detecting, photos, family, severity, seed):
 
 
 def row_of(family, severity, faces, clean, photos, heads, bins):
-    """One row of the table: the figures of `faces` against the labels and against `clean`."""
+    """One row of the table: the figures of `faces` against the labels and against `clean`;
+    severity 0 (the photos as they are) reads "none"."""
     truth = {p.name: p.truth for p in photos}
     figures = score.score({name: report.flatten(rec, heads) for name, rec in faces.items()}, truth, bins)
-    row = {"family": family, "severity": severity, "photos": len(photos), "found": len(faces) / max(len(photos), 1)}
+    detects = degradations.FAMILIES[family][2]
+    row = {"family": family, "severity": "none" if severity == 0 else severity, "photos": len(photos),
+           "found": len(faces) / max(len(photos), 1) if detects else None}  # Without detection: every photo.
     answers = [rec[h]["unsure"] for rec in faces.values() for h in heads.class_names if rec.get(h)]
     row["unsure"] = float(np.mean(answers)) if answers else None
     for head, key, column in FIGURES:
@@ -156,7 +162,7 @@ def limits(rows, tolerance=0.02, mae_tolerance=1.0):
         out[column] = {}
         for family in ("resolution", "jpeg"):
             family_rows = [r for r in rows if r["family"] == family and r.get(column) is not None]
-            if not family_rows or family_rows[0]["severity"] != 0:
+            if not family_rows or family_rows[0]["severity"] != "none":
                 continue
             clean, kept = family_rows[0][column], None
             for r in family_rows[1:]:  # Severities run from mild to harsh.

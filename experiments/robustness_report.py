@@ -27,9 +27,9 @@ def _cell(column, value):
 def markdown(rows, source):
     names = robustness.columns(rows)
     lines = [f"# Robustness of {source}", "",
-             "Shares in %: found (a face found and classified), unsure (answers under --min_confidence), "
+             "Shares in %: found (face_share only: a face found and classified), unsure (answers under --min_confidence), "
              "accuracies; MAE in years; shifts: the mean change of the predicted age group (bins) or age (years) "
-             "against the same photo undegraded. Severity 0 is the photos as they are.", "",
+             "against the same photo undegraded. Severity none is the photos as they are.", "",
              "| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
     lines += ["| " + " | ".join(_cell(c, r.get(c)) for c in names) + " |" for r in rows]
     lines += ["", "## Limits", "",
@@ -64,7 +64,7 @@ def plot_family(path, family, rows):
     shifts = [c for c in robustness.SHIFTS if any(r.get(c) is not None for r in family_rows)]
     for column in shifts:
         right.plot(labels, [r.get(column) for r in family_rows], "s--", label=column)
-    left.set(title=f"{family}: figures (severity 0 = as they are)", xlabel="severity", ylabel="%", ylim=(0, 100))
+    left.set(title=f"{family}: figures (none: as they are)", xlabel="severity", ylabel="%", ylim=(0, 100))
     right.set(title="age: MAE (years) and mean shift", xlabel="severity")
     right.axhline(0, color="grey", linewidth=0.8)
     for axis in (left, right):

@@ -43,7 +43,8 @@ flags.DEFINE_integer("min_face_size", 0, "Faces whose box is smaller, in pixels,
 flags.DEFINE_bool("oversample", False, "Average the 10 crops (corners, centre, mirrors) as the paper does.")
 flags.DEFINE_float("min_confidence", 0.0, "Mark a head's answer \"unsure\" (a field of each record, a column of the "
                    "table and CSV, a \"?\" on annotated photos) when its probability is below this. The export's "
-                   "probabilities are calibrated on validation, so 0.8 means right about 8 times in 10. 0: never.",
+                   "probabilities are calibrated on its validation faces (single crop): answers given with about 0.8 "
+                   "were right about 8 times in 10 there. 0: never.",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("batch_size", 32, "Faces per model call.", lower_bound=1)
 flags.DEFINE_integer("workers", 2, "Threads that read, decode, detect and crop while the model runs; "

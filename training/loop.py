@@ -126,11 +126,18 @@ def fit_temperatures(model, task, validation):
     if validation is None:
         logging.info("no validation split: the exported probabilities are not calibrated")
         return {}, "none: no validation split (--val_fraction=0); the probabilities are the model's own"
-    temperatures = calibration.fit(steps.make_predict_step(model, task.sizes, oversample=False), validation.dataset,
-                                   task)
+    temperatures, counts = calibration.fit(steps.make_predict_step(model, task.sizes, oversample=False),
+                                           validation.dataset, task)
     logging.info("temperature scaling on the validation split: %s", ", ".join(
-        f"{head} T={t:.3f}" if t else f"{head}: no labelled face, not scaled" for head, t in temperatures.items()))
-    return temperatures, "temperature scaling: one T per class head, minimising the validation split's NLL"
+        f"{head} T={t:.3f} ({counts[head]} faces)" if t else f"{head}: no labelled face, not scaled"
+        for head, t in temperatures.items()))
+    for head, t in temperatures.items():
+        if t and (counts[head] < 50 or not 0.06 < t < 19):
+            logging.warning("%s's temperature %.3f rests on %d validation faces%s: its calibrated probabilities "
+                            "may be far from right", head, t, counts[head],
+                            " and lies at the edge of the search" if not 0.06 < t < 19 else "")
+    return temperatures, (f"temperature scaling: one T per class head, minimising the NLL of the validation "
+                          f"split's {', '.join(f'{counts[h]} {h}' for h in counts)} labelled faces")
 
 
 def save_plots(model_dir, name, figures, class_names, title):
