@@ -16,6 +16,7 @@ from evaluation import metrics
 
 ECE_BINS = 15
 CALIBRATED = metrics.CALIBRATED
+T_RANGE = (0.05, 20.0)  # The temperatures fit_temperature searches.
 _TINY = 1e-12  # Probabilities are clipped here before a log (a float32 softmax can underflow to 0).
 
 
@@ -57,7 +58,7 @@ def scaled(probabilities, temperature):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(probabilities, labels, low=0.05, high=20.0):
+def fit_temperature(probabilities, labels, low=T_RANGE[0], high=T_RANGE[1]):
     """The temperature in [low, high] that minimises the NLL of scaled(probabilities, T)
     on `labels` (N,), all known: a grid over log T, then a golden-section search around
     its best point. None when there are no faces."""
@@ -78,6 +79,13 @@ def fit_temperature(probabilities, labels, low=0.05, high=20.0):
         else:
             a = c
     return float(np.exp((a + b) / 2))
+
+
+def at_edge(temperature):
+    """True when a fitted temperature sits at an end of T_RANGE (at most 0.06, at least 19):
+    the search ran out of room, as it does on a validation set the model gets all right or
+    all wrong."""
+    return not T_RANGE[0] * 1.2 < temperature < T_RANGE[1] * 0.95
 
 
 def fit(predict, eval_dataset, task):

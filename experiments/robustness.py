@@ -128,7 +128,7 @@ def run(predictor, detecting, photos, families, seed=0):
     each family; `detecting` is the Predictor with a face detector (face_share), or None
     to leave that family out."""
     heads, bins = predictor.heads, labels.AgeBins.from_dict(predictor.metadata.age_bins)
-    clean = {False: predict(predictor, detecting, photos, "jpeg", 0, seed)}
+    clean = {}  # {detects: the photos' predictions as they are}, made at a family's severity 0.
     rows, start = [], time.monotonic()
     total = sum(len(degradations.severities(f)) for f in families)
     for family in families:

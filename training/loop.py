@@ -132,10 +132,10 @@ def fit_temperatures(model, task, validation):
         f"{head} T={t:.3f} ({counts[head]} faces)" if t else f"{head}: no labelled face, not scaled"
         for head, t in temperatures.items()))
     for head, t in temperatures.items():
-        if t and (counts[head] < 50 or not 0.06 < t < 19):
+        if t and (counts[head] < 50 or calibration.at_edge(t)):
             logging.warning("%s's temperature %.3f rests on %d validation faces%s: its calibrated probabilities "
                             "may be far from right", head, t, counts[head],
-                            " and lies at the edge of the search" if not 0.06 < t < 19 else "")
+                            " and lies at the edge of the search" if calibration.at_edge(t) else "")
     return temperatures, (f"temperature scaling: one T per class head, minimising the NLL of the validation "
                           f"split's {', '.join(f'{counts[h]} {h}' for h in counts)} labelled faces")
 
