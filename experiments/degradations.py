@@ -7,9 +7,12 @@ family) is the photo unchanged. Random families (noise) draw from a generator se
 the photo's index, so a study reruns to the same bytes.
 
     resolution   the face shrunk to N pixels a side, then brought back (a small face in a
-                 large photo): 128, 64, 32, 16, 8 (a face already smaller is left alone)
-    face_share   the photo placed in a larger grey, blurred scene so it covers this share
-                 of the picture's area: 0.5 ... 0.01 (needs face detection)
+                 large photo): 128, 96, 64, 48, 32, 24, 16, 12, 8 (a face already smaller
+                 is left alone)
+    face_share   the photo placed in the middle of a larger scene (a soft, seeded texture
+                 around the photo's own mean colour: no face in it) so it covers this
+                 share of the picture's area: 0.5 ... 0.01 (needs face detection;
+                 placement() says where it is)
     jpeg         re-encoded at JPEG quality 95 ... 5
     blur         a Gaussian blur of this many pixels per 100 of the photo's side
     noise        Gaussian sensor noise of this standard deviation (0-255 scale)
@@ -40,14 +43,32 @@ def _resolution(image, side, rng):
     return small.resize(image.size, Image.Resampling.BILINEAR)
 
 
-def _face_share(image, share, rng):
-    """The photo in the middle of a scene `1 / share` times its area: a blurred, darkened
-    copy of itself stretched over the scene, so the border is not a hard grey frame."""
+def placement(family, size, severity):
+    """(width, height, (x, y, width, height) of the photo in it) of a photo of `size`
+    (width, height) degraded by `family` at `severity`: where the photo, and so its face,
+    lies in what the model or detector is given (the whole picture but for face_share)."""
+    if family != "face_share" or severity == 0:
+        return size[0], size[1], (0, 0, size[0], size[1])
+    return face_region(size, severity)
+
+
+def face_region(size, share):
+    """placement() of the face_share family at `share` (0 < share <= 1)."""
     factor = (1 / share) ** 0.5
-    size = (round(image.width * factor), round(image.height * factor))
-    scene = image.resize(size, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(max(size) / 20))
-    scene = ImageEnhance.Brightness(scene).enhance(0.7)
-    scene.paste(image, ((size[0] - image.width) // 2, (size[1] - image.height) // 2))
+    width, height = round(size[0] * factor), round(size[1] * factor)
+    return width, height, ((width - size[0]) // 2, (height - size[1]) // 2, size[0], size[1])
+
+
+def _face_share(image, share, rng):
+    """The photo in the middle of a scene `1 / share` times its area. The scene is a soft
+    texture (seeded noise on an 8x8 grid, smoothly enlarged) around the photo's mean colour
+    pulled towards grey: a plain background with nothing face-like in it, so a detection
+    outside the photo is a false one (robustness.py does not count it)."""
+    width, height, (x, y, _, _) = face_region(image.size, share)
+    base = 0.5 * np.asarray(image, np.float32).reshape(-1, 3).mean(axis=0) + 0.5 * np.asarray(GREY, np.float32)
+    grid = np.clip(base + rng.normal(0.0, 25.0, size=(8, 8, 3)), 0, 255).astype(np.uint8)
+    scene = Image.fromarray(grid).resize((width, height), Image.Resampling.BICUBIC)
+    scene.paste(image, (x, y))
     return scene
 
 
@@ -127,7 +148,7 @@ def _filter(image, name, rng):
 
 # family: (function(image, severity, rng), severities after the identity (0), needs detection)
 FAMILIES = {
-    "resolution": (_resolution, (128, 64, 32, 16, 8), False),
+    "resolution": (_resolution, (128, 96, 64, 48, 32, 24, 16, 12, 8), False),
     "face_share": (_face_share, (0.5, 0.25, 0.1, 0.05, 0.02, 0.01), True),
     "jpeg": (_jpeg, (95, 75, 50, 30, 15, 5), False),
     "blur": (_blur, (0.5, 1, 2, 4), False),

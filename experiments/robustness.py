@@ -6,9 +6,16 @@ The photos are faces already (a test fold's stored faces, or a folder of face ph
 each is taken as one face, except for the face_share family, which places the face in a
 larger scene and is face-detected (`detector`). A row per (family, severity):
 
-    found          share of photos in which a face was found and classified (face_share
-                   only: the other families take each photo as the face)
-    unsure         share of the class heads' answers marked unsure (Predictor's min_confidence)
+    found          share of photos in which a face was found inside the pasted photo and
+                   classified (face_share only: the other families take each photo as
+                   the face; a detection in the background is not counted)
+    face_area      the mean share of the scene's area the found face's box covers: the
+                   face's real share of the picture (face_share only; the photo around
+                   the face makes it smaller than the severity)
+    unsure         share of faces with at least one class head's answer marked unsure
+                   (under the Predictor's min_confidence; None without one)
+    <head>_unsure  the same for each class head with a threshold, when there are several (a
+                   two-class head is never under 0.5)
     <figures>      score.score's figures of each head: gender_accuracy, race_accuracy,
                    age_exact, age_one_off, age_years_mae
     age_shift_bins, age_years_shift_years
@@ -83,32 +90,43 @@ def photos_from_shards(shards_dir, test_fold, limit=0):
     return photos
 
 
-def predict(predictor, detecting, photos, family, severity, seed):
-    """{photo name: first classified face's record} of the photos degraded at (family, severity)."""
+def predict(predictor, photos, family, severity, seed):
+    """({photo name: record of its face}, {photo name: the face box's share of the scene})
+    of the photos degraded at (family, severity). Without detection the photo is the face;
+    with it (face_share), the largest face found whose centre is inside the pasted photo."""
     # A generator: each photo is degraded when the predictor's threads reach it, so a study
     # of large scenes (face_share) never holds them all.
     items = ((p.name, np.asarray(degradations.apply(Image.fromarray(p.pixels), family, severity, seed + i)))
              for i, p in enumerate(photos))
-    chosen = detecting if degradations.FAMILIES[family][2] else predictor
-    faces = {}
-    for result in chosen.predict_many(items, workers=2):
+    sizes = {p.name: (p.pixels.shape[1], p.pixels.shape[0]) for p in photos}
+    faces, areas = {}, {}
+    for result in predictor.predict_many(items, workers=2):
+        width, height, (x, y, w, h) = degradations.placement(family, sizes[result.input], severity)
         for rec in result.records:
-            if rec["status"] == "ok":
-                faces.setdefault(result.input, rec)
+            bx, by, bw, bh = rec["box"]
+            inside = x <= bx + bw / 2 <= x + w and y <= by + bh / 2 <= y + h
+            if rec["status"] == "ok" and inside:
+                faces[result.input], areas[result.input] = rec, bw * bh / (width * height)
                 break
-    return faces
+    return faces, areas
 
 
-def row_of(family, severity, faces, clean, photos, heads, bins):
-    """One row of the table: the figures of `faces` against the labels and against `clean`;
-    severity 0 (the photos as they are) reads "none"."""
+def row_of(family, severity, predicted, clean, photos, heads, bins):
+    """One row of the table: the figures of `predicted` (predict's pair) against the labels
+    and against `clean` (the undegraded photos' records); severity 0 reads "none"."""
+    faces, areas = predicted
     truth = {p.name: p.truth for p in photos}
     figures = score.score({name: report.flatten(rec, heads) for name, rec in faces.items()}, truth, bins)
     detects = degradations.FAMILIES[family][2]
     row = {"family": family, "severity": "none" if severity == 0 else severity, "photos": len(photos),
-           "found": len(faces) / max(len(photos), 1) if detects else None}  # Without detection: every photo.
-    answers = [rec[h]["unsure"] for rec in faces.values() for h in heads.class_names if rec.get(h)]
-    row["unsure"] = float(np.mean(answers)) if answers else None
+           "found": len(faces) / max(len(photos), 1) if detects else None,  # Without detection: every photo.
+           "face_area": float(np.mean(list(areas.values()))) if detects and areas else None}
+    answers = {h: [rec[h]["unsure"] for rec in faces.values() if rec.get(h)] for h in heads.class_names}
+    asked = [h for h, a in answers.items() if a and a[0] is not None]  # None: no threshold for the head.
+    if asked:
+        row["unsure"] = float(np.mean([any(rec[h]["unsure"] for h in asked if rec.get(h)) for rec in faces.values()]))
+        if len(asked) > 1:  # With one head, unsure is that head's.
+            row.update({f"{h}_unsure": float(np.mean(answers[h])) for h in asked})
     for head, key, column in FIGURES:
         if head in heads.names:
             row[column] = figures.get(head, {}).get(key)
@@ -123,10 +141,11 @@ def row_of(family, severity, faces, clean, photos, heads, bins):
     return row
 
 
-def run(predictor, detecting, photos, families, seed=0):
+def run(predictor, detecting, photos, families, seed=0, detect_limit=0):
     """The rows of every (family, severity), severity 0 (the photos as they are) first in
     each family; `detecting` is the Predictor with a face detector (face_share), or None
-    to leave that family out."""
+    to leave that family out; a family with detection runs on the first `detect_limit`
+    photos only (0: all), as detecting faces in large scenes is the study's slowest part."""
     heads, bins = predictor.heads, labels.AgeBins.from_dict(predictor.metadata.age_bins)
     clean = {}  # {detects: the photos' predictions as they are}, made at a family's severity 0.
     rows, start = [], time.monotonic()
@@ -136,29 +155,35 @@ def run(predictor, detecting, photos, families, seed=0):
         if detect and detecting is None:
             logging.warning("%s needs face detection: left out (no detector)", family)
             continue
+        chosen, subset = (detecting, photos[:detect_limit or None]) if detect else (predictor, photos)
         for severity in degradations.severities(family):
             if severity == 0 and detect not in clean:
-                clean[detect] = predict(predictor, detecting, photos, family, 0, seed)
-            faces = clean[detect] if severity == 0 else predict(predictor, detecting, photos, family, severity, seed)
-            rows.append(row_of(family, severity, faces, clean[detect], photos, heads, bins))
+                clean[detect] = predict(chosen, subset, family, 0, seed)
+            predicted = clean[detect] if severity == 0 else predict(chosen, subset, family, severity, seed)
+            rows.append(row_of(family, severity, predicted, clean[detect][0], subset, heads, bins))
             logging.info("robustness %d/%d: %s %s, %d photos, %.0f s", len(rows), total, family, severity,
-                         len(photos), time.monotonic() - start)
+                         len(subset), time.monotonic() - start)
     return rows
 
 
 def columns(rows):
     """The CSV's columns, in order, of the figures the rows have."""
-    figures = [c for _, _, c in FIGURES] + list(SHIFTS)
-    return ["family", "severity", "photos", "found", "unsure", *(c for c in figures if any(c in r for r in rows))]
+    unsure = list(dict.fromkeys(c for r in rows for c in r if c.endswith("_unsure")))
+    optional = ["unsure", *unsure, *figure_columns(rows), *SHIFTS]
+    area = ["face_area"] if any(r.get("face_area") is not None for r in rows) else []  # Only with face_share.
+    return ["family", "severity", "photos", "found", *area, *(c for c in optional if any(c in r for r in rows))]
+
+
+def figure_columns(rows):
+    """The head figures (FIGURES' columns) the rows have."""
+    return [c for _, _, c in FIGURES if any(c in r for r in rows)]
 
 
 def limits(rows, tolerance=0.02, mae_tolerance=1.0):
     """{figure column: {"resolution": smallest face side, "jpeg": lowest quality}} at which
     the figure stays within `tolerance` (2 points; 1 year for MAE) of the clean photos."""
     out = {}
-    for column in columns(rows)[5:]:
-        if column in SHIFTS:
-            continue
+    for column in figure_columns(rows):
         out[column] = {}
         for family in ("resolution", "jpeg"):
             family_rows = [r for r in rows if r["family"] == family and r.get(column) is not None]

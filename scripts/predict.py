@@ -41,11 +41,11 @@ flags.DEFINE_bool("no_detect", False, "Take each image as one face instead of fi
 flags.DEFINE_integer("min_face_size", 0, "Faces whose box is smaller, in pixels, are reported as too small. "
                      "0: the size the model's training faces were built with (40 by default).", lower_bound=0)
 flags.DEFINE_bool("oversample", False, "Average the 10 crops (corners, centre, mirrors) as the paper does.")
-flags.DEFINE_float("min_confidence", 0.0, "Mark a head's answer \"unsure\" (a field of each record, a column of the "
-                   "table and CSV, a \"?\" on annotated photos) when its probability is below this. The export's "
-                   "probabilities are calibrated on its validation faces (single crop): answers given with about 0.8 "
-                   "were right about 8 times in 10 there. 0: never.",
-                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_string("min_confidence", "", "Mark a head's answer \"unsure\" (a field of each record, a column of "
+                    "the table and CSV, a \"?\" on annotated photos) when its probability is below this: one "
+                    "number for every head (0.6), or per head (age=0.3,gender=0.8; a bare number then covers the "
+                    "others). The export's probabilities are calibrated on its validation faces (single crop): "
+                    "answers given with about 0.8 were right about 8 times in 10 there. Empty or 0: never.")
 flags.DEFINE_integer("batch_size", 32, "Faces per model call.", lower_bound=1)
 flags.DEFINE_integer("workers", 2, "Threads that read, decode, detect and crop while the model runs; "
                      "0: all in one thread, one photo at a time.", lower_bound=0)
@@ -85,7 +85,7 @@ def main(argv):
             records += video.predict(path, predictor, FLAGS.every_seconds, FLAGS.annotate_dir)
         except video.VideoError as e:
             errors.append((path, str(e)))
-    text = report.render(records, FLAGS.format, predictor.heads, unsure=FLAGS.min_confidence > 0)
+    text = report.render(records, FLAGS.format, predictor.heads, unsure=bool(predictor.min_confidence))
     if FLAGS.output:
         with open(FLAGS.output, "w", newline="") as f:
             f.write(text)

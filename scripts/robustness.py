@@ -10,7 +10,8 @@ exposure, contrast, rotation, a mirror, occlusion, photo filters), at several se
 The labelled set is a shard set's test fold (--shards_dir, --test_fold) or a folder of face
 photos with a labels CSV in score_predictions.py's format (--photos, --labels,
 --csv_columns). Each photo is taken as one face; the face_share family places it in a larger
-scene and finds it again with --detector. Writes robustness.csv (a row per family and
+scene and finds it again with --detector (on the first --face_share_limit photos: detection
+in large scenes is the slow part). Writes robustness.csv (a row per family and
 severity: found, unsure, each head's figures, the mean shift of the predicted age),
 robustness.md (the table and, per figure, the smallest face and lowest JPEG quality within 2
 points of the clean photos) and robustness_<family>.png into --output_dir, and prints the
@@ -37,8 +38,11 @@ flags.DEFINE_integer("limit", 0, "Use only the first N photos (by name; 0: all).
 flags.DEFINE_list("families", list(degradations.FAMILIES), "Degradation families to run.")
 flags.DEFINE_enum("detector", "auto", ["auto", *faces.DETECTORS],
                   "Face detector of the face_share family (auto: the one the model's faces were cropped with).")
-flags.DEFINE_float("min_confidence", 0.5, "Answers under this calibrated probability count as unsure.",
-                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_integer("face_share_limit", 200, "The face_share family runs on the first N photos only (0: all): "
+                     "finding a face in a large scene costs far more than a model call.", lower_bound=0)
+flags.DEFINE_string("min_confidence", "0.5,age=0.3,gender=0.8",
+                    "Answers under this calibrated probability count as unsure: per head, as predict.py's flag "
+                    "(a two-class head is never under 0.5).")
 flags.DEFINE_integer("batch_size", 32, "Faces per model call.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seeds the random degradations (noise).")
 flags.DEFINE_string("output_dir", "runs/robustness", "Where robustness.csv, .md and the PNGs go.")
@@ -57,8 +61,7 @@ def main(argv):
         raise app.UsageError(f"--labels={FLAGS.labels!r} is not a file")
     try:
         predictor = Predictor(FLAGS.model, None, batch_size=FLAGS.batch_size, min_confidence=FLAGS.min_confidence)
-        detecting = (Predictor(FLAGS.model, FLAGS.detector, batch_size=FLAGS.batch_size,
-                               min_confidence=FLAGS.min_confidence) if "face_share" in FLAGS.families else None)
+        detecting = predictor.with_detector(FLAGS.detector) if "face_share" in FLAGS.families else None
         bins = labels.AgeBins.from_dict(predictor.metadata.age_bins)
         if FLAGS.shards_dir:
             photos = robustness.photos_from_shards(FLAGS.shards_dir, FLAGS.test_fold, FLAGS.limit)
@@ -69,8 +72,9 @@ def main(argv):
     except (OSError, ValueError, DatasetError) as e:
         raise app.UsageError(str(e)) from None
     logging.info("%d labelled photos, %d families", len(photos), len(FLAGS.families))
-    rows = robustness.run(predictor, detecting, photos, FLAGS.families, FLAGS.seed)
-    sys.stdout.write(robustness_report.write(FLAGS.output_dir, rows, f"{source} ({len(photos)} photos)"))
+    rows = robustness.run(predictor, detecting, photos, FLAGS.families, FLAGS.seed, FLAGS.face_share_limit)
+    sys.stdout.write(robustness_report.write(FLAGS.output_dir, rows, f"{source} ({len(photos)} photos)",
+                                             predictor.metadata.crop_size))
 
 
 if __name__ == "__main__":

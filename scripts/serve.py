@@ -27,11 +27,11 @@ flags.DEFINE_bool("no_detect", False, "Take each upload as one face instead of f
 flags.DEFINE_integer("min_face_size", 0, "Faces whose box is smaller, in pixels, are reported as too small; "
                      "0: the model's own.", lower_bound=0)
 flags.DEFINE_bool("oversample", False, "Average the 10 crops (corners, centre, mirrors) as the paper does.")
-flags.DEFINE_float("min_confidence", 0.0, "Mark a head's answer \"unsure\" (a field of each API record, a column "
-                   "of the page's table, a \"?\" on its photo) when its probability is below this. The export's "
-                   "probabilities are calibrated on its validation faces (single crop): answers given with about 0.8 "
-                   "were right about 8 times in 10 there. 0: never.",
-                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_string("min_confidence", "", "Mark a head's answer \"unsure\" (a field of each API record, a "
+                    "column of the page's table, a \"?\" on its photo) when its probability is below this: one "
+                    "number for every head (0.6), or per head (age=0.3,gender=0.8; a bare number then covers the "
+                    "others). The export's probabilities are calibrated on its validation faces (single crop): "
+                    "answers given with about 0.8 were right about 8 times in 10 there. Empty or 0: never.")
 flags.DEFINE_string("host", "127.0.0.1", "Address to listen on.")
 flags.DEFINE_integer("port", 8000, "Port to listen on; 0: any free port (printed).", lower_bound=0)
 flags.DEFINE_integer("threads", 4, "Requests handled at once (waitress worker threads).", lower_bound=1)

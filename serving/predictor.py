@@ -16,6 +16,7 @@ crop and says so loudly.
 
 import collections
 import concurrent.futures
+import copy
 import dataclasses
 import typing
 
@@ -57,20 +58,35 @@ class Predictor:
 
     def __init__(self, export_dir, detector="auto", oversample=False, batch_size=32, min_face_size=None,
                  max_pixels=None, min_confidence=0.0):
+        # {class head: probability} below which its answer is marked "unsure" (report.thresholds).
+        self.min_confidence = report.thresholds(min_confidence)
         self.metadata = metadata.read(export_dir)
         self.max_pixels = max_pixels  # Of a photo; None: Pillow's decompression-bomb limit.
         self.model = tf.saved_model.load(export_dir)
         self._serve_crops = self.model.signatures["serve_crops"]
         self._serve_faces = self.model.signatures["serve_probabilities"]  # Resizes and crops inside the graph.
         self.oversample, self.batch_size = oversample, batch_size
-        self.min_confidence = min_confidence  # A class head's answer below it is marked "unsure".
+        if not self.metadata.temperatures:
+            logging.warning("%s has no calibration (metadata.json: no temperatures): its probabilities are the "
+                            "model's own, often over-confident%s", export_dir,
+                            "; --min_confidence compares with them" if min_confidence else "")
+        self._frame(detector, min_face_size)
+        # The side the canonical crop is taken at: the shards' image size, as in training.
+        self.face_size = self.metadata.face_crop.get("image_size") or self.metadata.stored_size
+
+    def with_detector(self, detector, min_face_size=None):
+        """A Predictor that shares this one's loaded model and settings but finds faces
+        with `detector` ("auto", "mtcnn", "haar", or None: each image is one face)."""
+        other = copy.copy(self)
+        other._frame(detector, min_face_size)
+        return other
+
+    def _frame(self, detector, min_face_size):
         self.crop_spec, self.warning = framing(self.metadata.face_crop, detector, min_face_size)
         if self.warning:
             logging.warning("%s", self.warning)
         if self.crop_spec:
             faces.make_detector(self.crop_spec.detector)  # Loaded now, not on the first photo.
-        # The side the canonical crop is taken at: the shards' image size, as in training.
-        self.face_size = self.metadata.face_crop.get("image_size") or self.metadata.stored_size
 
     @property
     def class_names(self):

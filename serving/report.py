@@ -43,13 +43,44 @@ class Heads:
         return [*self.class_names, *([YEARS_HEAD] if self.years_bins else [])]
 
 
+def thresholds(value):
+    """{class head: minimum probability} of a --min_confidence value: a number for every
+    class head ("0.6"; 0: none), per head ("age=0.3,gender=0.8"), or both ("0.5,gender=0.8":
+    0.5 for the heads not named); "" is none. A head a model lacks is ignored, so one value
+    serves models of different heads. A dict is checked and returned; ValueError names what
+    is wrong."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, (int, float)):
+        items = [("", value)]
+    else:
+        items = []
+        for part in filter(None, (p.strip() for p in str(value).split(","))):
+            head, _, number = part.rpartition("=")
+            try:
+                items.append((head.strip(), float(number)))
+            except ValueError:
+                raise ValueError(f"min_confidence: {part!r} is not a probability (e.g. 0.6 or gender=0.8)") from None
+    class_heads = [h for h in labels.HEADS if h != YEARS_HEAD]
+    out = {}
+    for head, p in sorted(items, key=lambda item: bool(item[0])):  # The bare number first, then the named heads.
+        if head and head not in class_heads:
+            raise ValueError(f"min_confidence: {head!r} is not a class head (one of {', '.join(class_heads)})")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"min_confidence: {p} for {head or 'every head'} is not between 0 and 1")
+        out.update({h: p for h in ([head] if head else class_heads)})
+    return {h: p for h, p in out.items() if p > 0}
+
+
 def record(source, index, box, probabilities, heads, status="ok", min_confidence=0.0):
     """The record of one face; `probabilities` {head: (classes,)} (for age_years its
     (101,) probabilities or the expected age itself), or None for a face not classified.
     `heads`: Heads, or {head: class names}. A class head's answer is "unsure" when its
-    probability is below `min_confidence` (the export's probabilities are calibrated:
-    metadata.json's temperatures)."""
+    probability is below its `min_confidence` (any value thresholds() takes; the export's
+    probabilities are calibrated: metadata.json's temperatures); a head without a threshold
+    has "unsure" None: not asked."""
     heads = Heads.of(heads)
+    minimum = thresholds(min_confidence)
     out = {"input": source, "face": index, "box": [int(v) for v in box], "status": status}
     for head, names in heads.class_names.items():
         if probabilities is None:
@@ -59,7 +90,7 @@ def record(source, index, box, probabilities, heads, status="ok", min_confidence
         best = int(np.argmax(p))
         out[head] = {"label": names[best], "probability": round(float(p[best]), 4),
                      "probabilities": {name: round(float(v), 4) for name, v in zip(names, p, strict=True)},
-                     "unsure": bool(p[best] < min_confidence)}
+                     "unsure": bool(p[best] < minimum[head]) if head in minimum else None}
     if heads.years_bins:
         out[YEARS_HEAD] = None if probabilities is None else years_entry(probabilities[YEARS_HEAD], heads.years_bins)
     return out

@@ -109,7 +109,7 @@ def make_app(predictor, max_upload_mb, model_name):
         status, records, pixels, message = answer(predictor, photo.read(), photo.filename)
         if status != 200:
             return error(message, status)
-        return page(result_html(pixels, records, predictor.heads, unsure=predictor.min_confidence > 0))
+        return page(result_html(pixels, records, predictor.heads, unsure=bool(predictor.min_confidence)))
 
     @flask_app.post("/api/predict")
     def api():

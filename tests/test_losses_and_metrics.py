@@ -130,6 +130,29 @@ def test_temperature_scaling_lowers_the_nll_of_an_over_confident_set_and_keeps_e
     assert calibration.nll(np.zeros((0, 4)), np.zeros((0,), np.int64)) is None
 
 
+def test_the_temperature_of_a_very_confident_head_is_the_one_its_logits_give():
+    """A float32 softmax of logit gaps of 30-60 (a confident two-class head) holds the
+    losing class's probability down to 1e-26; a log floor of 1e-12 cut those gaps to 27.6,
+    made the confident mistakes look less wrong and fitted T about a third too low."""
+    rng = np.random.default_rng(1)
+    labels_ = rng.integers(0, 2, size=1000)
+    gap = rng.uniform(30, 60, size=1000) * np.where(rng.random(1000) < 0.9, 1, -1)  # 10% confidently wrong.
+    logits = np.zeros((1000, 2))
+    logits[np.arange(1000), labels_] = gap
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probabilities = (np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def nll_of_logits(t):  # The reference: the NLL computed from the logits themselves, in float64.
+        z = logits / t
+        return np.mean(np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)) + z.max(axis=1)
+                       - z[np.arange(1000), labels_])
+
+    grid = np.exp(np.linspace(np.log(1), np.log(100), 4001))
+    reference = grid[np.argmin([nll_of_logits(t) for t in grid])]
+    assert abs(calibration.fit_temperature(probabilities, labels_) / reference - 1) < 0.01, reference
+    assert abs(calibration.nll(probabilities, labels_) - nll_of_logits(1.0)) < 0.01 * nll_of_logits(1.0)
+
+
 def test_an_empty_set_has_no_figures_not_zeros():
     """An empty validation split scored 0.0, beat -inf and was kept as the best checkpoint."""
     none = metrics.summarize(np.zeros((0, 3)), np.zeros((0,), np.int64), ["a", "b", "c"], one_off=True)

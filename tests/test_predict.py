@@ -375,11 +375,24 @@ def test_unsure_is_set_exactly_below_the_threshold():
     above = report.record("x.jpg", 0, (0, 0, 1, 1), probabilities, heads, min_confidence=0.7000001)
     assert above["gender"]["unsure"] is True
     never = report.record("x.jpg", 0, (0, 0, 1, 1), probabilities, heads)
-    assert not never["gender"]["unsure"] and not never["age"]["unsure"]
+    assert never["gender"]["unsure"] is None and never["age"]["unsure"] is None  # No threshold: not asked.
     row = report.flatten(at, heads)
     assert row["age_unsure"] == "unsure" and row["gender_unsure"] == ""
     assert report.label(at) == "f young?"  # In the record's head order: gender, then age.
     assert "age_unsure" in report.columns(heads, unsure=True) and "age_unsure" not in report.columns(heads)
+    only_age = report.record("x.jpg", 0, (0, 0, 1, 1), probabilities, heads, min_confidence="age=0.6")
+    assert only_age["age"]["unsure"] is True and only_age["gender"]["unsure"] is None
+
+
+def test_min_confidence_takes_one_number_or_one_per_head():
+    assert report.thresholds("0.5,gender=0.8") == {"age": 0.5, "gender": 0.8, "race": 0.5}
+    assert report.thresholds("gender=0.8,0.5") == report.thresholds("0.5,gender=0.8")  # Named heads win.
+    assert report.thresholds(0.7) == {"age": 0.7, "gender": 0.7, "race": 0.7}
+    assert report.thresholds("") == report.thresholds(0) == report.thresholds("age=0") == {}
+    for bad, message in (("eyes=0.5", "'eyes' is not a class head"), ("1.5", "not between 0 and 1"),
+                         ("age_years=0.5", "'age_years' is not a class head"), ("sure", "not a probability")):
+        with pytest.raises(ValueError, match=message):
+            report.thresholds(bad)
 
 
 def test_predict_py_marks_unsure_answers(exported_model, tmp_path):
@@ -387,10 +400,13 @@ def test_predict_py_marks_unsure_answers(exported_model, tmp_path):
     drawn_face(5, size=64).save(path)
     common = [sys.executable, os.path.join(ROOT, "scripts", "predict.py"), f"--model={exported_model}",
               "--no_detect", "--format=json", path]
-    for threshold, expected in (("1.0", True), ("0.0", False)):
+    bad = subprocess.run([*common, "--min_confidence=gender=high"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and "'gender=high' is not a probability" in bad.stderr, bad.stderr[-2000:]
+    for threshold, expected in (("1.0", True), ("0.0", None)):
         result = subprocess.run([*common, f"--min_confidence={threshold}"], cwd=ROOT, capture_output=True, text=True,
                                 timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
         (rec,) = json.loads(result.stdout)
         assert rec["age"]["unsure"] is expected  # The 8-group head is never sure to the last bit.
-        assert threshold == "1.0" or rec["gender"]["unsure"] is False
+        assert threshold == "1.0" or rec["gender"]["unsure"] is None

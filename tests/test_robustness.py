@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments import degradations
+from experiments import degradations, robustness
 from face_photos import drawn_face
 from processes import ROOT
 
@@ -31,6 +31,37 @@ def test_severity_0_is_the_identity_and_every_severity_is_seeded(family):
             assert out.size != photo.size or not np.array_equal(np.asarray(out), np.asarray(photo)), (family, severity)
 
 
+@pytest.mark.parametrize("family,severity", [("face_share", 0.25), ("face_share", 0.01), ("face_share", 0),
+                                             ("resolution", 32), ("filter", "sepia")])
+def test_placement_says_where_the_photo_is_in_the_degraded_picture(family, severity):
+    photo = drawn_face(2, size=60)
+    out = degradations.apply(photo, family, severity, seed=3)
+    width, height, (x, y, w, h) = degradations.placement(family, photo.size, severity)
+    assert out.size == (width, height) and (w, h) == photo.size
+    if family == "face_share":
+        assert np.array_equal(np.asarray(out.crop((x, y, x + w, y + h))), np.asarray(photo))
+
+
+def test_a_face_found_outside_the_pasted_photo_is_not_counted():
+    """In face_share, the first face of a scene is not necessarily the photo's: a detection
+    in the background would have been scored against the photo's labels."""
+    from serving.predictor import Result
+
+    photos = [robustness.Photo(f"p{i}.jpg", np.zeros((40, 40, 3), np.uint8), ((25, 32), 0, "")) for i in range(2)]
+
+    class Detecting:  # Answers as a Predictor with a detector would: a box per face, largest first.
+        def predict_many(self, items, workers):
+            for name, pixels in items:
+                assert pixels.shape == (80, 80, 3)  # A share of 0.25: the scene is twice the side.
+                background = {"box": [0, 0, 30, 30], "status": "ok"}
+                inside = {"box": [22, 22, 36, 36], "status": "ok"}
+                yield Result(name, [background, inside] if name == "p0.jpg" else [background], "", None)
+
+    faces, areas = robustness.predict(Detecting(), photos, "face_share", 0.25, seed=0)
+    assert list(faces) == ["p0.jpg"] and faces["p0.jpg"]["box"] == [22, 22, 36, 36]
+    assert areas == {"p0.jpg": 36 * 36 / (80 * 80)}
+
+
 def test_harsher_severities_change_the_photo_more():
     photo = np.asarray(drawn_face(4, size=96), dtype=np.float32)
     for family in ("resolution", "jpeg", "blur", "noise", "contrast"):
@@ -50,8 +81,11 @@ def test_the_study_writes_its_table_plots_and_limits(exported_model, small_shard
         rows = list(csv.DictReader(f))
     assert [r["severity"] for r in rows if r["family"] == "jpeg"] == ["none", "95", "75", "50", "30", "15", "5"]
     first = rows[0]
-    assert first["family"] == "resolution" and first["found"] == "" and first["age_shift_bins"] == "0.0"
-    assert {"unsure", "age_exact", "age_one_off", "gender_accuracy"} <= set(first)
+    assert first["family"] == "resolution" and first["found"] == "" and "face_area" not in first  # No detection.
+    assert first["age_shift_bins"] == "0.0"
+    assert {"unsure", "age_unsure", "gender_unsure", "age_exact", "age_one_off", "gender_accuracy"} <= set(first)
+    for r in rows:  # A face is unsure when any head is.
+        assert float(r["unsure"]) >= max(float(r["age_unsure"]), float(r["gender_unsure"]))
     # Severity 0 is the same photos in every family: the same figures.
     clean = {r["family"]: (r["age_exact"], r["gender_accuracy"], r["unsure"]) for r in rows
              if r["severity"] == "none"}
