@@ -58,8 +58,9 @@ def print_table(metrics, test_fold, model_dir):
                 print(f"{'':16s}fairness: {'; '.join(gaps)}")
     calibration = metrics.get("calibration", {})
     if not any(calibration.get("temperatures", {}).values()):
-        print(f"note: the exported probabilities are NOT calibrated "
-              f"({calibration.get('by', 'none: a run from before calibration').split(': ', 1)[-1]}).")
+        by = calibration.get("by", "none: a run from before calibration")
+        why = by.split(": ", 1)[-1] if by.startswith("none") else "no head had a labelled validation face"
+        print(f"note: the exported probabilities are NOT calibrated ({why}).")
     if metrics["synthetic_data"]:
         print("note: trained and tested on a SYNTHETIC sample drawn by a program, not real faces.")
     if metrics["subject_ids"] == "per_image":

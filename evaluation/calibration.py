@@ -17,10 +17,11 @@ from evaluation import metrics
 ECE_BINS = 15
 CALIBRATED = metrics.CALIBRATED
 T_RANGE = (0.05, 20.0)  # The temperatures fit_temperature searches.
-# Probabilities are clipped here before a log: a float32 softmax underflows to 0 only past a
-# logit gap of ~103, so log p is the log-softmax of the logits for any head a model makes. A
-# higher floor (1e-12 caps log p at -27.6) would make a very confident wrong answer look
-# less wrong than it is and bias the fitted temperature low.
+# Probabilities are clipped here before a log: a float32 softmax keeps a class's probability
+# down to a logit gap of ~87 (TensorFlow flushes smaller ones to 0, read here as a gap of
+# 103), so log p is the log-softmax of the logits for any head short of that. A higher floor
+# (1e-12 caps log p at -27.6) makes a very confident wrong answer look less wrong than it is
+# and biased the fitted temperature low.
 _TINY = float(np.finfo(np.float32).smallest_subnormal)
 
 

@@ -6,13 +6,13 @@ and, for a photo that is face-detected, before detection. Severity 0 (the first 
 family) is the photo unchanged. Random families (noise) draw from a generator seeded by
 the photo's index, so a study reruns to the same bytes.
 
-    resolution   the face shrunk to N pixels a side, then brought back (a small face in a
-                 large photo): 128, 96, 64, 48, 32, 24, 16, 12, 8 (a face already smaller
-                 is left alone)
+    resolution   the face photo (the face and its margin) shrunk to N pixels a side, then
+                 brought back (a small face in a large photo): 128, 96, 64, 48, 32, 24,
+                 16, 12, 8 (a photo already smaller is left alone)
     face_share   the photo placed in the middle of a larger scene (a soft, seeded texture
                  around the photo's own mean colour: no face in it) so it covers this
                  share of the picture's area: 0.5 ... 0.01 (needs face detection;
-                 placement() says where it is)
+                 placement() says where it is; scenes of at most MAX_SCENE_SIDE)
     jpeg         re-encoded at JPEG quality 95 ... 5
     blur         a Gaussian blur of this many pixels per 100 of the photo's side
     noise        Gaussian sensor noise of this standard deviation (0-255 scale)
@@ -31,6 +31,9 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 GREY = (128, 128, 128)
+# The face_share scenes' longest side: a 1,000-pixel photo at 1% would otherwise make a
+# 10,000-pixel scene (300 MB), and the detector looks at 1,024 pixels of it anyway.
+MAX_SCENE_SIDE = 2048
 
 
 def _resolution(image, side, rng):
@@ -53,10 +56,13 @@ def placement(family, size, severity):
 
 
 def face_region(size, share):
-    """placement() of the face_share family at `share` (0 < share <= 1)."""
+    """placement() of the face_share family at `share` (0 < share <= 1): the scene is at most
+    MAX_SCENE_SIDE a side, the photo shrunk to fit when it would be larger."""
     factor = (1 / share) ** 0.5
-    width, height = round(size[0] * factor), round(size[1] * factor)
-    return width, height, ((width - size[0]) // 2, (height - size[1]) // 2, size[0], size[1])
+    fit = min(1.0, MAX_SCENE_SIDE / (max(size) * factor))
+    w, h = max(1, int(size[0] * fit)), max(1, int(size[1] * fit))  # Down: the scene stays under the cap.
+    width, height = round(w * factor), round(h * factor)
+    return width, height, ((width - w) // 2, (height - h) // 2, w, h)
 
 
 def _face_share(image, share, rng):
@@ -64,7 +70,9 @@ def _face_share(image, share, rng):
     texture (seeded noise on an 8x8 grid, smoothly enlarged) around the photo's mean colour
     pulled towards grey: a plain background with nothing face-like in it, so a detection
     outside the photo is a false one (robustness.py does not count it)."""
-    width, height, (x, y, _, _) = face_region(image.size, share)
+    width, height, (x, y, w, h) = face_region(image.size, share)
+    if (w, h) != image.size:
+        image = image.resize((w, h), Image.Resampling.LANCZOS)
     base = 0.5 * np.asarray(image, np.float32).reshape(-1, 3).mean(axis=0) + 0.5 * np.asarray(GREY, np.float32)
     grid = np.clip(base + rng.normal(0.0, 25.0, size=(8, 8, 3)), 0, 255).astype(np.uint8)
     scene = Image.fromarray(grid).resize((width, height), Image.Resampling.BICUBIC)

@@ -16,13 +16,18 @@ larger scene and is face-detected (`detector`). A row per (family, severity):
                    (under the Predictor's min_confidence; None without one)
     <head>_unsure  the same for each class head with a threshold, when there are several (a
                    two-class head is never under 0.5)
+    scored         the fewest labelled faces behind any head's figure in the row
+    changed        share of faces whose answer (a class head's label) differs from the same
+                   photo's undegraded: the paired view of a change, far less noisy than
+                   two accuracies compared
     <figures>      score.score's figures of each head: gender_accuracy, race_accuracy,
-                   age_exact, age_one_off, age_years_mae
+                   age_exact, age_one_off, age_years_mae (None over fewer than
+                   MIN_SCORED labelled faces)
     age_shift_bins, age_years_shift_years
                    the mean change of the predicted age group (in bins) or age (in years)
                    against the same photo undegraded: what a filter does to the age
 
-A figure is None when no photo with that label had a face found.
+A figure is None when no photo with that label had a face found, or too few.
 """
 
 import dataclasses
@@ -34,13 +39,14 @@ from absl import logging
 from PIL import Image
 
 from experiments import degradations
-from input_pipeline import labels
+from input_pipeline import labels, photo
 from input_pipeline.sources import csv_file
 from serving import report, score
 
 FIGURES = (("age", "exact", "age_exact"), ("age", "one_off", "age_one_off"), ("gender", "accuracy", "gender_accuracy"),
            ("race", "accuracy", "race_accuracy"), ("age_years", "mae", "age_years_mae"))
 SHIFTS = ("age_shift_bins", "age_years_shift_years")
+MIN_SCORED = 10  # A head's figure over fewer labelled faces is left out (None).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +57,10 @@ class Photo:
 
 
 def photos_from_folder(photos_dir, labels_csv, columns, bins, limit=0):
-    """The labelled photos of a labels CSV (score_predictions.py's format) found in `photos_dir`."""
+    """The labelled photos of a labels CSV (score_predictions.py's format) found in `photos_dir`,
+    decoded as prediction decodes them (input_pipeline.photo: upright by their EXIF
+    orientation, transparency on white). Labels without a photo and photos that cannot be
+    read are left out and counted in a warning, naming the first few."""
     truth = score.read_truth(labels_csv, csv_file.parse_columns(columns), bins)
     found = {}
     for root, _, files in os.walk(photos_dir):
@@ -60,10 +69,21 @@ def photos_from_folder(photos_dir, labels_csv, columns, bins, limit=0):
                 found[name] = os.path.join(root, name)
     if not found:
         raise ValueError(f"no photo named in {labels_csv} is in {photos_dir}")
-    photos = []
+    if len(found) < len(truth):
+        missing = sorted(set(truth) - set(found))
+        logging.warning("%d of %d labelled photos are not in %s, left out: %s", len(missing), len(truth),
+                        photos_dir, ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+    photos, broken = [], []
     for name in sorted(found)[:limit or None]:
-        with Image.open(found[name]) as image:
-            photos.append(Photo(name, np.asarray(image.convert("RGB")), truth[name]))
+        try:
+            with open(found[name], "rb") as f:
+                photos.append(Photo(name, np.asarray(photo.decode(f.read())), truth[name]))
+        except (OSError, photo.PhotoError) as e:
+            broken.append(f"{found[name]}: {e}")
+    if broken:
+        logging.warning("%d photos cannot be read, left out: %s", len(broken), "; ".join(broken[:5]))
+    if not photos:
+        raise ValueError(f"none of the labelled photos in {photos_dir} can be read")
     return photos
 
 
@@ -94,8 +114,8 @@ def predict(predictor, photos, family, severity, seed):
     """({photo name: record of its face}, {photo name: the face box's share of the scene})
     of the photos degraded at (family, severity). Without detection the photo is the face;
     with it (face_share), the largest face found whose centre is inside the pasted photo."""
-    # A generator: each photo is degraded when the predictor's threads reach it, so a study
-    # of large scenes (face_share) never holds them all.
+    # A generator: each photo is degraded as the predictor reads ahead (a batch and a few
+    # more), so a study of large scenes (face_share) never holds them all.
     items = ((p.name, np.asarray(degradations.apply(Image.fromarray(p.pixels), family, severity, seed + i)))
              for i, p in enumerate(photos))
     sizes = {p.name: (p.pixels.shape[1], p.pixels.shape[0]) for p in photos}
@@ -127,10 +147,16 @@ def row_of(family, severity, predicted, clean, photos, heads, bins):
         row["unsure"] = float(np.mean([any(rec[h]["unsure"] for h in asked if rec.get(h)) for rec in faces.values()]))
         if len(asked) > 1:  # With one head, unsure is that head's.
             row.update({f"{h}_unsure": float(np.mean(answers[h])) for h in asked})
+    counts = [figures[head]["n"] for head in heads.names if head in figures]
+    row["scored"] = min(counts) if counts else 0
     for head, key, column in FIGURES:
         if head in heads.names:
-            row[column] = figures.get(head, {}).get(key)
+            enough = figures.get(head, {}).get("n", 0) >= MIN_SCORED
+            row[column] = figures[head][key] if enough else None
     both = [name for name in faces if name in clean]
+    # Paired with the same photos undegraded: far less noisy than two independent samples.
+    row["changed"] = (float(np.mean([any(faces[n][h]["label"] != clean[n][h]["label"] for h in heads.class_names
+                                         if faces[n].get(h) and clean[n].get(h)) for n in both])) if both else None)
     if "age" in heads.class_names:
         names = heads.class_names["age"]
         shifts = [names.index(faces[n]["age"]["label"]) - names.index(clean[n]["age"]["label"]) for n in both]
@@ -169,7 +195,7 @@ def run(predictor, detecting, photos, families, seed=0, detect_limit=0):
 def columns(rows):
     """The CSV's columns, in order, of the figures the rows have."""
     unsure = list(dict.fromkeys(c for r in rows for c in r if c.endswith("_unsure")))
-    optional = ["unsure", *unsure, *figure_columns(rows), *SHIFTS]
+    optional = ["scored", "changed", "unsure", *unsure, *figure_columns(rows), *SHIFTS]
     area = ["face_area"] if any(r.get("face_area") is not None for r in rows) else []  # Only with face_share.
     return ["family", "severity", "photos", "found", *area, *(c for c in optional if any(c in r for r in rows))]
 

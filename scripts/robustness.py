@@ -2,19 +2,19 @@
 in controlled ways (face resolution, face share of the picture, JPEG quality, blur, noise,
 exposure, contrast, rotation, a mirror, occlusion, photo filters), at several severities.
 
-    python scripts/robustness.py --model=runs/demo/export \\
+    .venv/bin/python scripts/robustness.py --model=runs/demo/export \\
         --shards_dir=data/tfrecords/adience_sample --test_fold=0 --output_dir=runs/robustness_demo
-    python scripts/robustness.py --model=runs/utk/export --photos=my_photos/ --labels=my_photos/labels.csv \\
-        --output_dir=runs/robustness_mine
+    .venv/bin/python scripts/robustness.py --model=runs/utk_dev/export --photos=my_photos/ \\
+        --labels=my_photos/labels.csv --output_dir=runs/robustness_mine
 
 The labelled set is a shard set's test fold (--shards_dir, --test_fold) or a folder of face
 photos with a labels CSV in score_predictions.py's format (--photos, --labels,
 --csv_columns). Each photo is taken as one face; the face_share family places it in a larger
 scene and finds it again with --detector (on the first --face_share_limit photos: detection
 in large scenes is the slow part). Writes robustness.csv (a row per family and
-severity: found, unsure, each head's figures, the mean shift of the predicted age),
-robustness.md (the table and, per figure, the smallest face and lowest JPEG quality within 2
-points of the clean photos) and robustness_<family>.png into --output_dir, and prints the
+severity: found, scored, changed, unsure, each head's figures, the mean shift of the
+predicted age), robustness.md (the table, its sampling noise and, per figure, the smallest
+face photo and lowest JPEG quality within 2 points of the clean photos) and robustness_<family>.png into --output_dir, and prints the
 markdown. Seeded: the same command gives the same table.
 """
 
@@ -43,6 +43,8 @@ flags.DEFINE_integer("face_share_limit", 200, "The face_share family runs on the
 flags.DEFINE_string("min_confidence", "0.5,age=0.3,gender=0.8",
                     "Answers under this calibrated probability count as unsure: per head, as predict.py's flag "
                     "(a two-class head is never under 0.5).")
+flags.DEFINE_bool("oversample", False, "Average the 10 crops (corners, centre, and their mirrors) as predict.py "
+                  "--oversample does: mirror-symmetric by construction, 10 times the model's work.")
 flags.DEFINE_integer("batch_size", 32, "Faces per model call.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seeds the random degradations (noise).")
 flags.DEFINE_string("output_dir", "runs/robustness", "Where robustness.csv, .md and the PNGs go.")
@@ -60,7 +62,8 @@ def main(argv):
     if FLAGS.photos and not os.path.isfile(FLAGS.labels):
         raise app.UsageError(f"--labels={FLAGS.labels!r} is not a file")
     try:
-        predictor = Predictor(FLAGS.model, None, batch_size=FLAGS.batch_size, min_confidence=FLAGS.min_confidence)
+        predictor = Predictor(FLAGS.model, None, FLAGS.oversample, FLAGS.batch_size,
+                              min_confidence=FLAGS.min_confidence)
         detecting = predictor.with_detector(FLAGS.detector) if "face_share" in FLAGS.families else None
         bins = labels.AgeBins.from_dict(predictor.metadata.age_bins)
         if FLAGS.shards_dir:
@@ -73,7 +76,8 @@ def main(argv):
         raise app.UsageError(str(e)) from None
     logging.info("%d labelled photos, %d families", len(photos), len(FLAGS.families))
     rows = robustness.run(predictor, detecting, photos, FLAGS.families, FLAGS.seed, FLAGS.face_share_limit)
-    sys.stdout.write(robustness_report.write(FLAGS.output_dir, rows, f"{source} ({len(photos)} photos)",
+    crops = ", over-sampled" if FLAGS.oversample else ""
+    sys.stdout.write(robustness_report.write(FLAGS.output_dir, rows, f"{source} ({len(photos)} photos{crops})",
                                              predictor.metadata.crop_size))
 
 

@@ -62,6 +62,10 @@ def thresholds(value):
             except ValueError:
                 raise ValueError(f"min_confidence: {part!r} is not a probability (e.g. 0.6 or gender=0.8)") from None
     class_heads = [h for h in labels.HEADS if h != YEARS_HEAD]
+    named = [head or "a number for every head" for head, _ in items]
+    twice = sorted({h for h in named if named.count(h) > 1})
+    if twice:
+        raise ValueError(f"min_confidence: {', '.join(twice)} given twice")
     out = {}
     for head, p in sorted(items, key=lambda item: bool(item[0])):  # The bare number first, then the named heads.
         if head and head not in class_heads:
@@ -88,9 +92,10 @@ def record(source, index, box, probabilities, heads, status="ok", min_confidence
             continue
         p = np.asarray(probabilities[head], dtype=np.float64)
         best = int(np.argmax(p))
-        out[head] = {"label": names[best], "probability": round(float(p[best]), 4),
+        shown = round(float(p[best]), 4)  # Unsure is decided on the probability the record shows.
+        out[head] = {"label": names[best], "probability": shown,
                      "probabilities": {name: round(float(v), 4) for name, v in zip(names, p, strict=True)},
-                     "unsure": bool(p[best] < minimum[head]) if head in minimum else None}
+                     "unsure": bool(shown < minimum[head]) if head in minimum else None}
     if heads.years_bins:
         out[YEARS_HEAD] = None if probabilities is None else years_entry(probabilities[YEARS_HEAD], heads.years_bins)
     return out

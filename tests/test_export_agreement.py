@@ -86,6 +86,22 @@ def evaluation_probabilities(configs, results, oversample):
     return probabilities, labels
 
 
+def fitted_temperatures(configs, results, split):
+    """{head: the temperature fit_temperature gives} on the raw probabilities of `split`
+    ("val": the validation split of the training folds; "test": the test fold) under the
+    weights metrics.json names."""
+    data_cfg, model_cfg, _ = configs
+    heads = head_sizes(data_cfg.head_names, data_cfg.bins, [])
+    model = architectures.build(model_cfg, heads, data_cfg.image_size)
+    tf.train.Checkpoint(model=model).restore(results["checkpoint"]).assert_existing_objects_matched()
+    _, train_files, test_files = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
+    ds = dataset.make_eval_dataset(data_cfg, train_files if split == "val" else test_files, split,
+                                   targets_of(data_cfg), oversample=False)
+    probabilities, labels = metrics.predict_all(steps.make_predict_step(model, heads, False), heads, ds)
+    return {head: calibration.fit_temperature(probabilities[head][labels[head] >= 0], labels[head][labels[head] >= 0])
+            for head in heads}
+
+
 def assert_agree(reference, other, path):
     for task in HEADS:
         np.testing.assert_array_equal(other[task].argmax(axis=1), reference[task].argmax(axis=1),
@@ -113,6 +129,12 @@ def test_every_path_gives_the_same_prediction(sample_shards, tmp_path, resize, c
         known = labels[task] >= 0
         assert results["single_crop"][task]["ece_calibrated"] == calibration.calibration(
             reference[task][known], labels[task][known])[0]
+
+    # The temperature is the one the validation split gives, not the test fold's.
+    on_validation, on_test = (fitted_temperatures(configs, results, split) for split in ("val", "test"))
+    for task in HEADS:
+        t = results["calibration"]["temperatures"][task]
+        assert abs(on_validation[task] / t - 1) < 1e-3 and abs(on_test[task] / t - 1) > 1e-3, (t, on_test[task])
 
     loaded = tf.saved_model.load(export_dir)
     stored = np.stack([np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")) for jpeg in jpegs])

@@ -380,6 +380,9 @@ def test_unsure_is_set_exactly_below_the_threshold():
     assert row["age_unsure"] == "unsure" and row["gender_unsure"] == ""
     assert report.label(at) == "f young?"  # In the record's head order: gender, then age.
     assert "age_unsure" in report.columns(heads, unsure=True) and "age_unsure" not in report.columns(heads)
+    shown = report.record("x.jpg", 0, (0, 0, 1, 1), {"gender": np.array([0.79996, 0.20004])}, {"gender": ["m", "f"]},
+                          min_confidence=0.8)
+    assert shown["gender"]["probability"] == 0.8 and shown["gender"]["unsure"] is False  # As shown, not below.
     only_age = report.record("x.jpg", 0, (0, 0, 1, 1), probabilities, heads, min_confidence="age=0.6")
     assert only_age["age"]["unsure"] is True and only_age["gender"]["unsure"] is None
 
@@ -390,7 +393,8 @@ def test_min_confidence_takes_one_number_or_one_per_head():
     assert report.thresholds(0.7) == {"age": 0.7, "gender": 0.7, "race": 0.7}
     assert report.thresholds("") == report.thresholds(0) == report.thresholds("age=0") == {}
     for bad, message in (("eyes=0.5", "'eyes' is not a class head"), ("1.5", "not between 0 and 1"),
-                         ("age_years=0.5", "'age_years' is not a class head"), ("sure", "not a probability")):
+                         ("age_years=0.5", "'age_years' is not a class head"), ("sure", "not a probability"),
+                         ("gender=0.8,gender=0.3", "gender given twice"), ("0.5,0.9", "every head given twice")):
         with pytest.raises(ValueError, match=message):
             report.thresholds(bad)
 

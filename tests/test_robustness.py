@@ -42,6 +42,14 @@ def test_placement_says_where_the_photo_is_in_the_degraded_picture(family, sever
         assert np.array_equal(np.asarray(out.crop((x, y, x + w, y + h))), np.asarray(photo))
 
 
+def test_a_face_share_scene_is_capped_and_the_photo_shrunk_to_fit():
+    photo = drawn_face(2, size=500)
+    out = degradations.apply(photo, "face_share", 0.01, seed=3)
+    width, height, (x, y, w, h) = degradations.placement("face_share", photo.size, 0.01)
+    assert out.size == (width, height) and max(out.size) <= degradations.MAX_SCENE_SIDE
+    assert abs(w * h / (width * height) - 0.01) < 0.001 and w < 500
+
+
 def test_a_face_found_outside_the_pasted_photo_is_not_counted():
     """In face_share, the first face of a scene is not necessarily the photo's: a detection
     in the background would have been scored against the photo's labels."""
@@ -60,6 +68,27 @@ def test_a_face_found_outside_the_pasted_photo_is_not_counted():
     faces, areas = robustness.predict(Detecting(), photos, "face_share", 0.25, seed=0)
     assert list(faces) == ["p0.jpg"] and faces["p0.jpg"]["box"] == [22, 22, 36, 36]
     assert areas == {"p0.jpg": 36 * 36 / (80 * 80)}
+
+
+def test_a_figure_over_too_few_faces_is_left_out_and_the_count_is_shown():
+    """face_share on the demo found 2 of 20 faces at one share and printed age_exact 100.0."""
+    from input_pipeline import labels
+    from serving import report
+
+    heads = report.Heads({"gender": ["m", "f"]}, None)
+    photos = [robustness.Photo(f"p{i}.jpg", np.zeros((8, 8, 3), np.uint8), ((30, 30), i % 2, ""))
+              for i in range(robustness.MIN_SCORED + 1)]
+    faces = {p.name: report.record(p.name, 0, (0, 0, 8, 8), {"gender": np.array([0.9, 0.1])}, heads)
+             for p in photos}
+    few = dict(list(faces.items())[:robustness.MIN_SCORED - 1])
+    row = robustness.row_of("face_share", 0.25, (few, {}), faces, photos, heads, labels.ADIENCE)
+    assert row["scored"] == robustness.MIN_SCORED - 1 and row["gender_accuracy"] is None
+    row = robustness.row_of("face_share", 0.25, (faces, {}), faces, photos, heads, labels.ADIENCE)
+    assert row["scored"] == len(photos) and row["gender_accuracy"] == (len(photos) + 1) // 2 / len(photos)
+    assert row["changed"] == 0.0
+    moved = {**faces, "p0.jpg": report.record("p0.jpg", 0, (0, 0, 8, 8), {"gender": np.array([0.2, 0.8])}, heads)}
+    row = robustness.row_of("face_share", 0.25, (moved, {}), faces, photos, heads, labels.ADIENCE)
+    assert row["changed"] == 1 / len(photos)  # p0 answers f, not m, against the same photo's clean record.
 
 
 def test_harsher_severities_change_the_photo_more():
@@ -84,8 +113,11 @@ def test_the_study_writes_its_table_plots_and_limits(exported_model, small_shard
     assert first["family"] == "resolution" and first["found"] == "" and "face_area" not in first  # No detection.
     assert first["age_shift_bins"] == "0.0"
     assert {"unsure", "age_unsure", "gender_unsure", "age_exact", "age_one_off", "gender_accuracy"} <= set(first)
-    for r in rows:  # A face is unsure when any head is.
+    for r in rows:  # A face is unsure when any head is; the photos as they are change no answer.
         assert float(r["unsure"]) >= max(float(r["age_unsure"]), float(r["gender_unsure"]))
+        assert r["severity"] != "none" or float(r["changed"]) == 0.0
+        assert int(r["scored"]) == int(first["scored"]) > 0 and int(r["scored"]) <= int(r["photos"])
+    assert all(0.0 <= float(r["changed"]) <= 1.0 for r in rows)
     # Severity 0 is the same photos in every family: the same figures.
     clean = {r["family"]: (r["age_exact"], r["gender_accuracy"], r["unsure"]) for r in rows
              if r["severity"] == "none"}
