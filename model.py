@@ -57,7 +57,8 @@ def print_table(metrics, test_fold, model_dir):
             if gaps:
                 print(f"{'':16s}fairness: {'; '.join(gaps)}")
     calibration = metrics.get("calibration", {})
-    if not any(calibration.get("temperatures", {}).values()):
+    class_heads = [h for h in metrics.get("heads", []) if h != "age_years"]
+    if class_heads and not any(calibration.get("temperatures", {}).values()):
         by = calibration.get("by", "none: a run from before calibration")
         why = by.split(": ", 1)[-1] if by.startswith("none") else "no head had a labelled validation face"
         print(f"note: the exported probabilities are NOT calibrated ({why}).")

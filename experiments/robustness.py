@@ -16,10 +16,11 @@ larger scene and is face-detected (`detector`). A row per (family, severity):
                    (under the Predictor's min_confidence; None without one)
     <head>_unsure  the same for each class head with a threshold, when there are several (a
                    two-class head is never under 0.5)
-    scored         the fewest labelled faces behind any head's figure in the row
+    scored         faces found and classified (the shares below are over them); <head>_n
+                   the labelled faces behind a head's figure, when fewer
     changed        share of faces whose answer (a class head's label) differs from the same
                    photo's undegraded: the paired view of a change, far less noisy than
-                   two accuracies compared
+                   two accuracies compared; <head>_changed per head, when there are several
     <figures>      score.score's figures of each head: gender_accuracy, race_accuracy,
                    age_exact, age_one_off, age_years_mae (None over fewer than
                    MIN_SCORED labelled faces)
@@ -147,16 +148,23 @@ def row_of(family, severity, predicted, clean, photos, heads, bins):
         row["unsure"] = float(np.mean([any(rec[h]["unsure"] for h in asked if rec.get(h)) for rec in faces.values()]))
         if len(asked) > 1:  # With one head, unsure is that head's.
             row.update({f"{h}_unsure": float(np.mean(answers[h])) for h in asked})
-    counts = [figures[head]["n"] for head in heads.names if head in figures]
-    row["scored"] = min(counts) if counts else 0
+    row["scored"] = len(faces)
+    for head in heads.names:  # A head scored on fewer faces (labels missing) says so.
+        if figures.get(head, {}).get("n", len(faces)) != len(faces):
+            row[f"{head}_n"] = figures[head]["n"]
     for head, key, column in FIGURES:
         if head in heads.names:
             enough = figures.get(head, {}).get("n", 0) >= MIN_SCORED
             row[column] = figures[head][key] if enough else None
     both = [name for name in faces if name in clean]
     # Paired with the same photos undegraded: far less noisy than two independent samples.
+    moved = {h: [faces[n][h]["label"] != clean[n][h]["label"] for n in both if faces[n].get(h) and clean[n].get(h)]
+             for h in heads.class_names}
     row["changed"] = (float(np.mean([any(faces[n][h]["label"] != clean[n][h]["label"] for h in heads.class_names
-                                         if faces[n].get(h) and clean[n].get(h)) for n in both])) if both else None)
+                                         if faces[n].get(h) and clean[n].get(h)) for n in both]))
+                      if both and heads.class_names else None)  # age_years alone: see its shift.
+    if len(heads.class_names) > 1:
+        row.update({f"{h}_changed": float(np.mean(m)) for h, m in moved.items() if m})
     if "age" in heads.class_names:
         names = heads.class_names["age"]
         shifts = [names.index(faces[n]["age"]["label"]) - names.index(clean[n]["age"]["label"]) for n in both]
@@ -194,8 +202,10 @@ def run(predictor, detecting, photos, families, seed=0, detect_limit=0):
 
 def columns(rows):
     """The CSV's columns, in order, of the figures the rows have."""
-    unsure = list(dict.fromkeys(c for r in rows for c in r if c.endswith("_unsure")))
-    optional = ["scored", "changed", "unsure", *unsure, *figure_columns(rows), *SHIFTS]
+    per_head = list(dict.fromkeys(c for r in rows for c in r if c.endswith(("_n", "_changed", "_unsure"))))
+    optional = ["scored", *(c for c in per_head if c.endswith("_n")), "changed",
+                *(c for c in per_head if c.endswith("_changed")), "unsure", *(c for c in per_head if c.endswith("_unsure")),
+                *figure_columns(rows), *SHIFTS]
     area = ["face_area"] if any(r.get("face_area") is not None for r in rows) else []  # Only with face_share.
     return ["family", "severity", "photos", "found", *area, *(c for c in optional if any(c in r for r in rows))]
 
@@ -212,11 +222,16 @@ def limits(rows, tolerance=0.02, mae_tolerance=1.0):
     for column in figure_columns(rows):
         out[column] = {}
         for family in ("resolution", "jpeg"):
-            family_rows = [r for r in rows if r["family"] == family and r.get(column) is not None]
+            family_rows = [r for r in rows if r["family"] == family]
             if not family_rows or family_rows[0]["severity"] != "none":
+                continue
+            if family_rows[0].get(column) is None:
+                out[column][family] = "too few faces"
                 continue
             clean, kept = family_rows[0][column], None
             for r in family_rows[1:]:  # Severities run from mild to harsh.
+                if r.get(column) is None:  # Too few faces here: no claim beyond.
+                    break
                 worse = (r[column] - clean) if column.endswith("mae") else (clean - r[column])
                 if worse > (mae_tolerance if column.endswith("mae") else tolerance):
                     break

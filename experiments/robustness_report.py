@@ -4,13 +4,15 @@ summary) and robustness_<family>.png (a curve per head figure)."""
 import csv
 import os
 
+from absl import logging
+
 from experiments import robustness
 
 PERCENT = ("found", "face_area", "changed", "unsure", "age_exact", "age_one_off", "gender_accuracy", "race_accuracy")
 
 
 def _percent(column):
-    return column in PERCENT or column.endswith("_unsure")
+    return column in PERCENT or column.endswith(("_unsure", "_changed"))
 
 
 def write_csv(path, rows):
@@ -41,14 +43,15 @@ def markdown(rows, source, input_size=None):
     noise = (f"Sampling noise: a share's 95% interval is up to ±{interval(scored[-1]):.1f} points on the "
              f"{scored[-1]} faces of the largest rows" + (f", ±{interval(scored[0]):.1f} on the {scored[0]} of the "
                                                           "smallest" if scored[0] != scored[-1] else "")
-             + ". Two rows share their photos, so compare them by `changed`, the share of faces whose answer "
-             "moved, rather than by the difference of two accuracies." if scored else "No face was scored.")
+             + ". A head scored on fewer labelled faces (its <head>_n) is noisier. Two rows share their photos, "
+             "so compare them by `changed`, the share of faces whose answer moved, rather than by the difference "
+             "of two accuracies." if scored else "No face was scored.")
     lines = [f"# Robustness of {source}", "",
              "Shares in %: found (face_share only: a face found inside the pasted photo and classified), face_area "
              "(face_share only: the found face box's share of the picture), changed (faces whose answer differs "
              "from the same photo's undegraded), unsure (faces with a class head's answer under --min_confidence; "
-             "per head in <head>_unsure), accuracies; scored: the fewest labelled faces behind a figure of the row "
-             f"(a figure over fewer than {robustness.MIN_SCORED} is left out); MAE in years; shifts: the mean change "
+             "per head in <head>_unsure), accuracies; scored: the faces found and classified, <head>_n the labelled "
+             f"faces behind a head's figure when fewer (a figure over fewer than {robustness.MIN_SCORED} is left out); MAE in years; shifts: the mean change "
              "of the predicted age group (bins) or age (years) against the same photo undegraded. Severity none is "
              "the photos as they are; resolution is the side, in pixels, of the face photo (the face and the margin "
              f"around it) after shrinking.{model_input}", "", noise, "",
@@ -80,6 +83,9 @@ def plot_family(path, family, rows):
     years = [c for c in ("age_years_mae", "age_years_shift_years") if c in present]
     groups = [c for c in ("age_shift_bins",) if c in present]
     panels = [p for p in (shares, years, groups) if p]
+    if not panels:
+        logging.warning("%s: no figure to draw (no face scored), no %s", family, os.path.basename(path))
+        return
     labels = [str(r["severity"]) for r in family_rows]
     fig, axes = pyplot.subplots(1, len(panels), figsize=(4 + 3.5 * len(panels), 4.2), squeeze=False,
                                 gridspec_kw={"width_ratios": [3] + [2] * (len(panels) - 1)})

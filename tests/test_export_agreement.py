@@ -134,7 +134,8 @@ def test_every_path_gives_the_same_prediction(sample_shards, tmp_path, resize, c
     on_validation, on_test = (fitted_temperatures(configs, results, split) for split in ("val", "test"))
     for task in HEADS:
         t = results["calibration"]["temperatures"][task]
-        assert abs(on_validation[task] / t - 1) < 1e-3 and abs(on_test[task] / t - 1) > 1e-3, (t, on_test[task])
+        assert abs(on_validation[task] / t - 1) < 1e-3, (t, on_validation[task])
+        assert calibration.at_edge(t) or abs(on_test[task] / t - 1) > 1e-3, (t, on_test[task])
 
     loaded = tf.saved_model.load(export_dir)
     stored = np.stack([np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")) for jpeg in jpegs])

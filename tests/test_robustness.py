@@ -91,6 +91,31 @@ def test_a_figure_over_too_few_faces_is_left_out_and_the_count_is_shown():
     assert row["changed"] == 1 / len(photos)  # p0 answers f, not m, against the same photo's clean record.
 
 
+def test_limits_say_too_few_faces_and_an_empty_family_draws_no_plot(tmp_path):
+    from experiments import robustness_report
+
+    rows = [{"family": "jpeg", "severity": s, "photos": 12, "scored": 0, "age_exact": None}
+            for s in ("none", 95, 75)]
+    rows += [{"family": "resolution", "severity": s, "photos": 12, "scored": 12, "age_exact": v}
+             for s, v in (("none", 0.5), (128, 0.49), (96, None), (64, 0.5))]
+    assert robustness.limits(rows)["age_exact"] == {"jpeg": "too few faces", "resolution": 128}  # No claim past 96.
+    text = robustness_report.write(str(tmp_path), rows, "hand-made rows")
+    assert "| age_exact | 128 | too few faces |" in text
+    assert not (tmp_path / "robustness_jpeg.png").exists() and (tmp_path / "robustness_resolution.png").is_file()
+
+
+def test_an_age_years_model_has_no_changed_share_but_its_shift():
+    from input_pipeline import labels
+    from serving import report
+
+    heads = report.Heads({}, labels.ADIENCE)
+    photos = [robustness.Photo(f"p{i}.jpg", np.zeros((8, 8, 3), np.uint8), ((30, 30), -1, "")) for i in range(12)]
+    clean = {p.name: report.record(p.name, 0, (0, 0, 8, 8), {"age_years": 30.0}, heads) for p in photos}
+    older = {p.name: report.record(p.name, 0, (0, 0, 8, 8), {"age_years": 60.0}, heads) for p in photos}
+    row = robustness.row_of("blur", 4, (older, {}), clean, photos, heads, labels.ADIENCE)
+    assert row["changed"] is None and row["age_years_shift_years"] == 30.0 and row["age_years_mae"] == 30.0
+
+
 def test_harsher_severities_change_the_photo_more():
     photo = np.asarray(drawn_face(4, size=96), dtype=np.float32)
     for family in ("resolution", "jpeg", "blur", "noise", "contrast"):
