@@ -142,12 +142,10 @@ def row_of(family, severity, predicted, clean, photos, heads, bins):
     row = {"family": family, "severity": "none" if severity == 0 else severity, "photos": len(photos),
            "found": len(faces) / max(len(photos), 1) if detects else None,  # Without detection: every photo.
            "face_area": float(np.mean(list(areas.values()))) if detects and areas else None}
-    answers = {h: [rec[h]["unsure"] for rec in faces.values() if rec.get(h)] for h in heads.class_names}
-    asked = [h for h, a in answers.items() if a and a[0] is not None]  # None: no threshold for the head.
+    first = next(iter(faces.values()), {})  # A classified face's record has every class head.
+    asked = [h for h in heads.class_names if first and first[h]["unsure"] is not None]  # None: no threshold.
     if asked:
-        row["unsure"] = float(np.mean([any(rec[h]["unsure"] for h in asked if rec.get(h)) for rec in faces.values()]))
-        if len(asked) > 1:  # With one head, unsure is that head's.
-            row.update({f"{h}_unsure": float(np.mean(answers[h])) for h in asked})
+        _shares(row, "unsure", [{h: rec[h]["unsure"] for h in asked} for rec in faces.values()])
     row["scored"] = len(faces)
     for head in heads.names:  # A head scored on fewer faces (labels missing) says so.
         if figures.get(head, {}).get("n", len(faces)) != len(faces):
@@ -158,13 +156,8 @@ def row_of(family, severity, predicted, clean, photos, heads, bins):
             row[column] = figures[head][key] if enough else None
     both = [name for name in faces if name in clean]
     # Paired with the same photos undegraded: far less noisy than two independent samples.
-    moved = {h: [faces[n][h]["label"] != clean[n][h]["label"] for n in both if faces[n].get(h) and clean[n].get(h)]
-             for h in heads.class_names}
-    row["changed"] = (float(np.mean([any(faces[n][h]["label"] != clean[n][h]["label"] for h in heads.class_names
-                                         if faces[n].get(h) and clean[n].get(h)) for n in both]))
-                      if both and heads.class_names else None)  # age_years alone: see its shift.
-    if len(heads.class_names) > 1:
-        row.update({f"{h}_changed": float(np.mean(m)) for h, m in moved.items() if m})
+    _shares(row, "changed", [{h: faces[n][h]["label"] != clean[n][h]["label"] for h in heads.class_names}
+                             for n in both])  # age_years alone: None, see its shift.
     if "age" in heads.class_names:
         names = heads.class_names["age"]
         shifts = [names.index(faces[n]["age"]["label"]) - names.index(clean[n]["age"]["label"]) for n in both]
@@ -173,6 +166,18 @@ def row_of(family, severity, predicted, clean, photos, heads, bins):
         shifts = [faces[n]["age_years"]["years"] - clean[n]["age_years"]["years"] for n in both]
         row["age_years_shift_years"] = float(np.mean(shifts)) if shifts else None
     return row
+
+
+def _shares(row, name, per_face):
+    """row[name]: the share of faces with a flag set in any head, of per_face's {head:
+    flag} (None with no face or no head); with several heads, also row["<head>_<name>"],
+    each head's share."""
+    if not per_face or not per_face[0]:
+        row[name] = None
+        return
+    row[name] = float(np.mean([any(flags.values()) for flags in per_face]))
+    if len(per_face[0]) > 1:  # With one head, the share is that head's.
+        row.update({f"{h}_{name}": float(np.mean([flags[h] for flags in per_face])) for h in per_face[0]})
 
 
 def run(predictor, detecting, photos, families, seed=0, detect_limit=0):
