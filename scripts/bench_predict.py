@@ -10,7 +10,7 @@ written to a temporary folder):
     Predictor.predict(path) in a loop, what the page and a naive script do;
 (b) the same photos through Predictor.predict_many: --workers threads read, decode and
     crop while the model runs on batches of --batch_size faces;
-(c) with the detector on (--detector; auto: MTCNN for a model trained on dataset crops),
+(c) with the detector on (--detector; auto: BlazeFace for a model trained on dataset crops),
     batched, and the share of one thread's time spent decoding, detecting and cropping,
     and in the model (measured stage by stage on the same photos).
 Prints faces/s of each, then `batched/one_at_a_time: X.XX` last.

@@ -34,7 +34,7 @@ from serving.predictor import Predictor
 
 flags.DEFINE_string("model", "runs/demo/export", "A SavedModel exported by model.py.")
 flags.DEFINE_enum("detector", "auto", ["auto", *faces.DETECTORS],
-                  "Face detector. auto: the one the model's training faces were cropped with (MTCNN for a "
+                  "Face detector. auto: the one the model's training faces were cropped with (BlazeFace for a "
                   "model trained on a dataset's own crops).")
 flags.DEFINE_bool("no_detect", False, "Take each image as one face instead of finding faces "
                   "(for photos that are already cropped faces).")

@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 import architectures
-from architectures.heads import expected_years
+from architectures.heads import expected_years, logits_of
 from input_pipeline import preprocess
 from serving import metadata
 
@@ -26,18 +26,17 @@ _IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8)
 class ExportModule(tf.Module):
     """A float32 model with the serving crop in front: faces in, probabilities out."""
 
-    def __init__(self, model, heads, class_names, stored_size, crop_size, temperatures=None):
+    def __init__(self, model, heads, class_names, stored_size, crop_size, temperatures=None, flip=False):
         super().__init__()
-        self.model = model
+        self.model, self.flip = model, flip  # flip: each face's logits averaged with its mirror's.
         self.heads = heads
         self.temperatures = dict(temperatures or {})  # {head: T}: its logits / T before the softmax.
         self.stored_size, self.crop_size = stored_size, crop_size
         self.class_names = {head: tf.constant(names) for head, names in class_names.items()}
 
     def _probabilities(self, crops):
-        logits = self.model(tf.cast(crops, tf.float32), training=False)
-        outputs = {f"{head}_probabilities": tf.nn.softmax(tf.cast(logits[head], tf.float32)
-                                                          / self.temperatures.get(head, 1.0))
+        logits = logits_of(self.model, tf.cast(crops, tf.float32), self.flip)
+        outputs = {f"{head}_probabilities": tf.nn.softmax(logits[head] / self.temperatures.get(head, 1.0))
                    for head in self.heads}
         if "age_years" in self.heads:
             outputs["age_years_expected"] = expected_years(outputs["age_years_probabilities"])
@@ -86,18 +85,20 @@ def float32_copy(model, model_cfg, heads):
     return copy
 
 
-def export(model, heads, class_names, age_bins, stored_size, crop_size, directory, face_crop, temperatures=None):
+def export(model, heads, class_names, age_bins, stored_size, crop_size, directory, face_crop, temperatures=None,
+           flip=False):
     """Saves the SavedModel and its metadata.json into `directory`; returns it. `model`
     must compute in float32 (float32_copy); `heads` {head: outputs}; `class_names` of the
     class heads; `face_crop` is the shards' manifest entry; `temperatures` {head: T} the
-    calibration every signature applies (none: the model's own probabilities)."""
+    calibration every signature applies (none: the model's own probabilities); `flip`:
+    every signature averages each face's logits with its mirror's (--flip_test)."""
     temperatures = dict(temperatures or {})
-    module = ExportModule(model, heads, class_names, stored_size, crop_size, temperatures)
+    module = ExportModule(model, heads, class_names, stored_size, crop_size, temperatures, flip)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
                                                        "serve_images": module.serve_images,
                                                        "serve_crops": module.serve_crops,
                                                        "serve_probabilities": module.serve_probabilities})
     info = metadata.Metadata({head: list(names) for head, names in class_names.items()}, stored_size, crop_size,
-                             face_crop, age_bins.as_dict(), "age_years" in heads, temperatures)
+                             face_crop, age_bins.as_dict(), "age_years" in heads, temperatures, flip)
     metadata.write(os.path.join(directory, metadata.FILE), info)
     return directory

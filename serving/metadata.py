@@ -14,6 +14,8 @@
                            each class head's logits are divided by this before the
                            softmax, in the SavedModel itself (temperature scaling fitted
                            on the validation split); {}: the model's own probabilities
+     "flip_test": false}   true: every signature averages a face's logits with its
+                           mirror's (test-time augmentation, model.py --flip_test)
 """
 
 import dataclasses
@@ -34,6 +36,7 @@ class Metadata:
     age_bins: dict = dataclasses.field(default_factory=labels.ADIENCE.as_dict)  # Absent before 0.3.
     age_years: bool = False  # Absent before 0.3.
     temperatures: dict = dataclasses.field(default_factory=dict)  # Absent in older exports: not calibrated.
+    flip_test: bool = False  # Absent in older exports: no test-time flip.
 
     @property
     def heads(self):
@@ -56,7 +59,7 @@ def read(export_dir):
     with open(path) as f:
         try:
             found = json.load(f)
-            optional = ("face_crop", "age_bins", "age_years", "temperatures")
+            optional = ("face_crop", "age_bins", "age_years", "temperatures", "flip_test")
             return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)
                                if field.name in found or field.name not in optional})
         except (ValueError, KeyError) as e:

@@ -52,8 +52,9 @@ class _Prepared(typing.NamedTuple):
 class Predictor:
     """Photos in, one record per face out (predict); canonical faces in, probabilities out (probabilities).
 
-    detector: "auto" (the one the training faces were cropped with; MTCNN for a model
-    trained on a dataset's own crops), "mtcnn", "haar", or None (each image is one face).
+    detector: "auto" (the one the training faces were cropped with; BlazeFace for a model
+    trained on a dataset's own crops), "blazeface", "mtcnn", "haar", or None (each image is
+    one face).
     """
 
     def __init__(self, export_dir, detector="auto", oversample=False, batch_size=32, min_face_size=None,
@@ -76,7 +77,7 @@ class Predictor:
 
     def with_detector(self, detector, min_face_size=None):
         """A Predictor that shares this one's loaded model and settings but finds faces
-        with `detector` ("auto", "mtcnn", "haar", or None: each image is one face)."""
+        with `detector` ("auto", "blazeface", "mtcnn", "haar", or None: each image is one face)."""
         other = copy.copy(self)
         other._frame(detector, min_face_size)
         return other
@@ -218,7 +219,7 @@ def framing(face_crop, detector, min_face_size):
                       f"reproduce: photos are framed with {spec.detector}'s canonical crop instead, so expect "
                       "lower accuracy than on the test fold. Build the shards with build_input.py "
                       "--face_crop=detect and retrain for a model whose framing prediction reproduces.")
-    if spec.detector != trained.detector:
+    if faces.framing_family(spec.detector) != faces.framing_family(trained.detector):
         return spec, (f"this model was trained on faces found by {trained.detector}; {spec.detector} frames "
                       "them differently, so expect lower accuracy (--detector=auto uses the model's own)")
     return spec, ""

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import architectures
-from architectures import levi_hassner, transfer
+from architectures import compact, levi_hassner, transfer
 from architectures.config import ModelConfig
 
 HEADS = {"age": 8, "gender": 2}
@@ -165,3 +165,27 @@ def test_a_missing_weights_file_is_named(tmp_path):
 def test_unknown_arch():
     with pytest.raises(ValueError, match="unknown arch"):
         architectures.build(ModelConfig(arch="alexnet"), HEADS, 227)
+
+
+@pytest.mark.parametrize("size,side", [(112, 7), (64, 4)])
+def test_compact_sizes_and_cost(size, side):
+    model = architectures.build(ModelConfig(arch="compact"), {"age": 12, "gender": 2, "age_years": 101}, size)
+    assert model.get_layer("stem_relu2").output.shape == (None, size // 2, size // 2, compact.STEM)
+    assert model.get_layer("stage3_block2_out").output.shape == (None, side, side, compact.WIDTHS[-1])
+    assert {k: tuple(v.shape) for k, v in model.output.items()} == {"age": (None, 12), "gender": (None, 2),
+                                                                    "age_years": (None, 101)}
+    assert 2.5e6 < model.count_params() < 3.2e6
+
+
+def test_compact_blocks_start_as_the_identity_and_batchnorm_learns():
+    """Zero-gamma: at initialisation a block's output is its shortcut, rectified."""
+    model = architectures.build(ModelConfig(arch="compact", dropout=0.0), HEADS, 32)
+    images = tf.random.uniform((4, 32, 32, 3), 0, 255, seed=2)
+    probe = keras.Model(model.input, [model.get_layer("stage1_block2_add").input[0],
+                                      model.get_layer("stage1_block2_out").output])
+    shortcut, out = probe(images, training=False)
+    np.testing.assert_allclose(out.numpy(), np.maximum(shortcut.numpy(), 0), atol=1e-6)
+    bn = model.get_layer("stem_bn1")
+    before = bn.moving_mean.numpy().copy()
+    model(images, training=True)
+    assert not np.allclose(bn.moving_mean.numpy(), before)

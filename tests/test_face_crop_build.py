@@ -87,11 +87,12 @@ def test_haar_builds_load_no_tensorflow(face_photos_csv, tmp_path):
 
 
 @pytest.mark.skipif(not have_real_faces(), reason=NO_REAL_FACES)
-def test_mtcnn_builds_real_faces(tmp_path):
+@pytest.mark.parametrize("detector", ["blazeface", "mtcnn"])
+def test_landmark_detectors_build_real_faces(detector, tmp_path):
     rows = real_faces(10)
     csv_file = tmp_path / "labels.csv"
     csv_file.write_text("path,age,gender\n" + "".join(f"{p},{a},{g}\n" for p, a, g, _ in rows))
     manifest = build.build(BuildConfig(dataset="csv", data_dir=str(tmp_path), csv_file=str(csv_file),
                                        output_dir=str(tmp_path / "out"), image_size=96, face_crop="detect",
-                                       label_policy="nearest", num_shards=1, num_workers=1))
-    assert manifest["num_examples"] == 10 and manifest["face_crop"]["detector"] == "mtcnn"
+                                       detector=detector, label_policy="nearest", num_shards=1, num_workers=1))
+    assert manifest["num_examples"] == 10 and manifest["face_crop"]["detector"] == detector

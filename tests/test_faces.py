@@ -114,7 +114,7 @@ def test_haar_finds_drawn_faces_and_one_face_names_what_is_wrong():
 
 
 def test_mtcnn_gives_five_landmarks_on_a_drawn_face():
-    face = faces.one_face(np.asarray(drawn_face(MTCNN_SEEDS[1], 200)), faces.CropSpec())
+    face = faces.one_face(np.asarray(drawn_face(MTCNN_SEEDS[1], 200)), faces.CropSpec(detector="mtcnn"))
     left_eye, right_eye, nose, mouth_left, mouth_right = face.landmarks
     assert left_eye[0] < nose[0] < right_eye[0] and max(left_eye[1], right_eye[1]) < nose[1] < mouth_left[1]
     assert mouth_left[0] < mouth_right[0]
@@ -125,7 +125,7 @@ def test_on_real_faces_the_canonical_crop_puts_the_eyes_where_it_says():
     """MTCNN run again on each canonical crop finds the eyes level, EYE_SCALE apart, at EYE_HEIGHT."""
     from PIL import Image
 
-    spec, size = faces.CropSpec(), 160
+    spec, size = faces.CropSpec(detector="mtcnn"), 160
     errors = []
     for path, *_ in real_faces(12):
         pixels = np.asarray(Image.open(path).convert("RGB"))

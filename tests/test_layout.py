@@ -26,9 +26,10 @@ from processes import ROOT
 PACKAGES = ("input_pipeline", "architectures", "evaluation", "training", "serving", "experiments")
 ENTRY_POINTS = ("build_input.py", "model.py")
 TENSORFLOW = ("tensorflow", "keras", "mtcnn")  # mtcnn imports TensorFlow.
-# The one place the build side may load TensorFlow: inside the function that makes an
-# MTCNN detector (--face_crop=detect --detector=mtcnn asks for it).
-LAZY_TENSORFLOW = ("input_pipeline.faces.detectors", "Mtcnn.__init__", "mtcnn")
+# The places the build side may load TensorFlow: inside the functions that make an MTCNN or
+# a BlazeFace detector (--face_crop=detect asks for one).
+LAZY_TENSORFLOW = (("input_pipeline.faces.detectors", "Mtcnn.__init__", "mtcnn"),
+                   ("input_pipeline.faces.blazeface", "BlazeNet.__init__", "tensorflow"))
 MAX_LINES = 350
 
 
@@ -92,13 +93,13 @@ def under(prefix):
 
 @pytest.mark.parametrize("name", under("input_pipeline.sources") + under("input_pipeline.writer") + ["build_input"])
 def test_the_build_side_never_reaches_tensorflow(name):
-    offenders = {m: third_party(m) & set(TENSORFLOW) - ({LAZY_TENSORFLOW[2]} if m == LAZY_TENSORFLOW[0] else set())
-                 for m in closure(name)}
+    lazy = {module: {package} for module, _, package in LAZY_TENSORFLOW}
+    offenders = {m: third_party(m) & set(TENSORFLOW) - lazy.get(m, set()) for m in closure(name)}
     assert not {m: found for m, found in offenders.items() if found}, f"{name} reaches TensorFlow through these"
 
 
-def test_mtcnn_is_imported_only_when_an_mtcnn_detector_is_made():
-    module, function, package = LAZY_TENSORFLOW
+@pytest.mark.parametrize("module,function,package", LAZY_TENSORFLOW)
+def test_tensorflow_is_imported_only_when_a_detector_that_needs_it_is_made(module, function, package):
     tree = ast.parse(open(MODULES[module]).read())
     top_level = {alias.name.split(".")[0] for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
                  for alias in node.names} | {node.module.split(".")[0] for node in tree.body
@@ -107,7 +108,8 @@ def test_mtcnn_is_imported_only_when_an_mtcnn_detector_is_made():
     cls, method = function.split(".")
     body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls)
     init = next(n for n in body.body if isinstance(n, ast.FunctionDef) and n.name == method)
-    assert any(isinstance(n, ast.ImportFrom) and n.module == package for n in ast.walk(init))
+    assert any((isinstance(n, ast.ImportFrom) and n.module == package)
+               or (isinstance(n, ast.Import) and any(a.name == package for a in n.names)) for n in ast.walk(init))
 
 
 def test_importing_the_build_side_really_loads_no_tensorflow():

@@ -246,8 +246,19 @@ def test_small_faces_are_reported_not_guessed(exported_model):
 
 def test_a_model_trained_on_dataset_crops_warns_that_framing_differs(exported_model, caplog):
     assert "TRAINED ON THE DATASET'S OWN FACE CROPS" in Predictor(exported_model).warning
-    assert Predictor(exported_model).crop_spec.detector == "mtcnn"  # auto: MTCNN's canonical crop.
+    assert Predictor(exported_model).crop_spec.detector == "blazeface"  # auto: the default detector's crop.
     assert Predictor(exported_model, detector=None).warning == ""
+
+
+def test_blazeface_and_mtcnn_frame_alike_and_haar_does_not():
+    from input_pipeline import faces
+    from serving.predictor import framing
+
+    trained = faces.CropSpec(detector="mtcnn").as_dict()
+    assert framing(trained, "auto", None) == (faces.CropSpec(detector="mtcnn"), "")
+    assert framing(trained, "blazeface", None) == (faces.CropSpec(detector="blazeface"), "")
+    spec, warning = framing(trained, "haar", None)
+    assert spec.detector == "haar" and "trained on faces found by mtcnn; haar frames them differently" in warning
 
 
 def test_every_head_is_a_column():

@@ -60,7 +60,9 @@ class Checkpoints:
         self.checkpoint = tf.train.Checkpoint(**trackables)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(self.write_dir, "checkpoints"),
                                                   max_to_keep=keep)
-        self.best_manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=trackables["model"]),
+        # The model at its best, with its moving averages when the run keeps them (training/ema.py).
+        best = {name: trackables[name] for name in ("model", "ema") if name in trackables}
+        self.best_manager = tf.train.CheckpointManager(tf.train.Checkpoint(**best),
                                                        os.path.join(self.write_dir, "best"), max_to_keep=1)
 
     @property

@@ -16,6 +16,10 @@ class TrainConfig:
     warmup_steps: int = 0
     adamw_decay: float = 1e-4
     label_smoothing: float = 0.0
+    mixup: float = 0.0  # Beta(alpha, alpha) of mixup's shares (training/mixing.py); 0: off.
+    cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix's shares; 0: off. Both on: one or the other per step.
+    flip_test: bool = False  # Validate, test and export each face's logits averaged with its mirror's.
+    ema_decay: float = 0.0  # Evaluate and export an exponential moving average of the weights (training/ema.py); 0: off.
     class_weights: str = "none"  # none | balanced
     head_weights: tuple = ()  # ("age=1", "gender=0.5", ...): each head's loss weight; unnamed heads weigh 1.
     clip_norm: float = 0.0  # Global gradient norm; 0: no clipping.
@@ -38,6 +42,10 @@ class TrainConfig:
         for name in ("train_steps", "log_every", "eval_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, not {getattr(self, name)}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"--ema_decay must be in [0, 1), not {self.ema_decay}")
+        if self.mixup < 0 or self.cutmix < 0:
+            raise ValueError(f"--mixup and --cutmix are Beta parameters, 0 (off) or more, not {self.mixup}, {self.cutmix}")
         if self.histogram_every < 0:
             raise ValueError(f"--histogram_every must be 0 (no histograms) or more, not {self.histogram_every}")
 

