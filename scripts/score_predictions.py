@@ -10,7 +10,9 @@ file name, and a photo's first face found is the one scored. --fold=k keeps only
 labelled photos build_input.py put in fold k (the held-out test fold of a model trained
 with --test_fold=k), so the figures can be set beside model.py's on the same faces.
 Prints the share of photos with a face, each head's accuracy (age: exact and one-off in
-the model's bins) and the exact-age MAE; --output writes them as JSON.
+the model's bins) and the exact-age MAE, for all the photos and for adults and children
+apart (--adult_age); --output writes them as JSON. Another model's answers in the same
+CSV columns (scripts/peers/) are scored the same way.
 """
 
 import json
@@ -30,6 +32,8 @@ flags.DEFINE_string("labels", "", "CSV of the photos' true labels (path, age, ge
 flags.DEFINE_string("csv_columns", "", "Map this project's column names to the labels CSV's, e.g. path=ID,age=Class.")
 flags.DEFINE_integer("fold", -1, "Score only the labelled photos of this fold as build_input.py assigns them "
                      "(-1: every labelled photo).", lower_bound=-1, upper_bound=4)
+flags.DEFINE_integer("adult_age", 18, "Also give the figures of the photos whose true age is under this "
+                     "(children) and at least this (adults); 0: not.", lower_bound=0)
 flags.DEFINE_string("output", "", "Also write the figures to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -44,7 +48,7 @@ def main(argv):
         bins = labels.AgeBins.from_dict(metadata.read(FLAGS.model).age_bins)
         truth = score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins,
                                  None if FLAGS.fold < 0 else FLAGS.fold)
-        figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins)
+        figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins, FLAGS.adult_age or None)
     except (OSError, ValueError, DatasetError) as e:
         print(f"score_predictions: {e}", file=sys.stderr)
         return 1

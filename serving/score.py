@@ -53,10 +53,23 @@ def read_predictions(path):
     return faces
 
 
-def score(faces, truth, bins):
+def score(faces, truth, bins, adult_age=None):
     """{"photos", "with_face", head: figures} over the labelled photos: exact and one-off
     (an adjacent bin) accuracy of age, accuracy of gender and race, MAE and the share
-    within 5 years of age_years, each over the photos with a face and that label."""
+    within 5 years of age_years, each over the photos with a face and that label. With
+    `adult_age`, also "by_age": the same figures of the photos whose true age is known to
+    be under it ("children") and at least it ("adults")."""
+    out = _figures(faces, truth, bins)
+    if adult_age is not None:
+        ages = {name: truth[name][0] for name in truth}
+        groups = {"children": {n: t for n, t in truth.items() if 0 <= ages[n][1] < adult_age},
+                  "adults": {n: t for n, t in truth.items() if ages[n][0] >= adult_age}}
+        out["by_age"] = {"adult_age": adult_age, **{group: _figures(faces, subset, bins)
+                                                    for group, subset in groups.items()}}
+    return out
+
+
+def _figures(faces, truth, bins):
     found = [name for name in truth if name in faces]
     out = {"photos": len(truth), "with_face": len(found)}
     hits = collections.defaultdict(list)
@@ -64,13 +77,13 @@ def score(faces, truth, bins):
         (low, high), gender, race = truth[name]
         row = faces[name]
         true_bin = bins.bin_of(low, high, "strict")
-        if "age" in row and true_bin >= 0:
+        if row.get("age") and true_bin >= 0:
             hits["age"].append(abs(bins.names.index(row["age"]) - true_bin))
-        if "gender" in row and gender >= 0:
+        if row.get("gender") and gender >= 0:
             hits["gender"].append(row["gender"] == labels.GENDER_CLASSES[gender])
-        if "race" in row and race:
+        if row.get("race") and race:
             hits["race"].append(row["race"].lower() == race)
-        if "age_years" in row and low >= 0 and low == high:
+        if row.get("age_years") and low >= 0 and low == high:
             hits["age_years"].append(abs(float(row["age_years"]) - low))
     for head, values in hits.items():
         v = np.asarray(values, dtype=np.float64)
@@ -83,10 +96,10 @@ def score(faces, truth, bins):
     return out
 
 
-def describe(figures):
+def describe(figures, indent=""):
     """Lines for a person."""
     photos, found = figures["photos"], figures["with_face"]
-    lines = [f"{photos} labelled photos, a face found in {found} ({found / max(photos, 1):.1%})"]
+    lines = [f"{indent}{photos} labelled photos, a face found in {found} ({found / max(photos, 1):.1%})"]
     for head in labels.HEADS:
         f = figures.get(head)
         if not f:
@@ -97,5 +110,9 @@ def describe(figures):
             text = f"MAE {f['mae']:.1f} years, {f['within_5']:.1%} within 5"
         else:
             text = f"{f['accuracy']:.1%}"
-        lines.append(f"  {head:<9} {text} ({f['n']} photos)")
+        lines.append(f"{indent}  {head:<9} {text} ({f['n']} photos)")
+    for group, label in (("adults", "aged {} and over"), ("children", "under {}")):
+        if "by_age" in figures and figures["by_age"][group]["photos"]:
+            lines.append(f"{indent}{group}, {label.format(figures['by_age']['adult_age'])}:")
+            lines += describe(figures["by_age"][group], indent + "  ")
     return lines

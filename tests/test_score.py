@@ -43,6 +43,13 @@ def test_every_head_is_scored_on_the_photos_with_a_face(tmp_path):
     assert figures["race"] == {"accuracy": 1.0, "n": 3}
     assert figures["age_years"] == {"mae": pytest.approx((2 + 5 + 48 + 2.5) / 4), "within_5": 0.75, "n": 4}
     assert score.describe(figures)[0] == "5 labelled photos, a face found in 4 (80.0%)"
+    # Children and adults apart: 8 is a child; 20, 35 and 70 adults; the unquoted "(25, 32)" is no age.
+    by_age = score.score(score.read_predictions(predictions), score.read_truth(truth_csv, {}, THREE), THREE,
+                         adult_age=18)["by_age"]
+    assert (by_age["children"]["photos"], by_age["adults"]["photos"]) == (1, 3)
+    assert by_age["children"]["age_years"] == {"mae": 2.5, "within_5": 1.0, "n": 1}
+    assert by_age["adults"]["age_years"]["mae"] == pytest.approx((2 + 5 + 48) / 3)
+    assert by_age["adults"]["gender"] == {"accuracy": pytest.approx(2 / 3), "n": 3}
 
 
 def test_fold_keeps_the_photos_build_input_puts_in_it(tmp_path):
@@ -80,7 +87,11 @@ def test_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["2 labelled photos, a face found in 2 (100.0%)",
                                           "  age       exact 50.0%, one-off 100.0% (2 photos)",
-                                          "  gender    100.0% (2 photos)"]
+                                          "  gender    100.0% (2 photos)",
+                                          "adults, aged 18 and over:",
+                                          "  2 labelled photos, a face found in 2 (100.0%)",
+                                          "    age       exact 50.0%, one-off 100.0% (2 photos)",
+                                          "    gender    100.0% (2 photos)"]
     assert json.loads((tmp_path / "f.json").read_text())["gender"]["accuracy"] == 1.0
     missing = subprocess.run([sys.executable, script, f"--model={export}", "--predictions=nope.csv",
                               f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -51,6 +51,9 @@ def make_optimizer(cfg, learning_rate, policy, total_steps):
         optimizer = keras.optimizers.Adam(schedule)
     else:
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.adamw_decay)
+        # Decay kernels only: shrinking BatchNorm's scale and shift or a bias towards zero
+        # regularises nothing (Loshchilov & Hutter's AdamW; timm's no_weight_decay lists).
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     if policy == "mixed_float16":  # float16 gradients underflow without loss scaling.
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

@@ -1,0 +1,60 @@
+"""experiments/ablation.py and scripts/ablate.py: each variant its own run, scored on the
+test fold and on labelled photos through the Predictor, and a rerun reads it back."""
+
+import json
+import os
+import subprocess
+import sys
+
+from configs import tiny
+from experiments import ablation
+from face_photos import drawn_face
+from processes import ROOT
+
+
+def labelled_photos(folder):
+    os.makedirs(folder, exist_ok=True)
+    lines = ["path,age,gender"]
+    for i, seed in enumerate((1, 3, 5, 7)):
+        drawn_face(seed, 200).save(os.path.join(folder, f"p{i}.jpg"))
+        lines.append(f"p{i}.jpg,{10 + 20 * i},{'mf'[i % 2]}")
+    with open(os.path.join(folder, "labels.csv"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return sorted(os.path.join(folder, f"p{i}.jpg") for i in range(4)), os.path.join(folder, "labels.csv")
+
+
+def test_a_variant_changes_only_its_fields():
+    configs = tiny("shards", "runs/x", arch="compact", ema_decay=0.9, flip_test=True)
+    data, model, train = ablation.variant_configs(configs, "no_geometry", "out")
+    assert (data.scale_jitter, data.rotation, data.shift) == (0.0, 0.0, 0.0) and train.model_dir == "out/no_geometry"
+    assert (model, train.ema_decay) == (configs[1], 0.9)
+    data, model, train = ablation.variant_configs(configs, "levi_hassner", "out")
+    assert (model.arch, model.dropout, data) == ("levi_hassner", 0.5, configs[0])
+    assert ablation.variant_configs(configs, "no_flip_test", "out")[2].flip_test is False
+
+
+def test_the_command_scores_each_variant_on_the_photos_and_reads_a_finished_run_back(small_shards, tmp_path):
+    photos, labels_csv = labelled_photos(str(tmp_path / "photos"))
+    out = tmp_path / "ablation"
+    command = [sys.executable, "scripts/ablate.py", f"--shards_dir={small_shards}", "--arch=compact",
+               "--image_size=24", "--batch_size=4", "--train_steps=2", "--log_every=1", "--eval_every=2",
+               "--checkpoint_every=2", "--histogram_every=0", "--mixed_precision=off", "--ema_decay=0.9",
+               "--heads=age,gender", "--variants=recipe,no_ema", f"--photos={tmp_path / 'photos'}",
+               f"--labels={labels_csv}", f"--output_dir={out}", "--adult_age=30"]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = json.loads((out / "ablation.json").read_text())
+    assert [r["variant"] for r in rows] == ["recipe", "no_ema"]
+    for row in rows:
+        assert row["photos"]["photos"] == 4 and 0 <= row["photos"]["with_face"] <= 4
+        assert set(row["photos"]["by_age"]) == {"adult_age", "adults", "children"}
+        assert row["photos"]["by_age"]["children"]["photos"] == 1  # Age 10; 30, 50, 70 are adults.
+        assert "gender" in row["test"] and (out / row["variant"] / "photo_predictions.csv").exists()
+    assert "| recipe | the configuration as given |" in (out / "ablation.md").read_text()
+    assert json.loads((out / "no_ema" / "metrics.json").read_text())["weights"] == "as trained"
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "resumed from" in again.stderr, again.stderr[-3000:]
+    other = subprocess.run([*command[:-3], "--variants=recipe", "--label_smoothing=0.2", f"--photos={tmp_path / 'photos'}",
+                            f"--labels={labels_csv}", f"--output_dir={out}"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600)
+    assert other.returncode != 0 and "label_smoothing" in other.stderr, other.stderr[-2000:]
