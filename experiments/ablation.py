@@ -28,6 +28,7 @@ VARIANTS = {
     "adam": ("Adam with no weight decay instead of AdamW", {"optimizer": "adam"}),
     "mixup": ("with mixup (Beta 0.2)", {"mixup": 0.2}),
     "cutmix": ("with CutMix (Beta 1.0)", {"cutmix": 1.0}),
+    "age_balance": ("with every face weighed by its age bin's inverse square-root frequency", {"age_balance": 0.5}),
     "levi_hassner": ("Levi-Hassner instead of the compact network (dropout 0.5)",
                      {"arch": "levi_hassner", "dropout": 0.5}),
 }

@@ -155,3 +155,27 @@ def test_a_run_with_the_recipe_exports_the_moving_average_with_the_flip(small_sh
     assert not np.allclose(served, probabilities(flip=False), atol=1e-4)  # not without the flip.
     np.testing.assert_allclose(exported(crops=tf.reverse(faces, [2]))["age_probabilities"].numpy(), served, atol=1e-5)
     keras.backend.clear_session()
+
+
+def test_age_balance_weighs_every_head_by_the_age_bin_and_keeps_the_mean_at_one():
+    from input_pipeline import labels as label_lib
+
+    bins = label_lib.parse_bins("three")
+    counts = {"age_counts": {"20": 60, "40": 30, "60": 10}}
+    manifest = {"folds": [dict(counts, fold=k) for k in range(5)], "label_policy": "strict"}
+    weights = losses.age_weights(manifest, 0, list(bins.names), bins, "strict", 0.5)
+    n = np.array([60, 30, 10])
+    np.testing.assert_allclose((np.array(weights) * n).sum() / n.sum(), 1.0)  # Mean 1 over the faces.
+    np.testing.assert_allclose(weights[2] / weights[0], np.sqrt(60 / 10))  # Inverse square root.
+    objective = losses.Objective({"age": 3, "gender": 2}, age_weights=weights)
+    logits = {"age": tf.zeros((2, 3)), "gender": tf.zeros((2, 2))}
+    old, young = {"age": tf.constant([2, 0]), "gender": tf.constant([1, -1])}, {"age": tf.constant([0, 0]),
+                                                                               "gender": tf.constant([1, -1])}
+    # Face 0's gender loss weighs its age bin's weight: the old face's counts sqrt(6) times the young one's.
+    gender_old = float(objective(old, logits, tf.constant([2.0, 1.0]))) - float(
+        losses.head_loss("age", old["age"], logits["age"], 2.0, example_weights=tf.constant(
+            [weights[2], weights[0]])))
+    gender_young = float(objective(young, logits, tf.constant([2.0, 1.0]))) - float(
+        losses.head_loss("age", young["age"], logits["age"], 2.0, example_weights=tf.constant(
+            [weights[0], weights[0]])))
+    assert gender_old / gender_young == pytest.approx(np.sqrt(6), rel=1e-4)

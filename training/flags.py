@@ -111,6 +111,10 @@ flags.DEFINE_float("ema_decay", _T.ema_decay, "Keep an exponential moving averag
                    "of the last weights (training/ema.py). 0: off.", lower_bound=0.0, upper_bound=0.99999)
 flags.DEFINE_enum("class_weights", _T.class_weights, ["none", "balanced"],
                   "balanced: weight each class of each class head by N / (C * n_c) over the training folds.")
+flags.DEFINE_float("age_balance", _T.age_balance, "Weigh every head's loss of a face by its age bin's "
+                   "(N / (C * n_c)) ** this, over the training folds, scaled to a mean of 1 (0.5: inverse square "
+                   "root, for ages a dataset has few of, e.g. UTKFace's over-70s). Needs the age head. 0: off.",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_list("head_weights", list(_T.head_weights),
                   "Each head's weight in the loss, e.g. age=1,gender=0.5; heads not named weigh 1. Each head's "
                   "loss is its mean over the faces of the batch (all replicas) that carry its label.")

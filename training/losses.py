@@ -39,17 +39,20 @@ def mixed_targets(targets, weights, mix):
     return mixed, total
 
 
-def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weights=None, mix=None):
+def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weights=None, mix=None,
+              example_weights=None):
     """Summed cross-entropy of a head's logits (B, outputs) float32 against its targets
     (targets_of; mixed with `mix`, a mixing.Mix, when given) over the faces whose label is
     known (>= 0), each weighted by its class's weight (`class_weights` (C,) or None),
     divided by `labelled`, the number of faces with this head's label in the whole batch
     (every replica's), so that summing over replicas gives the mean over the labelled
-    faces (0 when none is)."""
+    faces (0 when none is). `example_weights` (B,) weighs each face besides (age_weights)."""
     targets, known = targets_of(head, labels_, logits.shape[-1], label_smoothing)
     weights = tf.cast(known, tf.float32)
     if class_weights is not None:
         weights *= tf.gather(tf.constant(class_weights, tf.float32), tf.where(known, labels_, 0))
+    if example_weights is not None:
+        weights *= example_weights
     if mix is not None:
         targets, weights = mixed_targets(targets, weights, mix)
     per_example = -tf.reduce_sum(targets * tf.nn.log_softmax(logits), axis=-1)
@@ -82,16 +85,21 @@ class Objective:
     and `logits` {head: (B, ...)}, `labelled` (heads,) the faces of the whole batch with
     each head's label, and `mix` (mixing.Mix or None) when the images were mixed."""
 
-    def __init__(self, heads, class_weights=None, head_weights=None, label_smoothing=0.0):
+    def __init__(self, heads, class_weights=None, head_weights=None, label_smoothing=0.0, age_weights=None):
         self.heads, self.label_smoothing = tuple(heads), label_smoothing
         self.class_weights, self.head_weights = class_weights or {}, head_weights or {}
+        self.age_weights = age_weights  # Per age bin, weighing every head's loss of a face (age_weights()).
 
     def __call__(self, labels_, logits, labelled, mix=None):
+        example = None
+        if self.age_weights is not None:
+            age = labels_["age"]
+            example = tf.where(age >= 0, tf.gather(tf.constant(self.age_weights, tf.float32), tf.maximum(age, 0)), 1.0)
         loss = 0.0
         for i, head in enumerate(self.heads):
             loss += self.head_weights.get(head, 1.0) * head_loss(
                 head, labels_[head], tf.cast(logits[head], tf.float32), labelled[i], self.label_smoothing,
-                self.class_weights.get(head), mix)
+                self.class_weights.get(head), mix, example)
         return loss
 
 
@@ -109,6 +117,19 @@ def parse_head_weights(items, heads):
         if weights[head] < 0:
             raise ValueError(f"--head_weights: {head}'s weight {value} is negative")
     return weights
+
+
+def age_weights(manifest, test_fold, age_names, age_bins, policy, power):
+    """Per age bin, (N / (C n_c)) ** power over the training folds, scaled so the training
+    faces' mean weight is 1 (--age_balance): each face's loss in every head is weighed by
+    its age bin's, so the ages a dataset has few of (UTKFace's over-70s) count for more
+    in gender and race too, and the years head is pulled less towards the common ages
+    (Yang et al., "Delving into Deep Imbalanced Regression", 2021: inverse square-root
+    weights at power 0.5). A bin with no face gets 0."""
+    counts = labels.bin_counts(split_counts(manifest, test_fold, "age_counts")[0], age_bins, policy)
+    n = np.array([counts.get(name, 0) for name in age_names], dtype=np.float64)
+    raw = np.where(n > 0, (n.sum() / (len(n) * np.maximum(n, 1))) ** power, 0.0)
+    return (raw * n.sum() / max((raw * n).sum(), 1e-12)).tolist()
 
 
 def balanced_class_weights(manifest, test_fold, class_names, age_bins, policy):

@@ -72,8 +72,14 @@ class Task:
                                   f"the shards' label policy {policy}; choose other bins or heads")
         class_weights = (losses.balanced_class_weights(manifest, data_cfg.test_fold, class_names, bins, policy)
                          if cfg.class_weights == "balanced" else None)
+        age_weights = None
+        if cfg.age_balance:
+            if "age" not in sizes:
+                raise ShardsError("--age_balance weighs faces by their age bin: it needs the age head in --heads")
+            age_weights = losses.age_weights(manifest, data_cfg.test_fold, class_names["age"], bins, policy,
+                                             cfg.age_balance)
         objective = losses.Objective(sizes, class_weights, losses.parse_head_weights(cfg.head_weights, sizes),
-                                     cfg.label_smoothing)
+                                     cfg.label_smoothing, age_weights)
         return cls(sizes, class_names, labels.class_names(labels.HEADS, bins, race_classes), bins, policy,
                    make_targets(bins, policy), known, objective, phases(model_cfg, cfg), data_cfg.image_size,
                    model_cfg, cfg)
