@@ -59,6 +59,21 @@ def photo_figures(export_dir, photo_paths, labels_csv, adult_age, output, worker
     return score.score(score.read_predictions(output), truth, bins, adult_age), seconds
 
 
+def changes_nothing(configs, name):
+    """True when variant `name` sets every field it changes to the value it already has
+    (e.g. mixup on a configuration with mixup): its row would only repeat the recipe's."""
+    changes = VARIANTS[name][1]
+    return bool(changes) and all(getattr(cfg, k) == v for cfg in configs for k, v in changes.items()
+                                 if k in {f.name for f in dataclasses.fields(cfg)})
+
+
+def merge(rows, row):
+    """`rows` with `row` in place of the one of its variant, in VARIANTS order."""
+    kept = {r["variant"]: r for r in rows}
+    kept[row["variant"]] = row
+    return [kept[name] for name in VARIANTS if name in kept]
+
+
 def run(configs, name, output_dir, photo_paths, labels_csv, adult_age=18):
     """The row of variant `name`: its test-fold figures (single crop) and its photos'."""
     configs = variant_configs(configs, name, output_dir)

@@ -10,9 +10,11 @@ Takes model.py's flags (the configuration every variant starts from) and trains,
 no_ema, no_label_smoothing, no_flip_test, adam, mixup, cutmix, age_balance, levi_hassner). Each
 export then predicts --photos with its default detector, as predict.py does, and
 serving/score.py scores the answers against --labels (adults and children apart,
---adult_age). Writes ablation.md and ablation.json in --output_dir after each variant, and
-prints the table. A variant's folder holding a finished run of the same settings is not
-trained again; one of other settings is refused (another --output_dir, or delete it).
+--adult_age). Writes ablation.md and ablation.json in --output_dir after each variant (rows
+of variants not run this time are kept from ablation.json), and prints the table. A
+variant's folder holding a finished run of the same settings is not trained again; one of
+other settings is refused (another --output_dir, or delete it). A variant that changes
+nothing in the configuration given (mixup when it has mixup already) is refused.
 """
 
 import glob
@@ -32,7 +34,8 @@ from training.config import RunError
 flags.DEFINE_list("variants", list(ablation.VARIANTS), f"Variants to run, of {', '.join(ablation.VARIANTS)}.")
 flags.DEFINE_string("photos", "../shared/realfaces_dev/images", "A folder of labelled photos nobody trained on.")
 flags.DEFINE_string("labels", "../shared/realfaces_dev/labels.csv", "Their labels (path, age, gender, race).")
-flags.DEFINE_integer("adult_age", 18, "Photos' figures for adults (this age and over) and children apart.")
+flags.DEFINE_integer("adult_age", 18, "Photos' figures for adults (this age and over) and children apart; 0: not.",
+                     lower_bound=0)
 flags.DEFINE_string("output_dir", "runs/ablation", "Where each variant trains, and ablation.md goes.")
 FLAGS = flags.FLAGS
 
@@ -48,14 +51,25 @@ def main(argv):
         raise app.UsageError(f"--photos={FLAGS.photos!r} holds no photos or --labels={FLAGS.labels!r} is not a file")
     runtime.quiet_tensorflow_info()
     configs = training.flags.configs_from_flags(FLAGS)
+    if not configs[2].export:
+        raise app.UsageError("--noexport: the photos are scored through each variant's export; drop it")
+    same = [name for name in FLAGS.variants if ablation.changes_nothing(configs, name)]
+    if same:
+        raise app.UsageError(f"--variants {', '.join(same)} change nothing in this configuration (it has those "
+                             "settings already): their rows would only repeat the recipe's")
     os.makedirs(FLAGS.output_dir, exist_ok=True)
+    saved = os.path.join(FLAGS.output_dir, "ablation.json")
     rows = []
+    if os.path.isfile(saved):  # Earlier variants' rows stay; a variant run again replaces its own.
+        with open(saved) as f:
+            rows = json.load(f)
     try:
         for name in FLAGS.variants:
-            rows.append(ablation.run(configs, name, FLAGS.output_dir, photos, FLAGS.labels, FLAGS.adult_age))
+            row = ablation.run(configs, name, FLAGS.output_dir, photos, FLAGS.labels, FLAGS.adult_age or None)
+            rows = ablation.merge(rows, row)
             with open(os.path.join(FLAGS.output_dir, "ablation.md"), "w") as f:
                 f.write(ablation.table(rows))
-            with open(os.path.join(FLAGS.output_dir, "ablation.json"), "w") as f:
+            with open(saved, "w") as f:
                 json.dump(rows, f, indent=2)
     except Interrupted as e:
         sys.exit(f"ablate.py: {e}")

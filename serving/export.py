@@ -34,8 +34,8 @@ class ExportModule(tf.Module):
         self.stored_size, self.crop_size = stored_size, crop_size
         self.class_names = {head: tf.constant(names) for head, names in class_names.items()}
 
-    def _probabilities(self, crops):
-        logits = logits_of(self.model, tf.cast(crops, tf.float32), self.flip)
+    def _probabilities(self, crops, flip=None):
+        logits = logits_of(self.model, tf.cast(crops, tf.float32), self.flip if flip is None else flip)
         outputs = {f"{head}_probabilities": tf.nn.softmax(logits[head] / self.temperatures.get(head, 1.0))
                    for head in self.heads}
         if "age_years" in self.heads:
@@ -57,8 +57,9 @@ class ExportModule(tf.Module):
 
     @tf.function(input_signature=[_IMAGES])
     def serve_crops(self, crops):
-        """Probabilities of crops already at the model's input size (e.g. the 10 over-sampling crops)."""
-        return self._probabilities(crops)
+        """Probabilities of crops already at the model's input size, each as it is, never
+        flipped: the 10 over-sampling crops hold their mirrors (evaluation averages them so)."""
+        return self._probabilities(crops, flip=False)
 
     @tf.function(input_signature=[_IMAGES])
     def serve_probabilities(self, images):
@@ -91,7 +92,8 @@ def export(model, heads, class_names, age_bins, stored_size, crop_size, director
     must compute in float32 (float32_copy); `heads` {head: outputs}; `class_names` of the
     class heads; `face_crop` is the shards' manifest entry; `temperatures` {head: T} the
     calibration every signature applies (none: the model's own probabilities); `flip`:
-    every signature averages each face's logits with its mirror's (--flip_test)."""
+    the face signatures average each face's logits with its mirror's (--flip_test),
+    serve_crops takes each crop as it is."""
     temperatures = dict(temperatures or {})
     module = ExportModule(model, heads, class_names, stored_size, crop_size, temperatures, flip)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,

@@ -14,8 +14,9 @@
                            each class head's logits are divided by this before the
                            softmax, in the SavedModel itself (temperature scaling fitted
                            on the validation split); {}: the model's own probabilities
-     "flip_test": false}   true: every signature averages a face's logits with its
-                           mirror's (test-time augmentation, model.py --flip_test)
+     "flip_test": false}   true: the face signatures average a face's logits with its
+                           mirror's (test-time augmentation, model.py --flip_test);
+                           serve_crops takes each crop as it is
 """
 
 import dataclasses

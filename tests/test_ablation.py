@@ -31,6 +31,10 @@ def test_a_variant_changes_only_its_fields():
     data, model, train = ablation.variant_configs(configs, "levi_hassner", "out")
     assert (model.arch, model.dropout, data) == ("levi_hassner", 0.5, configs[0])
     assert ablation.variant_configs(configs, "no_flip_test", "out")[2].flip_test is False
+    assert ablation.changes_nothing(configs, "no_geometry") and not ablation.changes_nothing(configs, "no_ema")
+    assert not ablation.changes_nothing(configs, "recipe")
+    rows = ablation.merge([{"variant": "mixup", "n": 1}, {"variant": "recipe", "n": 1}], {"variant": "mixup", "n": 2})
+    assert rows == [{"variant": "recipe", "n": 1}, {"variant": "mixup", "n": 2}]
 
 
 def test_the_command_scores_each_variant_on_the_photos_and_reads_a_finished_run_back(small_shards, tmp_path):
@@ -54,7 +58,13 @@ def test_the_command_scores_each_variant_on_the_photos_and_reads_a_finished_run_
     assert json.loads((out / "no_ema" / "metrics.json").read_text())["weights"] == "as trained"
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "resumed from" in again.stderr, again.stderr[-3000:]
-    other = subprocess.run([*command[:-3], "--variants=recipe", "--label_smoothing=0.2", f"--photos={tmp_path / 'photos'}",
-                            f"--labels={labels_csv}", f"--output_dir={out}"], cwd=ROOT, capture_output=True, text=True,
-                           timeout=600)
+    other = subprocess.run([*command[:-4], "--variants=recipe", "--label_smoothing=0.2",
+                            f"--photos={tmp_path / 'photos'}", f"--labels={labels_csv}", f"--output_dir={out}"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert other.returncode != 0 and "label_smoothing" in other.stderr, other.stderr[-2000:]
+    # The rows of variants not run again are kept.
+    assert [r["variant"] for r in json.loads((out / "ablation.json").read_text())] == ["recipe", "no_ema"]
+    noop = subprocess.run([*command[:-4], "--variants=no_geometry", f"--photos={tmp_path / 'photos'}",
+                           f"--labels={labels_csv}", f"--output_dir={out}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert noop.returncode != 0 and "no_geometry change nothing" in noop.stderr, noop.stderr[-2000:]

@@ -133,27 +133,32 @@ def test_a_run_with_the_recipe_exports_the_moving_average_with_the_flip(small_sh
     data = dataclasses.replace(data, scale_jitter=0.1, rotation=10, shift=0.05)
     results = train_and_evaluate(data, model_cfg, cfg)
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert saved["weights"] == "moving average (--ema_decay=0.9)"
+    step = int(results["checkpoint"].rsplit("-", 1)[1])  # The best checkpoint's: its average's updates.
+    assert saved["weights"] == f"moving average (--ema_decay=0.9, reached {(1 + step) / (10 + step):.4f})"
     info = metadata.read(results["export_dir"])
     assert info.flip_test
     heads = {"age": 8}
     trained = architectures.build(model_cfg, heads, 24)
     average = ema_lib.WeightAverage(trained, 0.9)
     tf.train.Checkpoint(model=trained, ema=average).restore(results["checkpoint"]).assert_existing_objects_matched()
-    exported = tf.saved_model.load(results["export_dir"]).signatures["serve_crops"]
+    signatures = tf.saved_model.load(results["export_dir"]).signatures
     faces = tf.cast(tf.random.uniform((3, 24, 24, 3), 0, 255, seed=5), tf.uint8)
-    served = exported(crops=faces)["age_probabilities"].numpy()
     temperature = info.temperatures.get("age", 1.0)
 
     def probabilities(flip=True):
         return tf.nn.softmax(logits_of(trained, tf.cast(faces, tf.float32), flip)["age"] / temperature).numpy()
 
     raw = probabilities()
-    assert not np.allclose(served, raw, atol=1e-4)  # Not the trained weights ...
     average.assign_to(trained)
-    np.testing.assert_allclose(served, probabilities(), atol=1e-5)  # ... their moving averages, flipped,
-    assert not np.allclose(served, probabilities(flip=False), atol=1e-4)  # not without the flip.
-    np.testing.assert_allclose(exported(crops=tf.reverse(faces, [2]))["age_probabilities"].numpy(), served, atol=1e-5)
+    # A face's signature: the moving averages, flipped (the 24-pixel crop of a face resized to 32).
+    served = signatures["serve_probabilities"](images=faces)["age_probabilities"].numpy()
+    mirrored = signatures["serve_probabilities"](images=tf.reverse(faces, [2]))["age_probabilities"].numpy()
+    np.testing.assert_allclose(mirrored, served, atol=1e-5)  # A face and its mirror: one answer.
+    # serve_crops, the 10 crops' path, takes each crop as it is: the averages, not flipped.
+    crops = signatures["serve_crops"](crops=faces)["age_probabilities"].numpy()
+    np.testing.assert_allclose(crops, probabilities(flip=False), atol=1e-5)
+    assert not np.allclose(crops, probabilities(flip=True), atol=1e-4)
+    assert not np.allclose(probabilities(flip=False), raw, atol=1e-4)  # Not the trained weights.
     keras.backend.clear_session()
 
 
@@ -179,3 +184,22 @@ def test_age_balance_weighs_every_head_by_the_age_bin_and_keeps_the_mean_at_one(
         losses.head_loss("age", young["age"], logits["age"], 2.0, example_weights=tf.constant(
             [weights[0], weights[0]])))
     assert gender_old / gender_young == pytest.approx(np.sqrt(6), rel=1e-4)
+
+
+def test_the_augmentation_and_mixing_run_outside_xla():
+    """ImageProjectiveTransformV3 and the Gamma draws have no XLA kernel: --jit_compile
+    compiles the forward and backward pass only."""
+    from training import steps
+
+    model = architectures.build(ModelConfig(arch="compact"), {"gender": 2}, 24)
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+    images = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3)).astype(np.uint8)
+    data = tf.data.Dataset.from_tensors((images, {"gender": np.array([0, 1] * 4, np.int32)})).repeat()
+    step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), losses.Objective({"gender": 2}),
+                                 preprocess.augmentation(24, True, 0.1, 10, 0.05), jit_compile=True,
+                                 mixer=mixing.make_mixer(0.2, 1.0))
+    iterator = iter(data)
+    for i in range(2):
+        loss, _, _ = step(iterator, tf.constant(i, tf.int64))
+        assert np.isfinite(float(loss))

@@ -19,7 +19,7 @@ class TrainConfig:
     mixup: float = 0.0  # Beta(alpha, alpha) of mixup's shares (training/mixing.py); 0: off.
     cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix's shares; 0: off. Both on: one or the other per step.
     flip_test: bool = False  # Validate, test and export each face's logits averaged with its mirror's.
-    ema_decay: float = 0.0  # Evaluate and export an exponential moving average of the weights (training/ema.py); 0: off.
+    ema_decay: float = 0.0  # Evaluate and export a moving average of the weights (training/ema.py); 0: off.
     class_weights: str = "none"  # none | balanced
     age_balance: float = 0.0  # Weigh each face's loss by its age bin's (N / (C n_c)) ** this (losses.age_weights).
     head_weights: tuple = ()  # ("age=1", "gender=0.5", ...): each head's loss weight; unnamed heads weigh 1.
@@ -48,7 +48,8 @@ class TrainConfig:
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"--ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.mixup < 0 or self.cutmix < 0:
-            raise ValueError(f"--mixup and --cutmix are Beta parameters, 0 (off) or more, not {self.mixup}, {self.cutmix}")
+            raise ValueError(f"--mixup and --cutmix are Beta parameters, 0 (off) or more, not {self.mixup}, "
+                             f"{self.cutmix}")
         if self.histogram_every < 0:
             raise ValueError(f"--histogram_every must be 0 (no histograms) or more, not {self.histogram_every}")
 

@@ -10,7 +10,9 @@ Every floating-point weight is averaged, BatchNorm's moving statistics too (as t
 ModelEmaV2 does), so the averaged model's normalisation matches its averaged kernels. The
 decay ramps up as min(decay, (1 + n) / (10 + n)) over the n updates so far (TensorFlow's
 ExponentialMovingAverage with num_updates): early averages are not dominated by the
-random initial weights, which a short run would otherwise export.
+random initial weights, which a short run would otherwise export. So a decay of 0.999 is
+only reached after ~9,000 steps; metrics.json records the one the exported average had
+reached (3,000 steps: 0.9970, an average over the last ~330 steps).
 """
 
 import contextlib
@@ -37,6 +39,11 @@ class WeightAverage(tf.Module):
         decay = tf.minimum(self.decay, (1.0 + count) / (10.0 + count))
         for average, weight in zip(self.averages, self._weights, strict=True):
             average.assign(decay * average + (1.0 - decay) * tf.cast(weight.value, average.dtype))
+
+    def reached(self):
+        """The decay of the last update: under 0.999 until ~9,000 updates (the ramp)."""
+        count = float(self.updates.numpy())
+        return min(self.decay, (1.0 + count) / (10.0 + count)) if count else 0.0
 
     def assign_to(self, model):
         """Puts the averages into `model`, a build of the same architecture (float32_copy's)."""

@@ -103,12 +103,16 @@ flags.DEFINE_float("mixup", _T.mixup, "Mixup: blend each training face with anot
 flags.DEFINE_float("cutmix", _T.cutmix, "CutMix: paste a rectangle of another face of the batch, its area's share "
                    "drawn from Beta(a, a), and mix the targets by area; a is this value, 0: off (1.0 is usual). "
                    "With --mixup too, each step does one or the other.", lower_bound=0.0)
-flags.DEFINE_bool("flip_test", _T.flip_test, "Test-time augmentation: validation, calibration, the test figures "
-                  "(single crop) and every signature of the export average each face's logits with its mirror's "
-                  "(twice the model's work per face; the 10-crop over-sampling holds mirrors already).")
+flags.DEFINE_bool("flip_test", _T.flip_test, "Test-time augmentation: validation, calibration, the single-crop "
+                  "test figures and the export's face signatures (serving_default, serve_images, "
+                  "serve_probabilities) average each face's logits with its mirror's (twice the model's work per "
+                  "face). The 10-crop over-sampling and serve_crops take each crop as it is: the 10 crops hold "
+                  "their mirrors.")
 flags.DEFINE_float("ema_decay", _T.ema_decay, "Keep an exponential moving average of the weights with this decay "
-                   "(0.999 over a few thousand steps) and validate, select, calibrate, test and export it in place "
-                   "of the last weights (training/ema.py). 0: off.", lower_bound=0.0, upper_bound=0.99999)
+                   "and validate, select, calibrate, test and export it in place of the last weights "
+                   "(training/ema.py). The decay ramps up as (1+n)/(10+n) over the n steps so far: 0.999 is "
+                   "reached after ~9,000 steps (metrics.json says what was reached). 0: off.", lower_bound=0.0,
+                   upper_bound=0.99999)
 flags.DEFINE_enum("class_weights", _T.class_weights, ["none", "balanced"],
                   "balanced: weight each class of each class head by N / (C * n_c) over the training folds.")
 flags.DEFINE_float("age_balance", _T.age_balance, "Weigh every head's loss of a face by its age bin's "

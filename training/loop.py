@@ -89,17 +89,17 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
     `ema` (the run's ema.WeightAverage) the weights are its moving averages, the best
     checkpoint's or the last."""
     model = export.float32_copy(model, task.model_cfg, task.sizes)
+    averages = ema
     if best:
         averages = ema_lib.WeightAverage(model, cfg.ema_decay) if ema is not None else None
         tf.train.Checkpoint(model=model, **({"ema": averages} if averages else {})).restore(
             best).assert_existing_objects_matched()
-        if averages is not None:
-            averages.assign_to(model)
-    elif ema is not None:
-        ema.assign_to(model)
+    if averages is not None:
+        averages.assign_to(model)
     temperatures, calibrated_by = fit_temperatures(model, task, validation, cfg.flip_test)
     results = {"test_fold": data_cfg.test_fold, "checkpoint": best or "final",
-               "weights": f"moving average (--ema_decay={cfg.ema_decay})" if ema is not None else "as trained",
+               "weights": (f"moving average (--ema_decay={cfg.ema_decay}, reached {averages.reached():.4f})"
+                           if averages is not None else "as trained"),
                "synthetic_data": manifest.get("synthetic", False), "subject_ids": manifest.get("subject_ids", "given"),
                "heads": list(task.sizes), "age_bins": task.bins.as_dict(), "label_policy": task.policy, **extra,
                "calibration": {"by": calibrated_by, "temperatures": temperatures}, "score": {}}

@@ -62,9 +62,10 @@ def make_train_step(model, optimizer, strategy, objective, augment, seed=0, clip
     seed the augmentation.
 
     With `totals` (a StepTotals) the step also adds its figures to them on the device;
-    the results need not be read. `jit_compile` compiles each replica's augmentation,
-    forward and backward pass with XLA (the gradient update and the stop vote stay
-    outside: they talk to the other replicas). `mixer` (mixing.make_mixer) mixes each
+    the results need not be read. `jit_compile` compiles each replica's forward and
+    backward pass with XLA (the augmentation, the gradient update and the stop vote stay
+    outside: some augmentation ops have no XLA kernel, and the rest talk to the other
+    replicas). `mixer` (mixing.make_mixer) mixes each
     replica's augmented faces and the objective mixes their targets alike; the counts
     stay those of each face's own labels. `ema` (ema.WeightAverage) is updated after
     every step."""
@@ -80,11 +81,15 @@ def make_train_step(model, optimizer, strategy, objective, augment, seed=0, clip
     # finite, every replica's is made so, and all of them skip the step and halve the scale.
     loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
-    def gradients(images, labels, replica_seed, labelled):
+    def prepare(images, replica_seed):
+        """Augmented (and mixed) faces; outside XLA: ImageProjectiveTransformV3 and the Gamma
+        draws of mixing have no XLA kernel."""
         images = augment(images, replica_seed)
-        mix = None
-        if mixer is not None:
-            images, mix = mixer(images, tf.random.experimental.stateless_fold_in(replica_seed, 11))
+        if mixer is None:
+            return images, None
+        return mixer(images, tf.random.experimental.stateless_fold_in(replica_seed, 11))
+
+    def gradients(images, labels, mix, labelled):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
             loss = objective(labels, logits, labelled, mix)
@@ -104,7 +109,8 @@ def make_train_step(model, optimizer, strategy, objective, augment, seed=0, clip
         labelled = context.all_reduce("SUM", tf.stack([tf.reduce_sum(tf.cast(labels[h] >= 0, tf.float32))
                                                        for h in heads]))
         replica_seed = tf.random.experimental.stateless_fold_in(step_seed, context.replica_id_in_sync_group)
-        loss, grads, counts = gradients(images, labels, replica_seed, labelled)
+        images, mix = prepare(images, replica_seed)
+        loss, grads, counts = gradients(images, labels, mix, labelled)
         if clip_norm > 0:
             grads = context.all_reduce("SUM", grads)
             # The gradients are of the scaled loss: so is the limit. inf stays inf.
@@ -158,9 +164,10 @@ def make_predict_step(model, heads, oversample, temperatures=None, flip=False):
     """A tf.function from a batch of uint8 images (B, S, S, 3) to per-head softmax
     probabilities; with `oversample`, images are (B, 10, S, S, 3) and the 10 crops'
     softmaxes are averaged; with `flip` (and not oversample, whose crops hold their
-    mirrors already) each face's logits are averaged with its mirror's (heads.logits_of). With `temperatures` {head: T} (None or a missing head: none),
-    also each such head's softmax of logits / T under calibration.CALIBRATED + head, as
-    the export computes it. Traced once, for any batch size (a pass ends on a smaller one)."""
+    mirrors already) each face's logits are averaged with its mirror's (heads.logits_of).
+    With `temperatures` {head: T} (None or a missing head: none), also each such head's
+    softmax of logits / T under calibration.CALIBRATED + head, as the export computes it.
+    Traced once, for any batch size (a pass ends on a smaller one)."""
     temperatures = {head: t for head, t in (temperatures or {}).items() if t and head in heads}
     crop = tuple(model.inputs[0].shape[1:])
     spec = tf.TensorSpec((None, 10, *crop) if oversample else (None, *crop), tf.uint8)

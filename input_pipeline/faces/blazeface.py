@@ -34,7 +34,7 @@ RAW_SCORE_CLIP = 80.0  # MediaPipe clips at 100; exp(100) overflows float32, exp
 RIGHT_EYE, LEFT_EYE, NOSE, MOUTH = 0, 1, 2, 3
 
 TILE = 320  # Look 2's tiles: the short net finds faces of 15% of its input and more, ~50 px of a tile.
-SMALL_FACE = 0.1  # Of the photo's side: near the smallest the whole-photo look finds, so smaller ones may be missed (look 2).
+SMALL_FACE = 0.1  # Of the photo's side: near the smallest look 1 finds, so smaller ones may be missed (look 2).
 # BlazeFace's keypoints -> MTCNN's (the canonical crop was set on MTCNN's): on 400 real
 # UTKFace faces both found (realfaces_dev's 301st-700th), after look 3, BlazeFace's eye
 # midpoint lies 0.023 of the face's size lower, its eyes 1.019 times as far apart, its mouth
@@ -45,10 +45,10 @@ EYE_DROP = 0.023
 EYE_SPREAD = 1.019
 MOUTH_REACH = 1.030
 BOX_GROWTH = 1 / 0.955
-REFINE_SCALE = 2.0
-# A face over a fifth of the photo's side scoring under BIG_FACE_SCORE in look 3 is doubted
-# (BlazeFace._confirmed).
-BIG_FACE, BIG_FACE_SCORE = 0.2, 0.75  # Look 3's square, in box sides: the face fills half of it, where the short net is surest.
+REFINE_SCALE = 2.0  # Look 3's square, in box sides: the face fills half of it, where the short net is surest.
+# A face over BIG_FACE of the photo's side scoring under BIG_FACE_SCORE in look 3 is doubted
+# (BlazeFace._confirmed); only faces scoring BIG_FACE_SCORE or more spare a photo look 2.
+BIG_FACE, BIG_FACE_SCORE = 0.2, 0.75
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,9 +215,10 @@ class BlazeFace:
     Three looks, each only when the one before leaves a doubt:
       1. both nets on the whole photo (the short-range one for faces that fill it, the
          full-range one for faces down to ~8% of its side);
-      2. on a photo over 1.25 TILE pixels where no face, or only small ones, were found (a
-         group photo), the short-range net on overlapping TILE-pixel tiles, which sees faces
-         down to ~50 pixels (the build keeps 40 and more: CropSpec.min_face_size);
+      2. on a photo over 1.25 TILE pixels where no face scoring BIG_FACE_SCORE or more was
+         found, or one under SMALL_FACE of its side (a group photo), the short-range net on
+         overlapping TILE-pixel tiles, which sees faces down to ~50 pixels (the build keeps
+         40 and more: CropSpec.min_face_size);
       3. for each face, the short-range net again on a level square REFINE_SCALE times its
          box, which confirms it and measures its keypoints at one scale and upright, so the
          landmarks, and the canonical crop made from them, do not depend on how much of the
