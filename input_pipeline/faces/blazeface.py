@@ -25,6 +25,8 @@ import warnings
 import cv2
 import numpy as np
 
+from input_pipeline.faces.crop import warp
+
 PAD_VALUE = 128  # Mid-gray letterbox, as detectors.find pads.
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for both graphs.
 RAW_SCORE_CLIP = 80.0  # MediaPipe clips at 100; exp(100) overflows float32, exp(80) does not.
@@ -191,24 +193,6 @@ def tiles(height, width, side):
     return [(x, y) for y in starts(height) for x in starts(width)]
 
 
-def level_crop(pixels, centre, side, angle, size):
-    """(size, size, 3): the square of `side` photo pixels about `centre`, rotated by -angle
-    (the face comes out level), mid-gray beyond the border; and the 2x3 matrix from photo
-    pixels (continuous coordinates) to the crop's."""
-    from input_pipeline.faces.crop import transform
-
-    work = max(size, int(np.ceil(side)))
-    matrix = transform(centre[0], centre[1], side, angle, work)
-    opencv = matrix.copy()
-    opencv[:, 2] += opencv[:, :2].sum(axis=1) * 0.5 - 0.5  # OpenCV maps pixel indices.
-    out = cv2.warpAffine(pixels, opencv, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=(PAD_VALUE,) * 3)
-    if work != size:
-        out = cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
-        matrix = matrix * (size / work)
-    return out, matrix
-
-
 class BlazeFace:
     """Faces in an (H, W, 3) uint8 RGB photo: boxes and five landmarks, like MTCNN's.
 
@@ -280,7 +264,7 @@ class BlazeFace:
         it does so at 0.51-0.72, while real faces that fill or leave their photo score from
         0.5 up too, and the full net sees no smaller face in them)."""
         centre, side = (box[:2] + box[2:]) / 2, max(box[2:] - box[:2])
-        crop, _ = level_crop(pixels, centre, REFINE_SCALE * side, 0.0, self._full.net.size)
+        crop, _ = warp(pixels, *centre, REFINE_SCALE * side, 0.0, self._full.net.size)
         scale = REFINE_SCALE * side / self._full.net.size
         return any(max(b[2:] - b[:2]) * scale < 0.5 * side for b, _, _ in self._full(crop))
 
@@ -291,7 +275,7 @@ class BlazeFace:
         side = REFINE_SCALE * max(box[2:] - box[:2])
         dx, dy = points[LEFT_EYE] - points[RIGHT_EYE]
         angle = float(np.arctan2(dy, dx))
-        crop, matrix = level_crop(pixels, centre, side, angle, self._short.net.size)
+        crop, matrix = warp(pixels, *centre, side, angle, self._short.net.size)
         found = self._short(crop)
         if not found:
             return None

@@ -85,19 +85,25 @@ def transform(centre_x, centre_y, side, angle, size):
                      [-sin, cos, size / 2 + sin * centre_x - cos * centre_y]])
 
 
-def canonical_crop(pixels, face, spec, size):
-    """(size, size, 3) uint8: `face` in the (H, W, 3) uint8 photo `pixels`, framed canonically.
-
-    A face larger than `size` is warped at its own resolution and then shrunk with area
-    averaging, so a big photo is not aliased; a smaller one is warped straight to `size`.
-    """
-    centre_x, centre_y, side, angle = square(face, spec)
+def warp(pixels, centre_x, centre_y, side, angle, size):
+    """((size, size, 3) uint8, the 2x3 matrix from photo pixels to it, continuous
+    coordinates): the square of `side` photo pixels about the centre, turned by -angle,
+    mid-gray beyond the border. A square larger than `size` is warped at its own
+    resolution and then shrunk with area averaging, so a big photo is not aliased; a
+    smaller one is warped straight to `size`."""
     work = max(size, int(np.ceil(side)))
     matrix = transform(centre_x, centre_y, side, angle, work)
     # Pixel centres: OpenCV maps integer coordinates, ours are at +0.5 on both sides.
-    matrix[:, 2] += matrix[:, :2].sum(axis=1) * 0.5 - 0.5
-    out = cv2.warpAffine(np.ascontiguousarray(pixels), matrix, (work, work), flags=cv2.INTER_LINEAR,
+    opencv = matrix.copy()
+    opencv[:, 2] += opencv[:, :2].sum(axis=1) * 0.5 - 0.5
+    out = cv2.warpAffine(np.ascontiguousarray(pixels), opencv, (work, work), flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=FILL)
     if work != size:
         out = cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
-    return out
+    return out, matrix * (size / work)
+
+
+def canonical_crop(pixels, face, spec, size):
+    """(size, size, 3) uint8: `face` in the (H, W, 3) uint8 photo `pixels`, framed
+    canonically (warp: a big face is shrunk with area averaging, not aliased)."""
+    return warp(pixels, *square(face, spec), size)[0]
