@@ -29,6 +29,7 @@ VARIANTS = {
     "mixup": ("with mixup (Beta 0.2)", {"mixup": 0.2}),
     "cutmix": ("with CutMix (Beta 1.0)", {"cutmix": 1.0}),
     "age_balance": ("with every face weighed by its age bin's inverse square-root frequency", {"age_balance": 0.5}),
+    "gender_balance": ("with men and women weighed alike within each age bin", {"gender_balance": 1.0}),
     "levi_hassner": ("Levi-Hassner instead of the compact network (dropout 0.5)",
                      {"arch": "levi_hassner", "dropout": 0.5}),
 }

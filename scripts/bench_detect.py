@@ -17,7 +17,8 @@ photo of one face, in several settings:
                  4x3 grid in a 1,600x1,200 scene (shrunk to 1,024 for detection: faces of
                  ~60 pixels)
 For each: found (the share of faces with a detection of at least --min_face_size pixels
-whose centre is inside the pasted photo; several there count once), extra (detections
+whose centre lies in the middle half of the face's photo, where UTKFace's faces are,
+wherever that photo is in the picture; several there count once), extra (detections
 elsewhere, or more than one), and photos/s of one thread. Then, on the as_is photos both found, how far each
 detector's canonical square (input_pipeline/faces/crop.py) lies from --reference's: the
 centre's offset and the side's ratio (medians and 10-90% ranges), and the angle. Prints
@@ -78,27 +79,34 @@ def group(images, seed):
         x = (i % columns) * cell + (cell - side) // 2 + int(rng.integers(-60, 61))
         y = (i // columns) * cell + (cell - side) // 2 + int(rng.integers(-60, 61))
         scene.paste(image.resize((side, side), Image.Resampling.LANCZOS), (x, y))
-        regions.append((x, y, side, side))
+        regions.append(middle(x, y, side, side))
     return scene, regions
 
 
+def middle(x, y, width, height):
+    """The region where the face's centre lies in a (width, height) photo of one face put at
+    (x, y): its middle half (UTKFace's faces are centred in their photo)."""
+    return (x + width / 4, y + height / 4, width / 2, height / 2)
+
+
 def setting(photos, index, name):
-    """(photo `index` in this setting, [(x, y, w, h) of each face photo in it])."""
+    """(photo `index` in this setting, [(x, y, w, h) where each face's centre lies])."""
     image = photos[index][1]
     width, height = image.size
     if name == "as_is":
-        return image, [(0, 0, width, height)]
+        return image, [middle(0, 0, width, height)]
     if name.startswith("scene_"):
         share = int(name.split("_")[1]) / 100
-        _, _, region = degradations.face_region(image.size, share)
-        return degradations.apply(image, "face_share", share, seed=index), [region]
+        _, _, (x, y, w, h) = degradations.face_region(image.size, share)
+        return degradations.apply(image, "face_share", share, seed=index), [middle(x, y, w, h)]
     if name.startswith("rotated_"):
-        return degradations.apply(image, "rotation", int(name.split("_")[1])), [(0, 0, width, height)]
+        turned = degradations.apply(image, "rotation", int(name.split("_")[1]))  # About its centre.
+        return turned, [middle((turned.size[0] - width) / 2, (turned.size[1] - height) / 2, width, height)]
     if name == "zoomed":
         box = (round(0.15 * width), round(0.15 * height), round(0.85 * width), round(0.85 * height))
-        return image.crop(box), [(0, 0, box[2] - box[0], box[3] - box[1])]
+        return image.crop(box), [middle(-box[0], -box[1], width, height)]
     if name == "cut_side":
-        return image.crop((0, 0, round(0.65 * width), height)), [(0, 0, round(0.65 * width), height)]
+        return image.crop((0, 0, round(0.65 * width), height)), [middle(0, 0, width, height)]
     if name == "group_12":
         count = GROUP[0] * GROUP[1]
         return group([photos[(index + i) % len(photos)][1] for i in range(count)], seed=index)

@@ -20,6 +20,14 @@ MTCNN_SEEDS = (2, 11, 15)
 TWO_FACE_SEEDS = (5, 7)  # Both found by Haar in two_faces().
 REAL_FACES = os.path.normpath(os.path.join(ROOT, "..", "shared", "realfaces_dev"))
 NO_REAL_FACES = f"the real-face folder {REAL_FACES} is absent (it is never part of the repository)"
+UTKFACE_DEV = os.path.normpath(os.path.join(ROOT, "..", "shared", "utkface_dev"))
+
+
+def utkface_dev_photo(name):
+    """The path of one of ../shared/utkface_dev's photos (UTKFace's own name, without
+    .jpg.chip.jpg), or None when the folder (never part of the repository) is absent."""
+    path = os.path.join(UTKFACE_DEV, f"{name}.jpg.chip.jpg")
+    return path if os.path.isfile(path) else None
 
 
 def drawn_face(seed, size=320):

@@ -1,4 +1,4 @@
-"""input_pipeline/faces/blazeface.py: anchors, decoding and merging, and the detector on
+"""input_pipeline/faces/blazenet.py and blazeface.py: anchors, decoding and merging, and the detector on
 drawn and real faces (its landmarks and canonical square against MTCNN's)."""
 
 import threading
@@ -7,20 +7,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from face_photos import NO_REAL_FACES, drawn_face, have_real_faces, real_faces, two_faces
+from face_photos import NO_REAL_FACES, UTKFACE_DEV, drawn_face, have_real_faces, real_faces, two_faces, utkface_dev_photo
 from input_pipeline import faces
-from input_pipeline.faces import blazeface
+from input_pipeline.faces import blazeface, blazenet
 
 
 @pytest.mark.parametrize("name,count", [("short", 896), ("full", 2304)])
 def test_anchors_are_the_nets_outputs_cell_centres(name, count):
-    net = blazeface.NETS[name]
-    centres = blazeface.anchor_centres(net)
+    net = blazenet.NETS[name]
+    centres = blazenet.anchor_centres(net)
     assert centres.shape == (count, 2) and centres.min() > 0 and centres.max() < 1
     first = 1 / (2 * int(np.ceil(net.size / net.strides[0])))
     np.testing.assert_allclose(centres[0], [first, first])
     # The interpreter agrees on the count.
-    assert blazeface.blaze_net(name)._interpreter.get_output_details()[0]["shape"][1] == count
+    assert blazenet.blaze_net(name)._interpreter()[0].get_output_details()[0]["shape"][1] == count
 
 
 def test_decode_reads_boxes_and_keypoints_relative_to_the_anchor():
@@ -29,7 +29,7 @@ def test_decode_reads_boxes_and_keypoints_relative_to_the_anchor():
     regressors[0, 0, :4] = [12.8, -12.8, 32.0, 64.0]  # Centre moved by (+0.1, -0.1) of 128, box 0.25 x 0.5.
     regressors[0, 0, 4:6] = [-6.4, 0.0]  # First keypoint 0.05 left of the anchor.
     scores = np.array([3.0, -3.0], np.float32)  # Sigmoid 0.95 and 0.05.
-    boxes, keypoints, probs = blazeface.decode(regressors, scores, anchors, 128, 0.5)
+    boxes, keypoints, probs = blazenet.decode(regressors, scores, anchors, 128, 0.5)
     assert len(boxes) == 1
     np.testing.assert_allclose(boxes[0], [0.35 - 0.125, 0.4 - 0.25, 0.35 + 0.125, 0.4 + 0.25], atol=1e-6)
     np.testing.assert_allclose(keypoints[0, 0], [0.2, 0.5], atol=1e-6)
@@ -40,7 +40,7 @@ def test_decode_reads_boxes_and_keypoints_relative_to_the_anchor():
 def test_weighted_nms_merges_a_cluster_into_its_score_weighted_mean():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
     keypoints = np.stack([np.full((6, 2), v, np.float32) for v in (0.0, 3.0, 9.0)])
-    merged = blazeface.weighted_nms(boxes, keypoints, np.array([0.9, 0.6, 0.7]))
+    merged = blazenet.weighted_nms(boxes, keypoints, np.array([0.9, 0.6, 0.7]))
     assert len(merged) == 2
     box, points, score = merged[0]
     np.testing.assert_allclose(box, [0.4, 0.4, 10.4, 10.4], rtol=1e-6)  # 0.6 / 1.5 of the way.
@@ -119,3 +119,24 @@ def test_on_real_faces_its_landmarks_and_square_are_mtcnns_within_a_few_pixels()
     assert np.median(eye_errors) < 6 and np.percentile(eye_errors, 90) < 12, np.round(eye_errors, 1)
     median = np.median(squares, axis=0)
     assert np.abs(median[:3]).max() < 0.03 and abs(median[3]) < 2, np.round(squares, 3)
+
+
+def test_a_doubtful_detection_within_a_surer_bigger_face_is_not_a_second_face():
+    face = (np.array([0.0, 0, 200, 200]), None, 0.89)
+    beard = (np.array([60.0, 100, 150, 190]), None, 0.57)  # Its centre inside the face, under half its size.
+    neighbour = (np.array([160.0, 0, 260, 100]), None, 0.57)  # Its centre outside.
+    assert blazeface.within_a_surer_face(beard, [face, beard])
+    assert not blazeface.within_a_surer_face(neighbour, [face, neighbour])
+    assert not blazeface.within_a_surer_face((beard[0], None, 0.8), [face, beard])  # Sure faces stay.
+    assert not blazeface.within_a_surer_face(face, [face, beard])
+
+
+@pytest.mark.parametrize("name", ["27_0_3_20170119194354476",  # Sunglasses: each lens a "face" at 0.56-0.72.
+                                  "34_0_1_20170113155128778"])  # A beard taken for a second face at 0.57.
+def test_a_face_that_fills_its_photo_is_one_face(name):
+    path = utkface_dev_photo(name)
+    if path is None:
+        pytest.skip(f"the real-face folder {UTKFACE_DEV} is absent (it is never part of the repository)")
+    pixels = np.asarray(Image.open(path).convert("RGB"))
+    (face,) = faces.detect(pixels, faces.CropSpec(detector="blazeface"))[0]
+    assert face.side > 150  # The whole face, of a 200-pixel photo.

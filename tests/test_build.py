@@ -72,6 +72,9 @@ def test_manifest_counts_and_skipped_reasons(broken_adience, tmp_path):
     assert manifest["folds"][0]["gender_counts"] == {"m": 1, "f": 2, "unknown": 0}
     assert manifest["folds"][4]["age_counts"]["unknown"] == 1
     assert manifest["folds"][4]["gender_counts"] == {"m": 1, "f": 2, "unknown": 1}
+    # Each gender's ages (--gender_balance): faces whose gender and age are both known.
+    assert manifest["folds"][0]["gender_age_counts"] == {"m": {"25-32": 1}, "f": {"0-2": 1, "25-32": 1}}
+    assert manifest["folds"][4]["gender_age_counts"] == {"m": {}, "f": {"25-32": 2}}  # Not the unknowns.
     assert manifest["skipped"] == {"total": 5, "file": "skipped.csv", "by_reason": {
         "malformed_row": 1, "unknown_labels": 1, "missing_image": 1, "empty_image": 1, "truncated_image": 1}}
     assert manifest["converted_to_jpeg"] == {"total": 1, "by_kind": {"PNG": 1}}

@@ -78,6 +78,25 @@ def test_a_big_face_is_shrunk_without_aliasing():
     assert abs(out.mean() - 127.5) < 3 and out.std() < 8
 
 
+@pytest.mark.parametrize("source, size", [((1200, 1601), (767, 1024)), ((1024, 1024), (192, 192)),
+                                          ((320, 320), (128, 128)), ((600, 700), (500, 583)),
+                                          ((2048, 2048), (1024, 1024))])
+def test_shrink_averages_as_inter_area_does_and_keeps_the_whole_photos_mapping(source, size):
+    import cv2
+
+    rows, columns = np.mgrid[0:source[0], 0:source[1]]
+    smooth = ((np.sin(columns / 37) + np.cos(rows / 53)) * 60 + 128).astype(np.uint8)[..., None].repeat(3, 2)
+    out = detectors.shrink(smooth, size[1], size[0])
+    assert out.shape == (*size, 3) and out.dtype == np.uint8
+    area = cv2.resize(smooth, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    assert np.abs(out.astype(float) - area).mean() < 0.3  # The same picture, not shifted...
+    if (source[0] // size[0]) % 2 == 0:  # Averaged by an even factor first: 1-pixel stripes become their mean.
+        stripes = np.zeros((*source, 3), np.uint8)
+        stripes[:, ::2] = 255
+        striped = detectors.shrink(stripes, size[1], size[0]).astype(float)
+        assert abs(striped.mean() - 127.5) < 3 and striped.std() < 8  # ... nor aliased.
+
+
 def test_find_maps_back_from_the_shrunk_and_padded_photo():
     """Faces come back in the photo's pixels after the shrink to MAX_DETECT_SIDE, and the
     padded second look happens only when the first finds nothing."""

@@ -186,6 +186,40 @@ def test_age_balance_weighs_every_head_by_the_age_bin_and_keeps_the_mean_at_one(
     assert gender_old / gender_young == pytest.approx(np.sqrt(6), rel=1e-4)
 
 
+def test_gender_balance_weighs_men_and_women_alike_within_each_age_bin():
+    from input_pipeline import labels as label_lib
+    from input_pipeline.reader.manifest import ShardsError
+
+    bins = label_lib.parse_bins("three")  # young 13-30, middle 31-50, old 51+.
+    fold = {"age_counts": {"20": 100, "40": 50, "60": 50},
+            "gender_age_counts": {"m": {"20": 50, "40": 25, "60": 40}, "f": {"20": 50, "40": 25, "60": 10}}}
+    manifest = {"folds": [dict(fold, fold=k) for k in range(5)], "label_policy": "strict"}
+    table = np.array(losses.gender_weights(manifest, 0, list(bins.names), bins, "strict", 1.0))
+    np.testing.assert_allclose(table[:2], 1.0)  # Balanced bins are left alone.
+    np.testing.assert_allclose(table[2], [50 / 80, 50 / 20])  # The old men and the old women weigh alike...
+    np.testing.assert_allclose((table[2] * [40, 10]).sum(), 50)  # ... and the bin keeps its weight.
+    half = np.array(losses.gender_weights(manifest, 0, list(bins.names), bins, "strict", 0.5))
+    np.testing.assert_allclose(half[2, 1] / half[2, 0], 2.0)  # sqrt(40 / 10).
+    np.testing.assert_allclose((half[2] * [40, 10]).sum(), 50)
+    # In the loss: an old woman's gender loss counts four times an old man's; a face
+    # without a gender label, or an age, weighs 1.
+    objective = losses.Objective({"age": 3, "gender": 2}, gender_weights=table.tolist())
+    logits = {"age": tf.zeros((1, 3)), "gender": tf.zeros((1, 2))}
+
+    def loss(age, gender):
+        return float(objective({"age": tf.constant([age]), "gender": tf.constant([gender])}, logits,
+                               tf.constant([1.0, 1.0])))
+
+    assert loss(2, 1) / loss(2, 0) == pytest.approx(4.0, rel=1e-5)
+    assert loss(0, 1) == pytest.approx(loss(0, 0))
+    unweighted = losses.Objective({"age": 3, "gender": 2})
+    assert loss(-1, 1) == pytest.approx(float(unweighted({"age": tf.constant([-1]), "gender": tf.constant([1])},
+                                                         logits, tf.constant([1.0, 1.0]))))
+    del fold["gender_age_counts"]  # Shards built before the manifest counted genders by age.
+    with pytest.raises(ShardsError, match="rebuild the shards"):
+        losses.gender_weights({"folds": [dict(fold, fold=0)]}, 0, list(bins.names), bins, "strict", 1.0)
+
+
 def test_the_augmentation_and_mixing_run_outside_xla():
     """ImageProjectiveTransformV3 and the Gamma draws have no XLA kernel: --jit_compile
     compiles the forward and backward pass only."""

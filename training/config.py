@@ -22,6 +22,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # Evaluate and export a moving average of the weights (training/ema.py); 0: off.
     class_weights: str = "none"  # none | balanced
     age_balance: float = 0.0  # Weigh each face's loss by its age bin's (N / (C n_c)) ** this (losses.age_weights).
+    gender_balance: float = 0.0  # And by its gender's within its age bin (losses.gender_weights).
     head_weights: tuple = ()  # ("age=1", "gender=0.5", ...): each head's loss weight; unnamed heads weigh 1.
     clip_norm: float = 0.0  # Global gradient norm; 0: no clipping.
     head_steps: int = 0  # Transfer learning: steps with the backbone frozen before fine-tuning.
@@ -45,6 +46,8 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be at least 1, not {getattr(self, name)}")
         if not 0 <= self.age_balance <= 1:
             raise ValueError(f"--age_balance must be in [0, 1], not {self.age_balance}")
+        if not 0 <= self.gender_balance <= 1:
+            raise ValueError(f"--gender_balance must be in [0, 1], not {self.gender_balance}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"--ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.mixup < 0 or self.cutmix < 0:

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from input_pipeline import labels
-from input_pipeline.reader.manifest import split_counts
+from input_pipeline.reader.manifest import ShardsError, split_counts
 
 # age_years learns a distribution over 0..100 years: the target is a Gaussian of this
 # many years around the true age rather than a single year (label distribution
@@ -85,16 +85,24 @@ class Objective:
     and `logits` {head: (B, ...)}, `labelled` (heads,) the faces of the whole batch with
     each head's label, and `mix` (mixing.Mix or None) when the images were mixed."""
 
-    def __init__(self, heads, class_weights=None, head_weights=None, label_smoothing=0.0, age_weights=None):
+    def __init__(self, heads, class_weights=None, head_weights=None, label_smoothing=0.0, age_weights=None,
+                 gender_weights=None):
         self.heads, self.label_smoothing = tuple(heads), label_smoothing
         self.class_weights, self.head_weights = class_weights or {}, head_weights or {}
         self.age_weights = age_weights  # Per age bin, weighing every head's loss of a face (age_weights()).
+        self.gender_weights = gender_weights  # Per age bin and gender, besides (gender_weights()).
 
     def __call__(self, labels_, logits, labelled, mix=None):
         example = None
         if self.age_weights is not None:
             age = labels_["age"]
             example = tf.where(age >= 0, tf.gather(tf.constant(self.age_weights, tf.float32), tf.maximum(age, 0)), 1.0)
+        if self.gender_weights is not None:
+            age, gender = labels_["age"], labels_["gender"]
+            cell = tf.gather_nd(tf.constant(self.gender_weights, tf.float32),
+                                tf.stack([tf.maximum(age, 0), tf.maximum(gender, 0)], axis=-1))
+            cell = tf.where((age >= 0) & (gender >= 0), cell, 1.0)
+            example = cell if example is None else example * cell
         loss = 0.0
         for i, head in enumerate(self.heads):
             loss += self.head_weights.get(head, 1.0) * head_loss(
@@ -130,6 +138,32 @@ def age_weights(manifest, test_fold, age_names, age_bins, policy, power):
     n = np.array([counts.get(name, 0) for name in age_names], dtype=np.float64)
     raw = np.where(n > 0, (n.sum() / (len(n) * np.maximum(n, 1))) ** power, 0.0)
     return (raw * n.sum() / max((raw * n).sum(), 1e-12)).tolist()
+
+
+def gender_weights(manifest, test_fold, age_names, age_bins, policy, power):
+    """(age bins, genders) weights, within each age bin (n_a / (G n_ag)) ** power over the
+    training folds (G: the genders the bin has faces of), rescaled so that the bin's faces
+    keep their total weight (--gender_balance): a face's loss in every head is weighed by
+    its cell's. UTKFace's 60-74 year-olds are 12% women and its 20-29 year-olds 55%: a
+    network learns "old, so a man", which no one's photos bear out; balanced within each
+    age, age is no cue to gender (group-balanced reweighting, as in Sagawa et al., 2020).
+    ShardsError when the shards predate the manifest's gender_age_counts."""
+    train = {}
+    for fold in manifest["folds"]:
+        if "gender_age_counts" not in fold:
+            raise ShardsError("--gender_balance needs the ages of each gender's faces, which manifests written "
+                              "before it do not count: rebuild the shards with build_input.py")
+        if fold["fold"] != test_fold:
+            for gender, ages in fold["gender_age_counts"].items():
+                for key, n in ages.items():
+                    train.setdefault(gender, {})[key] = train.get(gender, {}).get(key, 0) + n
+    n = np.array([[labels.bin_counts(train.get(g, {}), age_bins, policy)[name] for g in labels.GENDER_CLASSES]
+                  for name in age_names], dtype=np.float64)
+    bin_total = n.sum(axis=1, keepdims=True)
+    present = np.maximum((n > 0).sum(axis=1, keepdims=True), 1)
+    raw = np.where(n > 0, (bin_total / (present * np.maximum(n, 1))) ** power, 0.0)
+    scale = bin_total / np.maximum((raw * n).sum(axis=1, keepdims=True), 1e-12)
+    return np.where(n > 0, raw * scale, 1.0).tolist()
 
 
 def balanced_class_weights(manifest, test_fold, class_names, age_bins, policy):

@@ -78,8 +78,15 @@ class Task:
                 raise ShardsError("--age_balance weighs faces by their age bin: it needs the age head in --heads")
             age_weights = losses.age_weights(manifest, data_cfg.test_fold, class_names["age"], bins, policy,
                                              cfg.age_balance)
+        gender_weights = None
+        if cfg.gender_balance:
+            if "age" not in sizes or "gender" not in sizes:
+                raise ShardsError("--gender_balance weighs faces by their age bin and gender: it needs the age and "
+                                  "gender heads in --heads")
+            gender_weights = losses.gender_weights(manifest, data_cfg.test_fold, class_names["age"], bins, policy,
+                                                   cfg.gender_balance)
         objective = losses.Objective(sizes, class_weights, losses.parse_head_weights(cfg.head_weights, sizes),
-                                     cfg.label_smoothing, age_weights)
+                                     cfg.label_smoothing, age_weights, gender_weights)
         return cls(sizes, class_names, labels.class_names(labels.HEADS, bins, race_classes), bins, policy,
                    make_targets(bins, policy), known, objective, phases(model_cfg, cfg), data_cfg.image_size,
                    model_cfg, cfg)

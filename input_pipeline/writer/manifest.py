@@ -22,6 +22,7 @@ class FoldCounts:
         self.ages = [collections.Counter() for _ in range(NUM_FOLDS)]
         self.genders = [collections.Counter() for _ in range(NUM_FOLDS)]
         self.races = [collections.Counter() for _ in range(NUM_FOLDS)]
+        self.gender_ages = [collections.Counter() for _ in range(NUM_FOLDS)]  # (gender, age) pairs.
         self.subjects = [set() for _ in range(NUM_FOLDS)]
         self.converted = collections.Counter()
 
@@ -29,6 +30,7 @@ class FoldCounts:
         self.ages[face.fold][face.age] += 1
         self.genders[face.fold][face.gender] += 1
         self.races[face.fold][face.race] += 1
+        self.gender_ages[face.fold][face.gender, face.age] += 1
         self.subjects[face.fold].add(face.subject_id)
         if converted:
             self.converted[converted] += 1
@@ -46,6 +48,10 @@ class FoldCounts:
             "age_counts": ages,
             "gender_counts": labels.class_counts(self.genders[k], labels.GENDER_CLASSES),
             "race_counts": labels.class_counts(self.races[k], self.race_classes),
+            # The ages of each gender's faces (both known), for --gender_balance.
+            "gender_age_counts": {name: {labels.age_key(*age): n for (g, age), n in sorted(
+                self.gender_ages[k].items()) if g == label and age[0] >= 0} for label, name in enumerate(
+                labels.GENDER_CLASSES)},
         }
 
     def shared_subjects(self):
