@@ -66,7 +66,7 @@ flags.DEFINE_enum("face_crop", BuildConfig.face_crop, FACE_CROPS,
                   "a margin), the framing predict.py and the web page reproduce on new photos. Images with "
                   "no face, only faces under --min_face_size or several similar faces are skipped.")
 flags.DEFINE_enum("detector", BuildConfig.detector, faces.DETECTORS,
-                  "--face_crop=detect: blazeface (MediaPipe's, five landmarks, 6-13x as fast as mtcnn), "
+                  "--face_crop=detect: blazeface (MediaPipe's, five landmarks, 10x as fast as mtcnn), "
                   "mtcnn (five landmarks, the same framing) or haar (OpenCV's cascade: boxes only). "
                   "blazeface and mtcnn load TensorFlow in each worker.")
 flags.DEFINE_integer("min_face_size", BuildConfig.min_face_size,

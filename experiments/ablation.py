@@ -28,8 +28,10 @@ VARIANTS = {
     "adam": ("Adam with no weight decay instead of AdamW", {"optimizer": "adam"}),
     "mixup": ("with mixup (Beta 0.2)", {"mixup": 0.2}),
     "cutmix": ("with CutMix (Beta 1.0)", {"cutmix": 1.0}),
-    "age_balance": ("with every face weighed by its age bin's inverse square-root frequency", {"age_balance": 0.5}),
-    "gender_balance": ("with men and women weighed alike within each age bin", {"gender_balance": 1.0}),
+    "no_age_balance": ("every age bin as the data has it, not weighed by its inverse square-root frequency",
+                       {"age_balance": 0.0}),
+    "no_gender_balance": ("men and women as the data has them, not weighed alike within each age bin",
+                          {"gender_balance": 0.0}),
     "levi_hassner": ("Levi-Hassner instead of the compact network (dropout 0.5)",
                      {"arch": "levi_hassner", "dropout": 0.5}),
 }

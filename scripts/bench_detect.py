@@ -17,8 +17,9 @@ photo of one face, in several settings:
                  4x3 grid in a 1,600x1,200 scene (shrunk to 1,024 for detection: faces of
                  ~60 pixels)
 For each: found (the share of faces with a detection of at least --min_face_size pixels
-whose centre lies in the middle half of the face's photo, where UTKFace's faces are,
-wherever that photo is in the picture; several there count once), extra (detections
+and a quarter of the face photo's side whose centre lies in the middle half of that photo,
+wherever it is in the picture: UTKFace's faces are centred, and fill half of their photo or
+more, so the photos must be such faces; several there count once), extra (detections
 elsewhere, or more than one), and photos/s of one thread. Then, on the as_is photos both found, how far each
 detector's canonical square (input_pipeline/faces/crop.py) lies from --reference's: the
 centre's offset and the side's ratio (medians and 10-90% ranges), and the angle. Prints
@@ -123,7 +124,10 @@ def run(detector, photos, spec):
         seconds += time.perf_counter() - start
         matched = 0
         for x, y, w, h in regions:
-            inside = [f for f in big if x <= f.box[0] + f.box[2] / 2 <= x + w and y <= f.box[1] + f.box[3] / 2 <= y + h]
+            # In the middle half of the face's photo, and a quarter of its side or more (an
+            # eye or a mouth taken for a face is smaller).
+            inside = [f for f in big if x <= f.box[0] + f.box[2] / 2 <= x + w and y <= f.box[1] + f.box[3] / 2 <= y + h
+                      and f.side >= w / 2]
             found += bool(inside)
             matched += min(1, len(inside))
             if inside and len(regions) == 1:

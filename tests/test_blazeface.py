@@ -20,7 +20,7 @@ def test_anchors_are_the_nets_outputs_cell_centres(name, count):
     first = 1 / (2 * int(np.ceil(net.size / net.strides[0])))
     np.testing.assert_allclose(centres[0], [first, first])
     # The interpreter agrees on the count.
-    assert blazenet.blaze_net(name)._interpreter()[0].get_output_details()[0]["shape"][1] == count
+    assert blazenet.blaze_net(name)._make()[0].get_output_details()[0]["shape"][1] == count
 
 
 def test_decode_reads_boxes_and_keypoints_relative_to_the_anchor():
@@ -129,6 +129,8 @@ def test_a_doubtful_detection_within_a_surer_bigger_face_is_not_a_second_face():
     assert not blazeface.within_a_surer_face(neighbour, [face, neighbour])
     assert not blazeface.within_a_surer_face((beard[0], None, 0.8), [face, beard])  # Sure faces stay.
     assert not blazeface.within_a_surer_face(face, [face, beard])
+    frame = (np.array([0.0, 0, 200, 200]), None, 0.68)  # A doubtful frame: no sure face to be within.
+    assert not blazeface.within_a_surer_face((beard[0], None, 0.62), [frame, (beard[0], None, 0.62)])
 
 
 @pytest.mark.parametrize("name", ["27_0_3_20170119194354476",  # Sunglasses: each lens a "face" at 0.56-0.72.

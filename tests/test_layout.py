@@ -29,7 +29,7 @@ TENSORFLOW = ("tensorflow", "keras", "mtcnn")  # mtcnn imports TensorFlow.
 # The places the build side may load TensorFlow: inside the functions that make an MTCNN or
 # a BlazeFace detector (--face_crop=detect asks for one).
 LAZY_TENSORFLOW = (("input_pipeline.faces.detectors", "Mtcnn.__init__", "mtcnn"),
-                   ("input_pipeline.faces.blazenet", "BlazeNet._interpreter", "tensorflow"))
+                   ("input_pipeline.faces.blazenet", "BlazeNet._make", "tensorflow"))
 MAX_LINES = 350
 
 

@@ -58,6 +58,17 @@ def test_a_run_of_an_older_version_is_refused_naming_what_was_not_recorded(small
         train_and_evaluate(data, model_cfg, cfg)
 
 
+def test_a_setting_added_since_a_run_counts_as_its_default_there(small_shards):
+    """A run recorded before --gender_balance existed trained without it: the same command
+    resumes it, one asking for the new setting is another run."""
+    data, model_cfg, cfg = tiny(small_shards)
+    older = reruns.fingerprint(data, model_cfg, cfg)
+    del older["gender_balance"]
+    assert reruns.differences(older, reruns.fingerprint(data, model_cfg, cfg)) == []
+    balanced = reruns.fingerprint(data, model_cfg, dataclasses.replace(cfg, gender_balance=1.0))
+    assert reruns.differences(older, balanced) == ["--gender_balance: 0.0 there, 1.0 now"]
+
+
 def test_the_precision_is_recorded_as_this_machine_resolves_it(small_shards):
     """--mixed_precision=auto is float32 on one machine and mixed_float16 on another (other
     weights to restore): the fingerprint holds what it resolved to."""

@@ -123,7 +123,8 @@ flags.DEFINE_float("gender_balance", _T.gender_balance, "Weigh every head's loss
                    "(n_a / (G * n_ag)) ** this within its age bin a, over the training folds, so that each bin "
                    "keeps its total weight and its men and women weigh alike (1: equal; UTKFace's 60-74 "
                    "year-olds are 12% women, which teaches that age is a cue to gender). Needs the age and gender "
-                   "heads and shards built since the manifest counts gender by age. 0: off.",
+                   "heads and shards built since the manifest counts gender by age. With --class_weights=balanced the "
+                   "gender head's loss is weighed by both (women, fewer, then weigh more than men). 0: off.",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_list("head_weights", list(_T.head_weights),
                   "Each head's weight in the loss, e.g. age=1,gender=0.5; heads not named weigh 1. Each head's "

@@ -98,15 +98,28 @@ def record(model_dir, config):
     write_whole(os.path.join(model_dir, "config.json"), config)
 
 
+def defaults():
+    """{setting: its default, as JSON holds it} of every config field: what a run recorded
+    before a setting existed did, since a new setting's default keeps the old behaviour."""
+    from architectures.config import ModelConfig
+    from input_pipeline.config import DataConfig
+    from training.config import TrainConfig
+
+    return json.loads(json.dumps({f.name: f.default for cls in (DataConfig, ModelConfig, TrainConfig)
+                                  for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}))
+
+
 def differences(found, wanted, ignore=()):
     """"--name: X there, Y now" for each setting on which two fingerprints differ (but
     `ignore`, and those neither run reads); a run of an older version (no fingerprint) in
-    one line."""
+    one line. A setting the recorded run has no entry for (added since) counts as its
+    default there."""
     if not found:
         return ["its config.json has no fingerprint (an older version wrote it), so its settings are not known"]
     out = []
+    default = defaults()
     for name in sorted((found.keys() | wanted.keys()) - set(ignore) - (unused(found) & unused(wanted))):
-        there, now = found.get(name, "not recorded"), wanted.get(name, "not recorded")
+        there, now = found.get(name, default.get(name, "not recorded")), wanted.get(name, "not recorded")
         if there != now:
             label = {SHARDS: "the shard set (its manifest.json)",
                      "precision": "the precision (--mixed_precision as resolved)"}.get(name, f"--{name}")

