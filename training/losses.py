@@ -148,17 +148,12 @@ def gender_weights(manifest, test_fold, age_names, age_bins, policy, power):
     network learns "old, so a man", which no one's photos bear out; balanced within each
     age, age is no cue to gender (group-balanced reweighting, as in Sagawa et al., 2020).
     ShardsError when the shards predate the manifest's gender_age_counts."""
-    train = {}
-    for fold in manifest["folds"]:
-        if "gender_age_counts" not in fold:
-            raise ShardsError("--gender_balance needs the ages of each gender's faces, which manifests written "
-                              "before it do not count: rebuild the shards with build_input.py")
-        if fold["fold"] != test_fold:
-            for gender, ages in fold["gender_age_counts"].items():
-                for key, n in ages.items():
-                    train.setdefault(gender, {})[key] = train.get(gender, {}).get(key, 0) + n
-    n = np.array([[labels.bin_counts(train.get(g, {}), age_bins, policy)[name] for g in labels.GENDER_CLASSES]
-                  for name in age_names], dtype=np.float64)
+    if any("gender_age_counts" not in fold for fold in manifest["folds"]):
+        raise ShardsError("--gender_balance needs the ages of each gender's faces, which manifests written "
+                          "before it do not count: rebuild the shards with build_input.py")
+    per_gender = [labels.bin_counts(split_counts(manifest, test_fold, "gender_age_counts", g)[0], age_bins, policy)
+                  for g in labels.GENDER_CLASSES]
+    n = np.array([[counts[name] for counts in per_gender] for name in age_names], dtype=np.float64)
     bin_total = n.sum(axis=1, keepdims=True)
     present = np.maximum((n > 0).sum(axis=1, keepdims=True), 1)
     raw = np.where(n > 0, (bin_total / (present * np.maximum(n, 1))) ** power, 0.0)

@@ -81,13 +81,14 @@ def load_folds(shards_dir, test_fold):
     return (manifest, *split_files(manifest, shards_dir, test_fold))
 
 
-def split_counts(manifest, test_fold, key):
+def split_counts(manifest, test_fold, key, part=None):
     """({name: count} over the training folds, {name: count} of the test fold) of a
-    manifest's per-fold `key` ("age_counts", "gender_counts", "race_counts")."""
+    manifest's per-fold `key` ("age_counts", "gender_counts", "race_counts"), or of its
+    entry `part` when the key holds several ("gender_age_counts", by gender)."""
     train, test = {}, {}
     for fold in manifest["folds"]:
         total = test if fold["fold"] == test_fold else train
-        for name, n in fold[key].items():
+        for name, n in (fold[key] if part is None else fold[key].get(part, {})).items():
             total[name] = total.get(name, 0) + n
     return train, test
 
