@@ -21,6 +21,8 @@ from training.loop import train_and_evaluate
 # name: (what changes, {config field: value}); fields are DataConfig's, ModelConfig's or TrainConfig's.
 VARIANTS = {
     "recipe": ("the configuration as given", {}),
+    "seed": ("the configuration as given, another seed (initial weights, shuffle, augmentation): the "
+             "run-to-run noise every other row is to be read against", {"seed": 1}),
     "no_geometry": ("no random zoom, rotation or shift", {"scale_jitter": 0.0, "rotation": 0.0, "shift": 0.0}),
     "no_ema": ("the last weights, not their moving average", {"ema_decay": 0.0}),
     "no_label_smoothing": ("no label smoothing", {"label_smoothing": 0.0}),
@@ -32,6 +34,7 @@ VARIANTS = {
                        {"age_balance": 0.0}),
     "no_gender_balance": ("men and women as the data has them, not weighed alike within each age bin",
                           {"gender_balance": 0.0}),
+    "years_l1": ("with an L1 term on the expected age, 0.2 x |E[age] - age| (DLDL-v2)", {"years_l1": 0.2}),
     "levi_hassner": ("Levi-Hassner instead of the compact network (dropout 0.5)",
                      {"arch": "levi_hassner", "dropout": 0.5}),
 }

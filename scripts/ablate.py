@@ -6,9 +6,10 @@ own run, scored on the test fold and on labelled photos nobody trained on.
         --output_dir=runs/ablation
 
 Takes model.py's flags (the configuration every variant starts from) and trains, in
-<output_dir>/<variant>, each of --variants (experiments/ablation.py: recipe, no_geometry,
-no_ema, no_label_smoothing, no_flip_test, adam, mixup, cutmix, no_age_balance, no_gender_balance,
-levi_hassner). Each
+<output_dir>/<variant>, each of --variants (experiments/ablation.py: recipe, seed (the recipe
+with another seed: the noise to read the other rows against), no_geometry, no_ema,
+no_label_smoothing, no_flip_test, adam, mixup, cutmix, no_age_balance, no_gender_balance,
+years_l1, levi_hassner). Each
 export then predicts --photos with its default detector, as predict.py does, and
 serving/score.py scores the answers against --labels (adults and children apart,
 --adult_age). Writes ablation.md and ablation.json in --output_dir after each variant (rows

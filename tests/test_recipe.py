@@ -186,6 +186,61 @@ def test_age_balance_weighs_every_head_by_the_age_bin_and_keeps_the_mean_at_one(
     assert gender_old / gender_young == pytest.approx(np.sqrt(6), rel=1e-4)
 
 
+def test_age_balance_caps_a_bin_of_one_face():
+    """utkface_dev's 4-10 bin holds a face or two: uncapped, it weighs 25 times the common
+    ages at power 0.5 and 450 at 1 (a run at 1 failed); capped, at most `cap` times the
+    most common bin's, and the others keep their ratios."""
+    from input_pipeline import labels as label_lib
+
+    bins = label_lib.parse_bins("three")
+    manifest = {"folds": [dict({"age_counts": {"20": 1000, "40": 250, "60": 1}}, fold=k) for k in range(5)],
+                "label_policy": "strict"}
+    uncapped = np.array(losses.age_weights(manifest, 0, list(bins.names), bins, "strict", 1.0))
+    assert uncapped[2] / uncapped[0] == pytest.approx(1000)
+    capped = np.array(losses.age_weights(manifest, 0, list(bins.names), bins, "strict", 1.0, cap=3.0))
+    assert capped[2] / capped[0] == pytest.approx(3.0)
+    assert capped[1] / capped[0] == pytest.approx(3.0)  # 1000 / 250 = 4 > 3: capped too.
+    n = np.array([1000, 250, 1])
+    np.testing.assert_allclose((capped * n).sum() / n.sum(), 1.0)  # Mean 1 over the faces.
+    half = np.array(losses.age_weights(manifest, 0, list(bins.names), bins, "strict", 0.5, cap=3.0))
+    assert half[1] / half[0] == pytest.approx(2.0)  # sqrt(4), under the cap.
+    assert half[2] / half[0] == pytest.approx(3.0)
+    objective = losses.Objective({"age": 3}, age_weights=capped.tolist())
+    assert objective.describe_weights(list(bins.names)) == [
+        "--age_balance weights: " + ", ".join(f"{name} {w:.2f}" for name, w in zip(bins.names, capped))]
+
+
+def test_years_l1_adds_the_expected_age_error_in_years():
+    """--years_l1: the age_years loss is its cross-entropy plus this times |E[age] - age|,
+    the error of what the head predicts; mixed faces against their ages mixed in the
+    targets' shares; nothing without age_years."""
+    from training import mixing
+
+    logits = tf.random.stateless_normal((3, 101), (1, 2))
+    years = tf.constant([20, 70, -1])
+    grid = np.arange(101)
+    expected = (tf.nn.softmax(logits).numpy() * grid).sum(-1)
+    plain = float(losses.head_loss("age_years", years, logits, 2.0))
+    with_l1 = float(losses.head_loss("age_years", years, logits, 2.0, years_l1=0.5))
+    assert with_l1 - plain == pytest.approx(0.5 * (abs(expected[0] - 20) + abs(expected[1] - 70)) / 2, rel=1e-5)
+    # The gradient moves the mean towards the age: one step lowers the error.
+    variable = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        l1 = losses.head_loss("age_years", years, variable, 2.0, years_l1=1.0) - losses.head_loss(
+            "age_years", years, variable, 2.0)
+    variable.assign_sub(10.0 * tape.gradient(l1, variable))
+    after = (tf.nn.softmax(variable).numpy() * grid).sum(-1)
+    assert abs(after[0] - 20) < abs(expected[0] - 20) and abs(after[1] - 70) < abs(expected[1] - 70)
+    # Mixed: face 0 a quarter itself and three quarters face 1 scores against 0.25*20 + 0.75*70.
+    mix = mixing.Mix(share=tf.constant([0.25, 1.0, 1.0]), partner=tf.constant([1, 1, 2]))
+    both = float(losses.head_loss("age_years", years[:2], logits[:2], 2.0, mix=mixing.Mix(
+        share=mix.share[:2], partner=mix.partner[:2]), years_l1=1.0)) - float(losses.head_loss(
+            "age_years", years[:2], logits[:2], 2.0, mix=mixing.Mix(share=mix.share[:2], partner=mix.partner[:2])))
+    assert both == pytest.approx((abs(expected[0] - 57.5) + abs(expected[1] - 70)) / 2, rel=1e-5)
+    assert float(losses.head_loss("gender", tf.constant([0]), logits[:1, :2], 1.0, years_l1=1.0)) == pytest.approx(
+        float(losses.head_loss("gender", tf.constant([0]), logits[:1, :2], 1.0)))
+
+
 def test_gender_balance_weighs_men_and_women_alike_within_each_age_bin():
     from input_pipeline import labels as label_lib
     from input_pipeline.reader.manifest import ShardsError

@@ -69,6 +69,23 @@ def test_a_setting_added_since_a_run_counts_as_its_default_there(small_shards):
     assert reruns.differences(older, balanced) == ["--gender_balance: 0.0 there, 1.0 now"]
 
 
+def test_a_run_recorded_before_the_age_balance_cap_had_none(small_shards):
+    """--age_balance_cap's default (4) is not what older runs did (no cap): an older
+    balanced run is another run than today's capped one, and the cap does not matter to a
+    run without --age_balance."""
+    data, model_cfg, cfg = tiny(small_shards)
+    older = reruns.fingerprint(data, model_cfg, cfg)
+    del older["age_balance_cap"]
+    assert reruns.differences(older, reruns.fingerprint(data, model_cfg, cfg)) == []
+    balanced = dataclasses.replace(cfg, age_balance=0.5)
+    older_balanced = reruns.fingerprint(data, model_cfg, balanced)
+    del older_balanced["age_balance_cap"]
+    assert reruns.differences(older_balanced, reruns.fingerprint(data, model_cfg, balanced)) == [
+        "--age_balance_cap: 0.0 there, 4.0 now"]
+    uncapped = dataclasses.replace(balanced, age_balance_cap=0.0)
+    assert reruns.differences(older_balanced, reruns.fingerprint(data, model_cfg, uncapped)) == []
+
+
 def test_the_precision_is_recorded_as_this_machine_resolves_it(small_shards):
     """--mixed_precision=auto is float32 on one machine and mixed_float16 on another (other
     weights to restore): the fingerprint holds what it resolved to."""

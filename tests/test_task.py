@@ -44,6 +44,18 @@ def test_heads_the_shards_cannot_train_are_refused(small_shards):
         Task.of(dataclasses.replace(data, heads=("age_years",)), model_cfg, cfg, manifest)
 
 
+def test_loss_weights_and_terms_refuse_a_missing_head(small_shards):
+    data, model_cfg, cfg = tiny(small_shards)
+    manifest = load_folds(small_shards, data.test_fold)[0]
+    gender = dataclasses.replace(data, heads=("gender",))
+    with pytest.raises(ShardsError, match="--age_balance .* needs the age head"):
+        Task.of(gender, model_cfg, dataclasses.replace(cfg, age_balance=0.5), manifest)
+    with pytest.raises(ShardsError, match="--gender_balance .* needs the age and gender heads"):
+        Task.of(gender, model_cfg, dataclasses.replace(cfg, gender_balance=1.0), manifest)
+    with pytest.raises(ShardsError, match="--years_l1 .* needs age_years in --heads"):
+        Task.of(gender, model_cfg, dataclasses.replace(cfg, years_l1=0.1), manifest)
+
+
 @pytest.mark.parametrize("weights,fine_tune_layers,head_steps,expected", [
     ("none", 0, 0, [("train", 1, None)]),  # From scratch: every layer throughout.
     ("file", 0, 0, [("head", 1, 0)]),  # Pretrained, never fine-tuned: the head throughout.

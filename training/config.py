@@ -22,7 +22,9 @@ class TrainConfig:
     ema_decay: float = 0.0  # Evaluate and export a moving average of the weights (training/ema.py); 0: off.
     class_weights: str = "none"  # none | balanced
     age_balance: float = 0.0  # Weigh each face's loss by its age bin's (N / (C n_c)) ** this (losses.age_weights).
+    age_balance_cap: float = 4.0  # No age bin weighs more than this many times the most common one; 0: no cap.
     gender_balance: float = 0.0  # And by its gender's within its age bin (losses.gender_weights).
+    years_l1: float = 0.0  # Weight of |expected age - age| in years beside age_years' cross-entropy (losses).
     head_weights: tuple = ()  # ("age=1", "gender=0.5", ...): each head's loss weight; unnamed heads weigh 1.
     clip_norm: float = 0.0  # Global gradient norm; 0: no clipping.
     head_steps: int = 0  # Transfer learning: steps with the backbone frozen before fine-tuning.
@@ -46,6 +48,10 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be at least 1, not {getattr(self, name)}")
         if not 0 <= self.age_balance <= 1:
             raise ValueError(f"--age_balance must be in [0, 1], not {self.age_balance}")
+        if self.age_balance_cap != 0 and self.age_balance_cap < 1:
+            raise ValueError(f"--age_balance_cap must be 0 (no cap) or at least 1, not {self.age_balance_cap}")
+        if self.years_l1 < 0:
+            raise ValueError(f"--years_l1 must be 0 (off) or more, not {self.years_l1}")
         if not 0 <= self.gender_balance <= 1:
             raise ValueError(f"--gender_balance must be in [0, 1], not {self.gender_balance}")
         if not 0 <= self.ema_decay < 1:

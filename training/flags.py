@@ -97,6 +97,10 @@ flags.DEFINE_float("decay_rate", _T.decay_rate, "step schedule: factor at each d
 flags.DEFINE_integer("warmup_steps", _T.warmup_steps, "Linear warm-up from 0 to the peak rate.")
 flags.DEFINE_float("adamw_decay", _T.adamw_decay, "AdamW's decoupled weight decay.")
 flags.DEFINE_float("label_smoothing", _T.label_smoothing, "Label smoothing of the cross-entropy.")
+flags.DEFINE_float("years_l1", _T.years_l1, "The age_years head's loss adds this times |expected age - true age| in "
+                   "years to its cross-entropy against a Gaussian around the true age (DLDL-v2, Gao et al. 2018): "
+                   "the cross-entropy shapes the distribution, the L1 term pulls its mean, which is the predicted "
+                   "age, onto the truth. Needs the age_years head. 0: off.", lower_bound=0.0)
 flags.DEFINE_float("mixup", _T.mixup, "Mixup: blend each training face with another of its batch in a share drawn "
                    "from Beta(a, a), and their targets alike (training/mixing.py); a is this value, 0: off "
                    "(0.2 is usual).", lower_bound=0.0)
@@ -119,6 +123,10 @@ flags.DEFINE_float("age_balance", _T.age_balance, "Weigh every head's loss of a 
                    "(N / (C * n_c)) ** this, over the training folds, scaled to a mean of 1 (0.5: inverse square "
                    "root, for ages a dataset has few of, e.g. UTKFace's over-70s). Needs the age head. 0: off.",
                    lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("age_balance_cap", _T.age_balance_cap, "With --age_balance, no age bin weighs more than this many "
+                   "times the bin with the most training faces (before the mean is scaled to 1): a bin of a face "
+                   "or two (utkface_dev's 4-10) would otherwise weigh 25 times the common ages at 0.5 and 450 at 1, "
+                   "and a run at 1 fails. 0: no cap.", lower_bound=0.0)
 flags.DEFINE_float("gender_balance", _T.gender_balance, "Weigh every head's loss of a face by its gender's "
                    "(n_a / (G * n_ag)) ** this within its age bin a, over the training folds, so that each bin "
                    "keeps its total weight and its men and women weigh alike (1: equal; UTKFace's 60-74 "

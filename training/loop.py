@@ -48,6 +48,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     data_cfg = dataset.with_stored_size(data_cfg, manifest)
     env.check_batch(data_cfg.batch_size)
     task = Task.of(data_cfg, model_cfg, cfg, manifest)
+    for line in task.objective.describe_weights(task.class_names.get("age", ())):
+        logging.info("%s", line)
     for head, c in task.label_counts["train"].items():
         logging.info("%s: %d training faces have a label, %d do not (masked out of its loss)", head, c["known"],
                      c["unknown"])

@@ -40,23 +40,39 @@ def mixed_targets(targets, weights, mix):
 
 
 def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weights=None, mix=None,
-              example_weights=None):
+              example_weights=None, years_l1=0.0):
     """Summed cross-entropy of a head's logits (B, outputs) float32 against its targets
     (targets_of; mixed with `mix`, a mixing.Mix, when given) over the faces whose label is
     known (>= 0), each weighted by its class's weight (`class_weights` (C,) or None),
     divided by `labelled`, the number of faces with this head's label in the whole batch
     (every replica's), so that summing over replicas gives the mean over the labelled
-    faces (0 when none is). `example_weights` (B,) weighs each face besides (age_weights)."""
+    faces (0 when none is). `example_weights` (B,) weighs each face besides (age_weights).
+    The age_years head adds `years_l1` times expected_age_error to each face's loss."""
     targets, known = targets_of(head, labels_, logits.shape[-1], label_smoothing)
     weights = tf.cast(known, tf.float32)
     if class_weights is not None:
         weights *= tf.gather(tf.constant(class_weights, tf.float32), tf.where(known, labels_, 0))
     if example_weights is not None:
         weights *= example_weights
-    if mix is not None:
-        targets, weights = mixed_targets(targets, weights, mix)
+    years = tf.cast(tf.where(known, labels_, 0), tf.float32)[:, None]
+    if mix is not None:  # The ages mix in the targets' shares.
+        mixed, weights = mixed_targets(tf.concat([targets, years], axis=-1), weights, mix)
+        targets, years = mixed[:, :-1], mixed[:, -1:]
     per_example = -tf.reduce_sum(targets * tf.nn.log_softmax(logits), axis=-1)
+    if head == "age_years" and years_l1:
+        per_example += years_l1 * expected_age_error(logits, years[:, 0])
     return tf.reduce_sum(per_example * weights) / tf.maximum(tf.cast(labelled, tf.float32), 1.0)
+
+
+def expected_age_error(logits, years):
+    """(B,) |expected age - years| in years of the age_years head's logits (B, YEARS):
+    the prediction's error itself (the expected value is what the head predicts), so its
+    gradient moves the distribution's mean, which the cross-entropy against a Gaussian
+    does only indirectly (DLDL-v2, Gao et al., "Age Estimation Using Expectation of Label
+    Distribution Learning", 2018). Mixed faces are scored against their ages mixed in the
+    targets' shares."""
+    grid = tf.range(labels.YEARS, dtype=tf.float32)
+    return tf.abs(tf.reduce_sum(tf.nn.softmax(logits) * grid, axis=-1) - years)
 
 
 def masked_cross_entropy(labels_, logits, num_classes, labelled, label_smoothing=0.0, class_weights=None):
@@ -86,11 +102,22 @@ class Objective:
     each head's label, and `mix` (mixing.Mix or None) when the images were mixed."""
 
     def __init__(self, heads, class_weights=None, head_weights=None, label_smoothing=0.0, age_weights=None,
-                 gender_weights=None):
-        self.heads, self.label_smoothing = tuple(heads), label_smoothing
+                 gender_weights=None, years_l1=0.0):
+        self.heads, self.label_smoothing, self.years_l1 = tuple(heads), label_smoothing, years_l1
         self.class_weights, self.head_weights = class_weights or {}, head_weights or {}
         self.age_weights = age_weights  # Per age bin, weighing every head's loss of a face (age_weights()).
         self.gender_weights = gender_weights  # Per age bin and gender, besides (gender_weights()).
+
+    def describe_weights(self, age_names):
+        """Lines for the log of what each age bin (`age_names`) weighs, and each gender in it."""
+        lines = []
+        if self.age_weights is not None:
+            lines.append("--age_balance weights: " + ", ".join(
+                f"{name} {w:.2f}" for name, w in zip(age_names, self.age_weights)))
+        if self.gender_weights is not None:
+            lines.append("--gender_balance weights (m/f): " + ", ".join(
+                f"{name} {m:.2f}/{f:.2f}" for name, (m, f) in zip(age_names, self.gender_weights)))
+        return lines
 
     def __call__(self, labels_, logits, labelled, mix=None):
         example = None
@@ -107,7 +134,7 @@ class Objective:
         for i, head in enumerate(self.heads):
             loss += self.head_weights.get(head, 1.0) * head_loss(
                 head, labels_[head], tf.cast(logits[head], tf.float32), labelled[i], self.label_smoothing,
-                self.class_weights.get(head), mix, example)
+                self.class_weights.get(head), mix, example, self.years_l1)
         return loss
 
 
@@ -127,16 +154,20 @@ def parse_head_weights(items, heads):
     return weights
 
 
-def age_weights(manifest, test_fold, age_names, age_bins, policy, power):
-    """Per age bin, (N / (C n_c)) ** power over the training folds, scaled so the training
-    faces' mean weight is 1 (--age_balance): each face's loss in every head is weighed by
-    its age bin's, so the ages a dataset has few of (UTKFace's over-70s) count for more
-    in gender and race too, and the years head is pulled less towards the common ages
-    (Yang et al., "Delving into Deep Imbalanced Regression", 2021: inverse square-root
-    weights at power 0.5). A bin with no face gets 0."""
+def age_weights(manifest, test_fold, age_names, age_bins, policy, power, cap=0.0):
+    """Per age bin, (N / (C n_c)) ** power over the training folds, at most `cap` times the
+    most common bin's (0: no cap), scaled so the training faces' mean weight is 1
+    (--age_balance, --age_balance_cap): each face's loss in every head is weighed by its
+    age bin's, so the ages a dataset has few of (UTKFace's over-70s) count for more in
+    gender and race too, and the years head is pulled less towards the common ages (Yang
+    et al., "Delving into Deep Imbalanced Regression", 2021: inverse square-root weights
+    at power 0.5). The cap keeps a bin of a face or two from weighing hundreds of times
+    the others. A bin with no face gets 0."""
     counts = labels.bin_counts(split_counts(manifest, test_fold, "age_counts")[0], age_bins, policy)
     n = np.array([counts.get(name, 0) for name in age_names], dtype=np.float64)
     raw = np.where(n > 0, (n.sum() / (len(n) * np.maximum(n, 1))) ** power, 0.0)
+    if cap and n.any():
+        raw = np.minimum(raw, cap * raw[n.argmax()])
     return (raw * n.sum() / max((raw * n).sum(), 1e-12)).tolist()
 
 

@@ -40,7 +40,12 @@ def unused(settings):
     only there are one run (Levi-Hassner under --weights=none and the default imagenet):
     a backbone's weights, head and regularizers for Levi-Hassner, Levi-Hassner's weight
     decay for a backbone, the fine-tuning schedule for a backbone that is not fine-tuned.
-    Only what the fingerprint shows: a study searching --arch or --weights compares all."""
+    Only what the fingerprint shows: a study searching --arch or --weights compares all.
+    Without --age_balance, its cap."""
+    return _unused_by_arch(settings) | (set() if settings.get("age_balance") else {"age_balance_cap"})
+
+
+def _unused_by_arch(settings):
     fine_tuning = {"head_steps", "fine_tune_layers", "fine_tune_lr_factor"}
     arch = settings.get("arch")
     if arch not in architectures.ARCHITECTURES:
@@ -98,15 +103,22 @@ def record(model_dir, config):
     write_whole(os.path.join(model_dir, "config.json"), config)
 
 
+# What a run recorded before a setting existed did, where the setting's default is not
+# the old behaviour: --age_balance had no cap.
+BEFORE_IT_EXISTED = {"age_balance_cap": 0.0}
+
+
 def defaults():
-    """{setting: its default, as JSON holds it} of every config field: what a run recorded
-    before a setting existed did, since a new setting's default keeps the old behaviour."""
+    """{setting: what a run recorded before it existed did, as JSON holds it} of every
+    config field: its default, since a new setting's default keeps the old behaviour, but
+    for BEFORE_IT_EXISTED."""
     from architectures.config import ModelConfig
     from input_pipeline.config import DataConfig
     from training.config import TrainConfig
 
-    return json.loads(json.dumps({f.name: f.default for cls in (DataConfig, ModelConfig, TrainConfig)
-                                  for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}))
+    return json.loads(json.dumps({**{f.name: f.default for cls in (DataConfig, ModelConfig, TrainConfig)
+                                     for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING},
+                                  **BEFORE_IT_EXISTED}))
 
 
 def differences(found, wanted, ignore=()):

@@ -77,7 +77,7 @@ class Task:
             if "age" not in sizes:
                 raise ShardsError("--age_balance weighs faces by their age bin: it needs the age head in --heads")
             age_weights = losses.age_weights(manifest, data_cfg.test_fold, class_names["age"], bins, policy,
-                                             cfg.age_balance)
+                                             cfg.age_balance, cfg.age_balance_cap)
         gender_weights = None
         if cfg.gender_balance:
             if "age" not in sizes or "gender" not in sizes:
@@ -85,8 +85,10 @@ class Task:
                                   "gender heads in --heads")
             gender_weights = losses.gender_weights(manifest, data_cfg.test_fold, class_names["age"], bins, policy,
                                                    cfg.gender_balance)
+        if cfg.years_l1 and "age_years" not in sizes:
+            raise ShardsError("--years_l1 is a term of the age_years head's loss: it needs age_years in --heads")
         objective = losses.Objective(sizes, class_weights, losses.parse_head_weights(cfg.head_weights, sizes),
-                                     cfg.label_smoothing, age_weights, gender_weights)
+                                     cfg.label_smoothing, age_weights, gender_weights, cfg.years_l1)
         return cls(sizes, class_names, labels.class_names(labels.HEADS, bins, race_classes), bins, policy,
                    make_targets(bins, policy), known, objective, phases(model_cfg, cfg), data_cfg.image_size,
                    model_cfg, cfg)
