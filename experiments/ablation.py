@@ -14,9 +14,11 @@ import os
 import time
 
 from input_pipeline import labels
+from input_pipeline.reader.manifest import ShardsError, load_folds
 from serving import report, score
 from serving.predictor import Predictor
 from training.loop import train_and_evaluate
+from training.task import Task
 
 # name: (what changes, {config field: value}); fields are DataConfig's, ModelConfig's or TrainConfig's.
 VARIANTS = {
@@ -71,6 +73,17 @@ def changes_nothing(configs, name):
     changes = VARIANTS[name][1]
     return bool(changes) and all(getattr(cfg, k) == v for cfg in configs for k, v in changes.items()
                                  if k in {f.name for f in dataclasses.fields(cfg)})
+
+
+def check(configs, names, output_dir):
+    """Raises ShardsError naming the first of variants `names` whose task the shards or
+    its heads cannot train (years_l1 without age_years), before any variant trains."""
+    manifest = load_folds(configs[0].shards_dir, configs[0].test_fold)[0]
+    for name in names:
+        try:
+            Task.of(*variant_configs(configs, name, output_dir), manifest)
+        except ShardsError as e:
+            raise ShardsError(f"variant {name}: {e}") from None
 
 
 def merge(rows, row):

@@ -59,6 +59,10 @@ def main(argv):
     if same:
         raise app.UsageError(f"--variants {', '.join(same)} change nothing in this configuration (it has those "
                              "settings already): their rows would only repeat the recipe's")
+    try:
+        ablation.check(configs, FLAGS.variants, FLAGS.output_dir)
+    except (FileNotFoundError, ShardsError) as e:
+        sys.exit(f"ablate.py: error: {e}")
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     saved = os.path.join(FLAGS.output_dir, "ablation.json")
     rows = []

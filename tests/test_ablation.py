@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from configs import tiny
 from experiments import ablation
 from face_photos import drawn_face
+from input_pipeline.reader.manifest import ShardsError
 from processes import ROOT
 
 
@@ -68,3 +71,10 @@ def test_the_command_scores_each_variant_on_the_photos_and_reads_a_finished_run_
                            f"--labels={labels_csv}", f"--output_dir={out}"], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
     assert noop.returncode != 0 and "no_geometry change nothing" in noop.stderr, noop.stderr[-2000:]
+
+
+def test_a_variant_the_heads_cannot_train_is_refused_before_any_trains(small_shards):
+    configs = tiny(small_shards, task="age_gender", arch="compact")
+    ablation.check(configs, ["recipe", "seed", "no_ema"], "out")
+    with pytest.raises(ShardsError, match="variant years_l1: --years_l1 .* needs age_years"):
+        ablation.check(configs, ["recipe", "years_l1"], "out")

@@ -259,6 +259,9 @@ def test_gender_balance_weighs_men_and_women_alike_within_each_age_bin():
     # In the loss: an old woman's gender loss counts four times an old man's; a face
     # without a gender label, or an age, weighs 1.
     objective = losses.Objective({"age": 3, "gender": 2}, gender_weights=table.tolist())
+    assert objective.describe_weights(list(bins.names))[-1] == f"the heaviest face: f aged {bins.names[2]}, weighing 2.50"
+    both = losses.Objective({"age": 3, "gender": 2}, age_weights=[1.0, 3.5, 1.5], gender_weights=table.tolist())
+    assert both.describe_weights(list(bins.names))[-1] == f"the heaviest face: f aged {bins.names[2]}, weighing 3.75"
     logits = {"age": tf.zeros((1, 3)), "gender": tf.zeros((1, 2))}
 
     def loss(age, gender):

@@ -84,6 +84,15 @@ def test_a_run_recorded_before_the_age_balance_cap_had_none(small_shards):
         "--age_balance_cap: 0.0 there, 4.0 now"]
     uncapped = dataclasses.replace(balanced, age_balance_cap=0.0)
     assert reruns.differences(older_balanced, reruns.fingerprint(data, model_cfg, uncapped)) == []
+    # A run recorded before --age_balance existed resumes under today's defaults.
+    oldest = dict(older)
+    del oldest["age_balance"]
+    assert reruns.differences(oldest, reruns.fingerprint(data, model_cfg, cfg)) == []
+    # A study searching --age_balance has it on neither side: the cap is compared.
+    study = {k: v for k, v in reruns.fingerprint(data, model_cfg, cfg).items() if k != "age_balance"}
+    assert reruns.differences(study, dict(study, age_balance_cap=0.0)) == ["--age_balance_cap: 4.0 there, 0.0 now"]
+    assert reruns.differences({k: v for k, v in older.items() if k != "age_balance"}, study) == [
+        "--age_balance_cap: 0.0 there, 4.0 now"]
 
 
 def test_the_precision_is_recorded_as_this_machine_resolves_it(small_shards):

@@ -125,8 +125,9 @@ flags.DEFINE_float("age_balance", _T.age_balance, "Weigh every head's loss of a 
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("age_balance_cap", _T.age_balance_cap, "With --age_balance, no age bin weighs more than this many "
                    "times the bin with the most training faces (before the mean is scaled to 1): a bin of a face "
-                   "or two (utkface_dev's 4-10) would otherwise weigh 25 times the common ages at 0.5 and 450 at 1, "
-                   "and a run at 1 fails. 0: no cap.", lower_bound=0.0)
+                   "or two (utkface_dev's 4-10) would otherwise weigh 24.5 times the mean at 0.5 and 446 at 1, "
+                   "and a run at 1 fails. The cap is on the age weight: --gender_balance multiplies it by its "
+                   "own (the log gives the largest product). 0: no cap.", lower_bound=0.0)
 flags.DEFINE_float("gender_balance", _T.gender_balance, "Weigh every head's loss of a face by its gender's "
                    "(n_a / (G * n_ag)) ** this within its age bin a, over the training folds, so that each bin "
                    "keeps its total weight and its men and women weigh alike (1: equal; UTKFace's 60-74 "

@@ -117,6 +117,11 @@ class Objective:
         if self.gender_weights is not None:
             lines.append("--gender_balance weights (m/f): " + ", ".join(
                 f"{name} {m:.2f}/{f:.2f}" for name, (m, f) in zip(age_names, self.gender_weights)))
+            cells = np.array(self.gender_weights) * (
+                1.0 if self.age_weights is None else np.array(self.age_weights)[:, None])
+            a, g = np.unravel_index(cells.argmax(), cells.shape)
+            lines.append(f"the heaviest face: {labels.GENDER_CLASSES[g]} aged {age_names[a]}, weighing "
+                         f"{cells[a, g]:.2f}")
         return lines
 
     def __call__(self, labels_, logits, labelled, mix=None):

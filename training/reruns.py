@@ -41,8 +41,10 @@ def unused(settings):
     a backbone's weights, head and regularizers for Levi-Hassner, Levi-Hassner's weight
     decay for a backbone, the fine-tuning schedule for a backbone that is not fine-tuned.
     Only what the fingerprint shows: a study searching --arch or --weights compares all.
-    Without --age_balance, its cap."""
-    return _unused_by_arch(settings) | (set() if settings.get("age_balance") else {"age_balance_cap"})
+    With --age_balance 0, its cap (not when the fingerprint has no age_balance: a study
+    searching it compares the cap)."""
+    balanced = settings.get("age_balance", True)
+    return _unused_by_arch(settings) | (set() if balanced else {"age_balance_cap"})
 
 
 def _unused_by_arch(settings):
@@ -130,8 +132,11 @@ def differences(found, wanted, ignore=()):
         return ["its config.json has no fingerprint (an older version wrote it), so its settings are not known"]
     out = []
     default = defaults()
+    # What the recorded run did where it predates a setting this run has (a study's fixed
+    # settings lack the searched ones on both sides: those stay out).
+    found = {**{k: default[k] for k in wanted.keys() - found.keys() if k in default}, **found}
     for name in sorted((found.keys() | wanted.keys()) - set(ignore) - (unused(found) & unused(wanted))):
-        there, now = found.get(name, default.get(name, "not recorded")), wanted.get(name, "not recorded")
+        there, now = found[name] if name in found else "not recorded", wanted.get(name, "not recorded")
         if there != now:
             label = {SHARDS: "the shard set (its manifest.json)",
                      "precision": "the precision (--mixed_precision as resolved)"}.get(name, f"--{name}")
