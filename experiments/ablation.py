@@ -36,7 +36,8 @@ VARIANTS = {
                        {"age_balance": 0.0}),
     "no_gender_balance": ("men and women as the data has them, not weighed alike within each age bin",
                           {"gender_balance": 0.0}),
-    "years_l1": ("with an L1 term on the expected age, 0.2 x |E[age] - age| (DLDL-v2)", {"years_l1": 0.2}),
+    "years_l1": ("with an L1 term on the predicted (expected) age's error, weight 0.2 (DLDL-v2)",
+                 {"years_l1": 0.2}),
     "levi_hassner": ("Levi-Hassner instead of the compact network (dropout 0.5)",
                      {"arch": "levi_hassner", "dropout": 0.5}),
 }
@@ -114,14 +115,16 @@ def table(rows):
         return "" if value is None else (f"{100 * value:.1f}%" if percent else f"{value:.2f}")
 
     lines = ["| variant | what | minutes | test: gender | test: age_years MAE | photos: found | photos: gender "
-             "| photos: age_years MAE, adults | children | photos: age exact |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| adults | photos: age_years MAE, adults | children | photos: age exact |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         p = row["photos"]
         by_age = p.get("by_age", {})
-        lines.append(f"| {row['variant']} | {row['what']} | {row['train_minutes']:.1f} | "
+        what = row["what"].replace("|", "\\|")  # A table cell.
+        lines.append(f"| {row['variant']} | {what} | {row['train_minutes']:.1f} | "
                      f"{test(row, 'gender', 'accuracy')} | {test(row, 'age_years', 'mae', False)} | "
                      f"{100 * p['with_face'] / max(p['photos'], 1):.1f}% | {photos(p, 'gender', 'accuracy')} | "
+                     f"{photos(by_age.get('adults', {}), 'gender', 'accuracy')} | "
                      f"{photos(by_age.get('adults', {}), 'age_years', 'mae', False)} | "
                      f"{photos(by_age.get('children', {}), 'age_years', 'mae', False)} | "
                      f"{photos(p, 'age', 'exact')} |")

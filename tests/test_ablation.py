@@ -38,6 +38,10 @@ def test_a_variant_changes_only_its_fields():
     assert not ablation.changes_nothing(configs, "recipe")
     rows = ablation.merge([{"variant": "mixup", "n": 1}, {"variant": "recipe", "n": 1}], {"variant": "mixup", "n": 2})
     assert rows == [{"variant": "recipe", "n": 1}, {"variant": "mixup", "n": 2}]
+    figures = {"photos": 4, "with_face": 3, "gender": {"accuracy": 0.5},
+               "by_age": {"adults": {"gender": {"accuracy": 0.75}, "age_years": {"mae": 6.5}}}}
+    line = ablation.table([{"variant": "x", "what": "|a| b", "train_minutes": 2.0, "test": {}, "photos": figures}])
+    assert line.splitlines()[2] == "| x | \\|a\\| b | 2.0 |  |  | 75.0% | 50.0% | 75.0% | 6.50 |  |  |"
 
 
 def test_the_command_scores_each_variant_on_the_photos_and_reads_a_finished_run_back(small_shards, tmp_path):
