@@ -54,13 +54,16 @@ def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weight
         weights *= tf.gather(tf.constant(class_weights, tf.float32), tf.where(known, labels_, 0))
     if example_weights is not None:
         weights *= example_weights
-    years = tf.cast(tf.where(known, labels_, 0), tf.float32)[:, None]
-    if mix is not None:  # The ages mix in the targets' shares.
-        mixed, weights = mixed_targets(tf.concat([targets, years], axis=-1), weights, mix)
-        targets, years = mixed[:, :-1], mixed[:, -1:]
+    l1 = head == "age_years" and years_l1
+    if l1:  # The ages ride as the targets' last column, so mixing mixes them in the same shares.
+        targets = tf.concat([targets, tf.cast(tf.where(known, labels_, 0), tf.float32)[:, None]], axis=-1)
+    if mix is not None:
+        targets, weights = mixed_targets(targets, weights, mix)
+    if l1:
+        targets, years = targets[:, :-1], targets[:, -1]
     per_example = -tf.reduce_sum(targets * tf.nn.log_softmax(logits), axis=-1)
-    if head == "age_years" and years_l1:
-        per_example += years_l1 * expected_age_error(logits, years[:, 0])
+    if l1:
+        per_example += years_l1 * expected_age_error(logits, years)
     return tf.reduce_sum(per_example * weights) / tf.maximum(tf.cast(labelled, tf.float32), 1.0)
 
 
