@@ -126,9 +126,10 @@ SCHEMES = {
 }
 
 
-def parse_bins(spec):
-    """The AgeBins of --age_bins: a scheme name (SCHEMES) or a comma-separated list of
-    bins from young to old, each `low-high` or `low+`, optionally named: `young=13-30`."""
+def parse_bins(spec, flag="--age_bins"):
+    """The AgeBins of --age_bins (or of `flag`, named in errors): a scheme name (SCHEMES)
+    or a comma-separated list of bins from young to old, each `low-high` or `low+`,
+    optionally named: `young=13-30`."""
     spec = spec.strip()
     if spec in SCHEMES:
         return SCHEMES[spec]
@@ -137,7 +138,7 @@ def parse_bins(spec):
         name, _, bounds = item.rpartition("=")
         match = _BIN_RE.match(bounds.strip())
         if not match:
-            raise ValueError(f"--age_bins: {item!r} is not a bin such as 13-30, 51+ or young=13-30; give one of "
+            raise ValueError(f"{flag}: {item!r} is not a bin such as 13-30, 51+ or young=13-30; give one of "
                              f"{', '.join(SCHEMES)} or a list like 0-12,13-30,31-50,51+")
         low = int(match.group(1))
         high = MAX_YEARS if match.group(3) else int(match.group(2))

@@ -10,8 +10,9 @@ file name, and a photo's first face found is the one scored. --fold=k keeps only
 labelled photos build_input.py put in fold k (the held-out test fold of a model trained
 with --test_fold=k), so the figures can be set beside model.py's on the same faces.
 Prints the share of photos with a face, each head's accuracy (age: exact and one-off in
-the model's bins) and the exact-age MAE, for all the photos and for adults and children
-apart (--adult_age); --output writes them as JSON. Another model's answers in the same
+the model's bins) and the exact-age MAE and bias (mean signed error), for all the photos
+and for adults and children apart (--adult_age), and with --age_groups a table per group
+of true ages; --output writes them as JSON. Another model's answers in the same
 CSV columns (scripts/peers/) are scored the same way.
 """
 
@@ -34,6 +35,8 @@ flags.DEFINE_integer("fold", -1, "Score only the labelled photos of this fold as
                      "(-1: every labelled photo).", lower_bound=-1, upper_bound=4)
 flags.DEFINE_integer("adult_age", 18, "Also give the figures of the photos whose true age is under this "
                      "(children) and at least this (adults); 0: not.", lower_bound=0)
+flags.DEFINE_string("age_groups", "", "Also give the figures of each group of true ages in this list from young "
+                    "to old, as a table (e.g. 0-2,3-9,10-17,18-29,30-44,45-59,60-74,75+, the README's); empty: not.")
 flags.DEFINE_string("output", "", "Also write the figures to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -48,7 +51,9 @@ def main(argv):
         bins = labels.AgeBins.from_dict(metadata.read(FLAGS.model).age_bins)
         truth = score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins,
                                  None if FLAGS.fold < 0 else FLAGS.fold)
-        figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins, FLAGS.adult_age or None)
+        groups = labels.parse_bins(FLAGS.age_groups, "--age_groups") if FLAGS.age_groups else None
+        figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins, FLAGS.adult_age or None,
+                              groups)
     except (OSError, ValueError, DatasetError) as e:
         print(f"score_predictions: {e}", file=sys.stderr)
         return 1

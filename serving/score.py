@@ -53,12 +53,15 @@ def read_predictions(path):
     return faces
 
 
-def score(faces, truth, bins, adult_age=None):
+def score(faces, truth, bins, adult_age=None, age_groups=None):
     """{"photos", "with_face", head: figures} over the labelled photos: exact and one-off
-    (an adjacent bin) accuracy of age, accuracy of gender and race, MAE and the share
-    within 5 years of age_years, each over the photos with a face and that label. With
-    `adult_age`, also "by_age": the same figures of the photos whose true age is known to
-    be under it ("children") and at least it ("adults")."""
+    (an adjacent bin) accuracy of age, accuracy of gender and race, MAE, mean signed error
+    ("bias": + guessed too old) and the share within 5 years of age_years, each over the
+    photos with a face and that label. With `adult_age`, also "by_age": the same figures of
+    the photos whose true age is known to be under it ("children") and at least it
+    ("adults"). With `age_groups` (an AgeBins), also "by_group": {group name: the same
+    figures of the photos whose true age lies within the group} in the groups' order (a
+    true range that straddles two groups is in neither)."""
     out = _figures(faces, truth, bins)
     if adult_age is not None:
         ages = {name: truth[name][0] for name in truth}
@@ -66,6 +69,10 @@ def score(faces, truth, bins, adult_age=None):
                   "adults": {n: t for n, t in truth.items() if ages[n][0] >= adult_age}}
         out["by_age"] = {"adult_age": adult_age, **{group: _figures(faces, subset, bins)
                                                     for group, subset in groups.items()}}
+    if age_groups is not None:
+        group_of = {name: age_groups.bin_of(*truth[name][0], "strict") for name in truth}
+        out["by_group"] = {group: _figures(faces, {n: t for n, t in truth.items() if group_of[n] == i}, bins)
+                           for i, group in enumerate(age_groups.names)}
     return out
 
 
@@ -84,13 +91,14 @@ def _figures(faces, truth, bins):
         if row.get("race") and race:
             hits["race"].append(row["race"].lower() == race)
         if row.get("age_years") and low >= 0 and low == high:
-            hits["age_years"].append(abs(float(row["age_years"]) - low))
+            hits["age_years"].append(float(row["age_years"]) - low)  # Signed: + too old.
     for head, values in hits.items():
         v = np.asarray(values, dtype=np.float64)
         if head == "age":
             out[head] = {"exact": float(np.mean(v == 0)), "one_off": float(np.mean(v <= 1)), "n": len(v)}
         elif head == "age_years":
-            out[head] = {"mae": float(np.mean(v)), "within_5": float(np.mean(v <= 5)), "n": len(v)}
+            out[head] = {"mae": float(np.mean(np.abs(v))), "bias": float(np.mean(v)),
+                         "within_5": float(np.mean(np.abs(v) <= 5)), "n": len(v)}
         else:
             out[head] = {"accuracy": float(np.mean(v)), "n": len(v)}
     return out
@@ -107,7 +115,7 @@ def describe(figures, indent=""):
         if head == "age":
             text = f"exact {f['exact']:.1%}, one-off {f['one_off']:.1%}"
         elif head == "age_years":
-            text = f"MAE {f['mae']:.1f} years, {f['within_5']:.1%} within 5"
+            text = f"MAE {f['mae']:.1f} years (bias {f['bias']:+.1f}), {f['within_5']:.1%} within 5"
         else:
             text = f"{f['accuracy']:.1%}"
         lines.append(f"{indent}  {head:<9} {text} ({f['n']} photos)")
@@ -115,4 +123,20 @@ def describe(figures, indent=""):
         if "by_age" in figures and figures["by_age"][group]["photos"]:
             lines.append(f"{indent}{group}, {label.format(figures['by_age']['adult_age'])}:")
             lines += describe(figures["by_age"][group], indent + "  ")
+    if "by_group" in figures:
+        lines += group_table(figures["by_group"])
+    return lines
+
+
+def group_table(by_group):
+    """Lines of a table of score()'s "by_group": per true age group its photos, faces found,
+    gender accuracy and age_years' MAE and bias ("-": no such label among its faces)."""
+    def cell(figures, head, key, text):
+        return text.format(figures[head][key]) if head in figures else "-"
+
+    lines = ["by true age: photos, found, gender right, age_years MAE and bias (+: guessed too old)",
+             f"  {'group':<8} {'photos':>6} {'found':>6} {'gender':>7} {'MAE':>5} {'bias':>6}"]
+    for group, f in by_group.items():
+        lines.append(f"  {group:<8} {f['photos']:>6} {f['with_face']:>6} {cell(f, 'gender', 'accuracy', '{:.1%}'):>7} "
+                     f"{cell(f, 'age_years', 'mae', '{:.1f}'):>5} {cell(f, 'age_years', 'bias', '{:+.1f}'):>6}")
     return lines

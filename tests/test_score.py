@@ -41,15 +41,29 @@ def test_every_head_is_scored_on_the_photos_with_a_face(tmp_path):
     assert figures["age"] == {"exact": pytest.approx(1 / 3), "one_off": pytest.approx(2 / 3), "n": 3}
     assert figures["gender"] == {"accuracy": pytest.approx(3 / 4), "n": 4}
     assert figures["race"] == {"accuracy": 1.0, "n": 3}
-    assert figures["age_years"] == {"mae": pytest.approx((2 + 5 + 48 + 2.5) / 4), "within_5": 0.75, "n": 4}
+    assert figures["age_years"] == {"mae": pytest.approx((2 + 5 + 48 + 2.5) / 4),
+                                    "bias": pytest.approx((2 - 5 - 48 + 2.5) / 4), "within_5": 0.75, "n": 4}
     assert score.describe(figures)[0] == "5 labelled photos, a face found in 4 (80.0%)"
     # Children and adults apart: 8 is a child; 20, 35 and 70 adults; the unquoted "(25, 32)" is no age.
     by_age = score.score(score.read_predictions(predictions), score.read_truth(truth_csv, {}, THREE), THREE,
                          adult_age=18)["by_age"]
     assert (by_age["children"]["photos"], by_age["adults"]["photos"]) == (1, 3)
-    assert by_age["children"]["age_years"] == {"mae": 2.5, "within_5": 1.0, "n": 1}
+    assert by_age["children"]["age_years"] == {"mae": 2.5, "bias": 2.5, "within_5": 1.0, "n": 1}
     assert by_age["adults"]["age_years"]["mae"] == pytest.approx((2 + 5 + 48) / 3)
     assert by_age["adults"]["gender"] == {"accuracy": pytest.approx(2 / 3), "n": 3}
+    # Groups of true ages: 8 and 20 in 0-29 (1.jpg's first face: 22 years, m), 35 in 30-59, 70 in 60+;
+    # "(25, 32)" straddles 0-29 and 30-59, so it is in neither.
+    groups = labels.parse_bins("0-29,30-59,60+", "--age_groups")
+    by_group = score.score(score.read_predictions(predictions), score.read_truth(truth_csv, {}, THREE), THREE,
+                           age_groups=groups)["by_group"]
+    assert list(by_group) == ["0-29", "30-59", "60+"]
+    assert [(f["photos"], f["with_face"]) for f in by_group.values()] == [(2, 2), (1, 1), (1, 1)]
+    assert by_group["0-29"]["age_years"] == {"mae": 2.25, "bias": 2.25, "within_5": 1.0, "n": 2}
+    assert by_group["60+"]["age_years"]["bias"] == -48.0 and by_group["60+"]["gender"]["accuracy"] == 1.0
+    assert by_group["30-59"]["gender"]["accuracy"] == 0.0
+    table = score.group_table(by_group)
+    assert table[2].split() == ["0-29", "2", "2", "100.0%", "2.2", "+2.2"]
+    assert table[4].split() == ["60+", "1", "1", "100.0%", "48.0", "-48.0"]
 
 
 def test_fold_keeps_the_photos_build_input_puts_in_it(tmp_path):
@@ -96,3 +110,13 @@ def test_the_command_line(tmp_path):
     missing = subprocess.run([sys.executable, script, f"--model={export}", "--predictions=nope.csv",
                               f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "--predictions='nope.csv' is not a file" in missing.stderr
+    grouped = subprocess.run([sys.executable, script, f"--model={export}", f"--predictions={predictions}",
+                              f"--labels={truth_csv}", "--adult_age=0", "--age_groups=0-29,30+"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert grouped.returncode == 0, grouped.stderr[-2000:]
+    assert [line.split() for line in grouped.stdout.splitlines()[-2:]] == [["0-29", "1", "1", "100.0%", "-", "-"],
+                                                                          ["30+", "1", "1", "100.0%", "-", "-"]]
+    bad = subprocess.run([sys.executable, script, f"--model={export}", f"--predictions={predictions}",
+                          f"--labels={truth_csv}", "--age_groups=old"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "--age_groups: 'old' is not a bin" in bad.stderr
