@@ -5,15 +5,21 @@
         --labels=photos/labels.csv
 
 --labels is a CSV as build_input.py --dataset=csv reads one (a path column and any of
-age, gender and race; other names mapped with --csv_columns); photos are matched to it by
-file name, and a photo's first face found is the one scored. --fold=k keeps only the
-labelled photos build_input.py put in fold k (the held-out test fold of a model trained
-with --test_fold=k), so the figures can be set beside model.py's on the same faces.
-Prints the share of photos with a face, each head's accuracy (age: exact and one-off in
-the model's bins) and the exact-age MAE and bias (mean signed error), for all the photos
-and for adults and children apart (--adult_age), and with --age_groups a table per group
-of true ages; --output writes them as JSON. Another model's answers in the same
-CSV columns (scripts/peers/) are scored the same way.
+age, gender and race; other names mapped with --csv_columns), or a UTKFace folder whose
+file names hold the labels; photos are matched to it by file name, and a photo's first
+face found is the one scored. --fold=k keeps only the labelled photos build_input.py put
+in fold k (the held-out test fold of a model trained with --test_fold=k), so the figures
+can be set beside model.py's on the same faces. Prints the share of photos with a face,
+each head's accuracy (age: exact and one-off in the model's bins) and the exact-age MAE
+and bias (mean signed error), for all the photos and for adults and children apart
+(--adult_age), and with --age_groups a table per group of true ages; --output writes
+them as JSON. Another model's answers in the same CSV columns (scripts/peers/) are scored
+the same way. A model's own test fold through predict.py, as a user's photos go (the
+faces model.py tested, here by age group):
+
+    python scripts/predict.py --model=runs/real_faces/export --format=csv --output=utk.csv ../shared/utkface_dev
+    python scripts/score_predictions.py --model=runs/real_faces/export --predictions=utk.csv \\
+        --labels=../shared/utkface_dev --fold=0 --age_groups=0-2,3-9,10-17,18-29,30-44,45-59,60-74,75+
 """
 
 import json
@@ -29,7 +35,8 @@ from serving import metadata, score
 
 flags.DEFINE_string("model", "runs/demo/export", "The export whose predictions these are (for its age bins).")
 flags.DEFINE_string("predictions", "", "predict.py --format=csv output.")
-flags.DEFINE_string("labels", "", "CSV of the photos' true labels (path, age, gender, race).")
+flags.DEFINE_string("labels", "", "CSV of the photos' true labels (path, age, gender, race), or a UTKFace folder, "
+                    "whose file names are the labels (as build_input.py --dataset=utkface reads them).")
 flags.DEFINE_string("csv_columns", "", "Map this project's column names to the labels CSV's, e.g. path=ID,age=Class.")
 flags.DEFINE_integer("fold", -1, "Score only the labelled photos of this fold as build_input.py assigns them "
                      "(-1: every labelled photo).", lower_bound=-1, upper_bound=4)
@@ -44,13 +51,15 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    for name in ("predictions", "labels"):
-        if not os.path.isfile(FLAGS[name].value):
-            raise app.UsageError(f"--{name}={FLAGS[name].value!r} is not a file")
+    if not os.path.isfile(FLAGS.predictions):
+        raise app.UsageError(f"--predictions={FLAGS.predictions!r} is not a file")
+    if not os.path.isfile(FLAGS.labels) and not os.path.isdir(FLAGS.labels):
+        raise app.UsageError(f"--labels={FLAGS.labels!r} is neither a file nor a folder")
     try:
         bins = labels.AgeBins.from_dict(metadata.read(FLAGS.model).age_bins)
-        truth = score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins,
-                                 None if FLAGS.fold < 0 else FLAGS.fold)
+        fold = None if FLAGS.fold < 0 else FLAGS.fold
+        truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
+                 score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins, fold))
         groups = labels.parse_bins(FLAGS.age_groups, "--age_groups") if FLAGS.age_groups else None
         figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins, FLAGS.adult_age or None,
                               groups)

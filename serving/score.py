@@ -3,7 +3,8 @@
 The labels CSV is read as build_input.py reads one (input_pipeline/sources/csv_file.py):
 a `path` column and any of `age` (years, a range or a bin name), `gender` and `race`,
 other header names mapped with `columns`. A photo is matched to its labels by file name;
-its first face with status "ok" is the one scored (a labelled photo is one person).
+its first face with status "ok" is the one scored (a labelled photo is one person). A
+UTKFace folder's file names can stand for the labels CSV (truth_of_utkface).
 """
 
 import collections
@@ -13,7 +14,7 @@ import os
 import numpy as np
 
 from input_pipeline import labels
-from input_pipeline.sources import csv_file
+from input_pipeline.sources import csv_file, utkface
 
 
 def read_truth(path, columns, bins, fold=None):
@@ -37,6 +38,24 @@ def read_truth(path, columns, bins, fold=None):
                                  "matched to labels by file name")
             truth[name] = (labels.age_from_text(row.get("age", ""), "nearest", bins),
                            csv_file.gender_of(row.get("gender", "")), row.get("race", "").lower())
+    return truth
+
+
+def truth_of_utkface(data_dir, fold=None):
+    """read_truth's {file name: (age, gender, race)} of a UTKFace folder, its labels read
+    from its file names as build_input.py --dataset=utkface reads them (files it would skip
+    are left out); with `fold`, only the faces build_input.py puts in that fold."""
+    rows = utkface.read(data_dir)  # DatasetError when it holds no UTKFace file name.
+    truth = {}
+    for face in rows.faces:
+        if fold is not None and face.fold != fold:
+            continue
+        name = os.path.basename(face.path)
+        if name in truth:
+            raise ValueError(f"{data_dir}: the file name {name} is in two folders; photos are matched to labels "
+                             "by file name")
+        race = rows.race_classes[face.race].lower() if face.race >= 0 else ""
+        truth[name] = (tuple(face.age), face.gender, race)
     return truth
 
 

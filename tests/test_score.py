@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from input_pipeline import labels
-from input_pipeline.sources import csv_file
+from input_pipeline.sources import csv_file, rows
 from processes import ROOT
 from serving import metadata, score
 
@@ -84,6 +84,23 @@ def test_mapped_columns_and_a_name_given_twice(tmp_path):
     twice = write(tmp_path / "twice.csv", "path,age\na/1.jpg,20\nb/1.jpg,30\n")
     with pytest.raises(ValueError, match=r"twice.csv:3: the file name 1.jpg is given twice"):
         score.read_truth(twice, {}, THREE)
+
+
+def test_a_utkface_folder_s_file_names_are_its_labels(tmp_path):
+    names = [f"{20 + i}_{i % 2}_{i % 5}_2017010100000{i:04d}.jpg.chip.jpg" for i in range(30)]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "notes.jpg").write_bytes(b"")  # Not a UTKFace name: build_input skips it, and so does scoring.
+    truth = score.truth_of_utkface(str(tmp_path))
+    assert set(truth) == set(names)
+    assert truth[names[3]] == ((23, 23), 1, "indian") and truth[names[4]] == ((24, 24), 0, "others")
+    folds = {name: rows.fold_of(name) for name in names}  # As build_input.py --dataset=utkface assigns them.
+    for k in range(5):
+        assert set(score.truth_of_utkface(str(tmp_path), fold=k)) == {n for n, f in folds.items() if f == k}
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / names[0]).write_bytes(b"")
+    with pytest.raises(ValueError, match="in two folders"):
+        score.truth_of_utkface(str(tmp_path))
 
 
 def test_the_command_line(tmp_path):
