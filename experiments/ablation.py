@@ -34,6 +34,8 @@ VARIANTS = {
     "cutmix": ("with CutMix (Beta 1.0)", {"cutmix": 1.0}),
     "no_age_balance": ("every age bin as the data has it, not weighed by its inverse square-root frequency",
                        {"age_balance": 0.0}),
+    "age_balance": ("each face weighed by its age bin's inverse square-root frequency (at most 4 times the most "
+                    "common bin's)", {"age_balance": 0.5}),
     "no_gender_balance": ("men and women as the data has them, not weighed alike within each age bin",
                           {"gender_balance": 0.0}),
     "years_l1": ("with an L1 term on the predicted (expected) age's error, weight 0.2 (DLDL-v2)",
@@ -74,6 +76,18 @@ def changes_nothing(configs, name):
     changes = VARIANTS[name][1]
     return bool(changes) and all(getattr(cfg, k) == v for cfg in configs for k, v in changes.items()
                                  if k in {f.name for f in dataclasses.fields(cfg)})
+
+
+def selected(configs, names):
+    """The variants to run: `names` (ValueError naming any that changes_nothing), or when it
+    is empty every variant that changes something in `configs`."""
+    same = [name for name in (names or VARIANTS) if changes_nothing(configs, name)]
+    if not names:
+        return [name for name in VARIANTS if name not in same]
+    if same:
+        raise ValueError(f"--variants {', '.join(same)} change nothing in this configuration (it has those "
+                         "settings already): their rows would only repeat the recipe's")
+    return list(names)
 
 
 def check(configs, names, output_dir):

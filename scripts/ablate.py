@@ -8,15 +8,16 @@ own run, scored on the test fold and on labelled photos nobody trained on.
 Takes model.py's flags (the configuration every variant starts from) and trains, in
 <output_dir>/<variant>, each of --variants (experiments/ablation.py: recipe, seed (the recipe
 with another seed: the noise to read the other rows against), no_geometry, no_ema,
-no_label_smoothing, no_flip_test, adam, mixup, cutmix, no_age_balance, no_gender_balance,
-years_l1, levi_hassner). Each
+no_label_smoothing, no_flip_test, adam, mixup, cutmix, no_age_balance, age_balance,
+no_gender_balance, years_l1, levi_hassner; without --variants, every one that changes
+something in the configuration given). Each
 export then predicts --photos with its default detector, as predict.py does, and
 serving/score.py scores the answers against --labels (adults and children apart,
 --adult_age). Writes ablation.md and ablation.json in --output_dir after each variant (rows
 of variants not run this time are kept from ablation.json), and prints the table. A
 variant's folder holding a finished run of the same settings is not trained again; one of
 other settings is refused (another --output_dir, or delete it). A variant that changes
-nothing in the configuration given (mixup when it has mixup already) is refused.
+nothing in the configuration given (mixup when it has mixup already) is refused when named.
 """
 
 import glob
@@ -33,7 +34,8 @@ from training import runtime
 from training.checkpoints import Interrupted
 from training.config import RunError
 
-flags.DEFINE_list("variants", list(ablation.VARIANTS), f"Variants to run, of {', '.join(ablation.VARIANTS)}.")
+flags.DEFINE_list("variants", [], f"Variants to run, of {', '.join(ablation.VARIANTS)}; empty: every one that "
+                  "changes something in the configuration given.")
 flags.DEFINE_string("photos", "../shared/realfaces_dev/images", "A folder of labelled photos nobody trained on.")
 flags.DEFINE_string("labels", "../shared/realfaces_dev/labels.csv", "Their labels (path, age, gender, race).")
 flags.DEFINE_integer("adult_age", 18, "Photos' figures for adults (this age and over) and children apart; 0: not.",
@@ -55,12 +57,12 @@ def main(argv):
     configs = training.flags.configs_from_flags(FLAGS)
     if not configs[2].export:
         raise app.UsageError("--noexport: the photos are scored through each variant's export; drop it")
-    same = [name for name in FLAGS.variants if ablation.changes_nothing(configs, name)]
-    if same:
-        raise app.UsageError(f"--variants {', '.join(same)} change nothing in this configuration (it has those "
-                             "settings already): their rows would only repeat the recipe's")
     try:
-        ablation.check(configs, FLAGS.variants, FLAGS.output_dir)
+        variants = ablation.selected(configs, FLAGS.variants)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from e
+    try:
+        ablation.check(configs, variants, FLAGS.output_dir)
     except (FileNotFoundError, ShardsError) as e:
         sys.exit(f"ablate.py: error: {e}")
     os.makedirs(FLAGS.output_dir, exist_ok=True)
@@ -70,7 +72,7 @@ def main(argv):
         with open(saved) as f:
             rows = json.load(f)
     try:
-        for name in FLAGS.variants:
+        for name in variants:
             row = ablation.run(configs, name, FLAGS.output_dir, photos, FLAGS.labels, FLAGS.adult_age or None)
             rows = ablation.merge(rows, row)
             with open(os.path.join(FLAGS.output_dir, "ablation.md"), "w") as f:

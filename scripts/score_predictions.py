@@ -14,7 +14,7 @@ each head's accuracy (age: exact and one-off in the model's bins) and the exact-
 and bias (mean signed error), for all the photos and for adults and children apart
 (--adult_age), and with --age_groups a table per group of true ages; --output writes
 them as JSON. Another model's answers in the same CSV columns (scripts/peers/) are scored
-the same way. A model's own test fold through predict.py, as a user's photos go (the
+the same way, and --found_by=<their CSVs> keeps the photos where every model found a face. A model's own test fold through predict.py, as a user's photos go (the
 faces model.py tested, here by age group):
 
     python scripts/predict.py --model=runs/real_faces/export --format=csv --output=utk.csv ../shared/utkface_dev
@@ -44,6 +44,9 @@ flags.DEFINE_integer("adult_age", 18, "Also give the figures of the photos whose
                      "(children) and at least this (adults); 0: not.", lower_bound=0)
 flags.DEFINE_string("age_groups", "", "Also give the figures of each group of true ages in this list from young "
                     "to old, as a table (e.g. 0-2,3-9,10-17,18-29,30-44,45-59,60-74,75+, the README's); empty: not.")
+flags.DEFINE_list("found_by", [], "Score only the labelled photos in which each of these other predict.py CSVs "
+                  "(another model's answers, e.g. scripts/peers/) found a face too: models compared on the same "
+                  "photos.")
 flags.DEFINE_string("output", "", "Also write the figures to this JSON file.")
 FLAGS = flags.FLAGS
 
@@ -51,8 +54,10 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not os.path.isfile(FLAGS.predictions):
-        raise app.UsageError(f"--predictions={FLAGS.predictions!r} is not a file")
+    for path in (FLAGS.predictions, *FLAGS.found_by):
+        if not os.path.isfile(path):
+            raise app.UsageError(f"--predictions={path!r} is not a file" if path == FLAGS.predictions else
+                                 f"--found_by: {path!r} is not a file")
     if not os.path.isfile(FLAGS.labels) and not os.path.isdir(FLAGS.labels):
         raise app.UsageError(f"--labels={FLAGS.labels!r} is neither a file nor a folder")
     try:
@@ -60,12 +65,18 @@ def main(argv):
         fold = None if FLAGS.fold < 0 else FLAGS.fold
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins, fold))
+        labelled = len(truth)
+        for path in FLAGS.found_by:
+            found = score.read_predictions(path)
+            truth = {name: t for name, t in truth.items() if name in found}
         groups = labels.parse_bins(FLAGS.age_groups, "--age_groups") if FLAGS.age_groups else None
         figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins, FLAGS.adult_age or None,
                               groups)
     except (OSError, ValueError, DatasetError) as e:
         print(f"score_predictions: {e}", file=sys.stderr)
         return 1
+    if FLAGS.found_by:
+        print(f"the {len(truth)} of {labelled} labelled photos in which {', '.join(FLAGS.found_by)} found a face too:")
     print("\n".join(score.describe(figures)))
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:

@@ -133,6 +133,14 @@ def test_the_command_line(tmp_path):
     assert grouped.returncode == 0, grouped.stderr[-2000:]
     assert [line.split() for line in grouped.stdout.splitlines()[-2:]] == [["0-29", "1", "1", "100.0%", "-", "-"],
                                                                           ["30+", "1", "1", "100.0%", "-", "-"]]
+    other = write(tmp_path / "other.csv", "input,face,box,status,gender\n"
+                  '2.jpg,0,"0,0,9,9",ok,m\n1.jpg,0,"0,0,9,9",no_face,\n')  # Another model: a face in 2.jpg only.
+    common = subprocess.run([sys.executable, script, f"--model={export}", f"--predictions={predictions}",
+                             f"--labels={truth_csv}", "--adult_age=0", f"--found_by={other}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert common.returncode == 0, common.stderr[-2000:]
+    assert common.stdout.splitlines()[:2] == [f"the 1 of 2 labelled photos in which {other} found a face too:",
+                                              "1 labelled photos, a face found in 1 (100.0%)"]
     bad = subprocess.run([sys.executable, script, f"--model={export}", f"--predictions={predictions}",
                           f"--labels={truth_csv}", "--age_groups=old"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
