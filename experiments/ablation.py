@@ -34,8 +34,8 @@ VARIANTS = {
     "cutmix": ("with CutMix (Beta 1.0)", {"cutmix": 1.0}),
     "no_age_balance": ("every age bin as the data has it, not weighed by its inverse square-root frequency",
                        {"age_balance": 0.0}),
-    "age_balance": ("each face weighed by its age bin's inverse square-root frequency (at most 4 times the most "
-                    "common bin's)", {"age_balance": 0.5}),
+    "age_balance": ("each face weighed by its age bin's inverse square-root frequency (capped by "
+                    "--age_balance_cap)", {"age_balance": 0.5}),
     "no_gender_balance": ("men and women as the data has them, not weighed alike within each age bin",
                           {"gender_balance": 0.0}),
     "years_l1": ("with an L1 term on the predicted (expected) age's error, weight 0.2 (DLDL-v2)",
@@ -78,16 +78,25 @@ def changes_nothing(configs, name):
                                  if k in {f.name for f in dataclasses.fields(cfg)})
 
 
-def selected(configs, names):
+def selected(configs, names, output_dir):
     """The variants to run: `names` (ValueError naming any that changes_nothing), or when it
-    is empty every variant that changes something in `configs`."""
+    is empty every variant that changes something in `configs` and whose heads the shards
+    can train (check: years_l1 needs age_years)."""
     same = [name for name in (names or VARIANTS) if changes_nothing(configs, name)]
-    if not names:
-        return [name for name in VARIANTS if name not in same]
-    if same:
-        raise ValueError(f"--variants {', '.join(same)} change nothing in this configuration (it has those "
-                         "settings already): their rows would only repeat the recipe's")
-    return list(names)
+    if names:
+        if same:
+            raise ValueError(f"--variants {', '.join(same)} change nothing in this configuration (it has those "
+                             "settings already): their rows would only repeat the recipe's")
+        return list(names)
+    trainable = []
+    for name in VARIANTS:
+        try:
+            check(configs, [name], output_dir)
+        except ShardsError:
+            continue
+        if name not in same:
+            trainable.append(name)
+    return trainable
 
 
 def check(configs, names, output_dir):

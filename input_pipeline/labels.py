@@ -143,7 +143,10 @@ def parse_bins(spec, flag="--age_bins"):
         low = int(match.group(1))
         high = MAX_YEARS if match.group(3) else int(match.group(2))
         items.append((name.strip() or bounds.strip(), (low, high)))
-    return _bins(items)
+    try:
+        return _bins(items)
+    except ValueError as e:
+        raise ValueError(f"{flag}: {e}") from None
 
 
 def check_policy(policy):

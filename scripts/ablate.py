@@ -10,7 +10,7 @@ Takes model.py's flags (the configuration every variant starts from) and trains,
 with another seed: the noise to read the other rows against), no_geometry, no_ema,
 no_label_smoothing, no_flip_test, adam, mixup, cutmix, no_age_balance, age_balance,
 no_gender_balance, years_l1, levi_hassner; without --variants, every one that changes
-something in the configuration given). Each
+something in the configuration given and whose heads it has). Each
 export then predicts --photos with its default detector, as predict.py does, and
 serving/score.py scores the answers against --labels (adults and children apart,
 --adult_age). Writes ablation.md and ablation.json in --output_dir after each variant (rows
@@ -18,6 +18,7 @@ of variants not run this time are kept from ablation.json), and prints the table
 variant's folder holding a finished run of the same settings is not trained again; one of
 other settings is refused (another --output_dir, or delete it). A variant that changes
 nothing in the configuration given (mixup when it has mixup already) is refused when named.
+Rows are kept by variant name only: give each base configuration its own --output_dir.
 """
 
 import glob
@@ -58,13 +59,12 @@ def main(argv):
     if not configs[2].export:
         raise app.UsageError("--noexport: the photos are scored through each variant's export; drop it")
     try:
-        variants = ablation.selected(configs, FLAGS.variants)
+        variants = ablation.selected(configs, FLAGS.variants, FLAGS.output_dir)
+        ablation.check(configs, variants, FLAGS.output_dir)
+    except (FileNotFoundError, ShardsError) as e:  # ShardsError is a ValueError: first.
+        sys.exit(f"ablate.py: error: {e}")
     except ValueError as e:
         raise app.UsageError(str(e)) from e
-    try:
-        ablation.check(configs, variants, FLAGS.output_dir)
-    except (FileNotFoundError, ShardsError) as e:
-        sys.exit(f"ablate.py: error: {e}")
     os.makedirs(FLAGS.output_dir, exist_ok=True)
     saved = os.path.join(FLAGS.output_dir, "ablation.json")
     rows = []

@@ -14,10 +14,12 @@ each head's accuracy (age: exact and one-off in the model's bins) and the exact-
 and bias (mean signed error), for all the photos and for adults and children apart
 (--adult_age), and with --age_groups a table per group of true ages; --output writes
 them as JSON. Another model's answers in the same CSV columns (scripts/peers/) are scored
-the same way, and --found_by=<their CSVs> keeps the photos where every model found a face. A model's own test fold through predict.py, as a user's photos go (the
-faces model.py tested, here by age group):
+the same way, and --found_by=<their CSVs> keeps the photos where every model found a face.
+A model's own test fold through predict.py, as a user's photos go (the faces model.py
+tested, here by age group, and those build_input.py found no face in):
 
-    python scripts/predict.py --model=runs/real_faces/export --format=csv --output=utk.csv ../shared/utkface_dev
+    python scripts/predict.py --model=runs/real_faces/export --format=csv --output=utk.csv \\
+        ../shared/utkface_dev
     python scripts/score_predictions.py --model=runs/real_faces/export --predictions=utk.csv \\
         --labels=../shared/utkface_dev --fold=0 --age_groups=0-2,3-9,10-17,18-29,30-44,45-59,60-74,75+
 """
@@ -60,6 +62,8 @@ def main(argv):
                                  f"--found_by: {path!r} is not a file")
     if not os.path.isfile(FLAGS.labels) and not os.path.isdir(FLAGS.labels):
         raise app.UsageError(f"--labels={FLAGS.labels!r} is neither a file nor a folder")
+    if os.path.isdir(FLAGS.labels) and FLAGS.csv_columns:
+        raise app.UsageError("--csv_columns maps a labels CSV's columns; --labels is a UTKFace folder")
     try:
         bins = labels.AgeBins.from_dict(metadata.read(FLAGS.model).age_bins)
         fold = None if FLAGS.fold < 0 else FLAGS.fold
@@ -69,9 +73,16 @@ def main(argv):
         for path in FLAGS.found_by:
             found = score.read_predictions(path)
             truth = {name: t for name, t in truth.items() if name in found}
+            if not truth:
+                raise ValueError(f"--found_by: {path} found a face in none of the labelled photos left")
         groups = labels.parse_bins(FLAGS.age_groups, "--age_groups") if FLAGS.age_groups else None
-        figures = score.score(score.read_predictions(FLAGS.predictions), truth, bins, FLAGS.adult_age or None,
-                              groups)
+        predictions = score.read_predictions(FLAGS.predictions)
+        if not truth:
+            raise ValueError(f"{FLAGS.labels} labels no photo")
+        if not predictions.keys() & truth.keys():
+            raise ValueError(f"{FLAGS.predictions} has a face in none of the {len(truth)} labelled photos (photos "
+                             f"are matched to {FLAGS.labels} by file name)")
+        figures = score.score(predictions, truth, bins, FLAGS.adult_age or None, groups)
     except (OSError, ValueError, DatasetError) as e:
         print(f"score_predictions: {e}", file=sys.stderr)
         return 1
@@ -80,7 +91,7 @@ def main(argv):
     print("\n".join(score.describe(figures)))
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
-            json.dump(figures, f, indent=2)
+            json.dump({**figures, "labelled": labelled, "found_by": FLAGS.found_by}, f, indent=2)
     return 0
 
 

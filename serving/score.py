@@ -60,15 +60,20 @@ def truth_of_utkface(data_dir, fold=None):
 
 
 def read_predictions(path):
-    """{file name: first face with status "ok", as a row of predict.py --format=csv}."""
+    """{file name: first face with status "ok", as a row of predict.py --format=csv};
+    ValueError naming the row where two photos of different paths share a file name."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if rows and "input" not in rows[0]:
         raise ValueError(f"{path} is not predict.py --format=csv output (no input column)")
-    faces = {}
-    for row in rows:
+    faces, paths = {}, {}
+    for line, row in enumerate(rows, start=2):
+        name = os.path.basename(row["input"])
+        if paths.setdefault(name, row["input"]) != row["input"]:
+            raise ValueError(f"{path}:{line}: {row['input']} and {paths[name]} have the same file name; photos are "
+                             "matched to labels by file name")
         if row["status"] == "ok":
-            faces.setdefault(os.path.basename(row["input"]), row)
+            faces.setdefault(name, row)
     return faces
 
 
@@ -79,8 +84,9 @@ def score(faces, truth, bins, adult_age=None, age_groups=None):
     photos with a face and that label. With `adult_age`, also "by_age": the same figures of
     the photos whose true age is known to be under it ("children") and at least it
     ("adults"). With `age_groups` (an AgeBins), also "by_group": {group name: the same
-    figures of the photos whose true age lies within the group} in the groups' order (a
-    true range that straddles two groups is in neither)."""
+    figures of the photos whose true age lies within the group} in the groups' order, and
+    "in_no_group": how many photos are in none (no age, an age between groups, or a true
+    range that straddles two)."""
     out = _figures(faces, truth, bins)
     if adult_age is not None:
         ages = {name: truth[name][0] for name in truth}
@@ -92,6 +98,7 @@ def score(faces, truth, bins, adult_age=None, age_groups=None):
         group_of = {name: age_groups.bin_of(*truth[name][0], "strict") for name in truth}
         out["by_group"] = {group: _figures(faces, {n: t for n, t in truth.items() if group_of[n] == i}, bins)
                            for i, group in enumerate(age_groups.names)}
+        out["in_no_group"] = sum(g < 0 for g in group_of.values())
     return out
 
 
@@ -144,6 +151,8 @@ def describe(figures, indent=""):
             lines += describe(figures["by_age"][group], indent + "  ")
     if "by_group" in figures:
         lines += group_table(figures["by_group"])
+        if figures["in_no_group"]:
+            lines.append(f"  in no group (no age, or a range across groups): {figures['in_no_group']} photos")
     return lines
 
 

@@ -78,13 +78,16 @@ def test_the_command_scores_each_variant_on_the_photos_and_reads_a_finished_run_
 
 
 def test_without_variants_named_every_one_that_changes_something_runs(small_shards):
-    configs = tiny(small_shards, task="age_gender", arch="compact")  # No mixup, no age balance.
-    everything = ablation.selected(configs, [])
-    assert "mixup" in everything and "age_balance" in everything and "no_age_balance" not in everything
-    assert everything == [name for name in ablation.VARIANTS if not ablation.changes_nothing(configs, name)]
-    assert ablation.selected(configs, ["seed", "mixup"]) == ["seed", "mixup"]
+    configs = tiny(small_shards, task="age_gender", arch="compact")  # No mixup, no age balance, no age_years.
+    everything = ablation.selected(configs, [], "out")
+    assert "mixup" in everything and "age_balance" in everything
+    assert "no_age_balance" not in everything  # Changes nothing here.
+    assert "years_l1" not in everything  # Needs the age_years head.
+    assert everything == [name for name in ablation.VARIANTS
+                          if not ablation.changes_nothing(configs, name) and name != "years_l1"]
+    assert ablation.selected(configs, ["seed", "mixup"], "out") == ["seed", "mixup"]
     with pytest.raises(ValueError, match="no_age_balance change nothing"):
-        ablation.selected(configs, ["recipe", "no_age_balance"])
+        ablation.selected(configs, ["recipe", "no_age_balance"], "out")
 
 
 def test_a_variant_the_heads_cannot_train_is_refused_before_any_trains(small_shards):

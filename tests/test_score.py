@@ -57,6 +57,7 @@ def test_every_head_is_scored_on_the_photos_with_a_face(tmp_path):
     by_group = score.score(score.read_predictions(predictions), score.read_truth(truth_csv, {}, THREE), THREE,
                            age_groups=groups)["by_group"]
     assert list(by_group) == ["0-29", "30-59", "60+"]
+    assert score.score({}, score.read_truth(truth_csv, {}, THREE), THREE, age_groups=groups)["in_no_group"] == 1
     assert [(f["photos"], f["with_face"]) for f in by_group.values()] == [(2, 2), (1, 1), (1, 1)]
     assert by_group["0-29"]["age_years"] == {"mae": 2.25, "bias": 2.25, "within_5": 1.0, "n": 2}
     assert by_group["60+"]["age_years"]["bias"] == -48.0 and by_group["60+"]["gender"]["accuracy"] == 1.0
@@ -145,3 +146,22 @@ def test_the_command_line(tmp_path):
                           f"--labels={truth_csv}", "--age_groups=old"], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode != 0 and "--age_groups: 'old' is not a bin" in bad.stderr
+    empty = write(tmp_path / "none.csv", "input,face,box,status\n")
+    for flag, message in ((f"--found_by={empty}",
+                           "found a face in none of the labelled photos"),
+                          ("--age_groups=18+", "--age_groups: age bins need at least two bins")):
+        refused = subprocess.run([sys.executable, script, f"--model={export}", f"--predictions={predictions}",
+                                  f"--labels={truth_csv}", flag], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=120)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr[-2000:]
+    elsewhere = write(tmp_path / "elsewhere.csv", 'input,face,box,status,gender\n3.jpg,0,"0,0,9,9",ok,m\n')
+    refused = subprocess.run([sys.executable, script, f"--model={export}", f"--predictions={elsewhere}",
+                              f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "has a face in none of the 2 labelled photos" in refused.stderr
+
+
+def test_two_photos_of_one_file_name_in_the_predictions_are_refused(tmp_path):
+    twice = write(tmp_path / "p.csv", 'input,face,box,status\na/1.jpg,0,"0,0,9,9",ok\na/1.jpg,1,"0,0,9,9",ok\n'
+                  'b/1.jpg,0,"0,0,9,9",ok\n')
+    with pytest.raises(ValueError, match=r"p.csv:4: b/1.jpg and a/1.jpg have the same file name"):
+        score.read_predictions(twice)
