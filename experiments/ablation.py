@@ -82,21 +82,15 @@ def selected(configs, names, output_dir):
     """The variants to run: `names` (ValueError naming any that changes_nothing), or when it
     is empty every variant that changes something in `configs` and whose heads the shards
     can train (check: years_l1 needs age_years)."""
-    same = [name for name in (names or VARIANTS) if changes_nothing(configs, name)]
     if names:
+        same = [name for name in names if changes_nothing(configs, name)]
         if same:
             raise ValueError(f"--variants {', '.join(same)} change nothing in this configuration (it has those "
                              "settings already): their rows would only repeat the recipe's")
         return list(names)
-    trainable = []
-    for name in VARIANTS:
-        try:
-            check(configs, [name], output_dir)
-        except ShardsError:
-            continue
-        if name not in same:
-            trainable.append(name)
-    return trainable
+    manifest = load_folds(configs[0].shards_dir, configs[0].test_fold)[0]
+    return [name for name in VARIANTS
+            if not changes_nothing(configs, name) and _refusal(configs, name, output_dir, manifest) is None]
 
 
 def check(configs, names, output_dir):
@@ -104,10 +98,18 @@ def check(configs, names, output_dir):
     its heads cannot train (years_l1 without age_years), before any variant trains."""
     manifest = load_folds(configs[0].shards_dir, configs[0].test_fold)[0]
     for name in names:
-        try:
-            Task.of(*variant_configs(configs, name, output_dir), manifest)
-        except ShardsError as e:
-            raise ShardsError(f"variant {name}: {e}") from None
+        refusal = _refusal(configs, name, output_dir, manifest)
+        if refusal is not None:
+            raise ShardsError(f"variant {name}: {refusal}")
+
+
+def _refusal(configs, name, output_dir, manifest):
+    """The ShardsError why variant `name`'s task cannot train on `manifest`'s shards, or None."""
+    try:
+        Task.of(*variant_configs(configs, name, output_dir), manifest)
+    except ShardsError as e:
+        return e
+    return None
 
 
 def merge(rows, row):
