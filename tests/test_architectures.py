@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import architectures
-from architectures import compact, levi_hassner, transfer
+from architectures import batch_norm, compact, levi_hassner, transfer
 from architectures.config import ModelConfig
 
 HEADS = {"age": 8, "gender": 2}
@@ -189,3 +189,53 @@ def test_compact_blocks_start_as_the_identity_and_batchnorm_learns():
     before = bn.moving_mean.numpy().copy()
     model(images, training=True)
     assert not np.allclose(bn.moving_mean.numpy(), before)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_fused_batch_norm_trains_as_keras_does(policy):
+    """The fused training step gives Keras's outputs, moving statistics (biased variance)
+    and gradients; inference is Keras's own path."""
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        layers = [keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5), batch_norm.BatchNorm(momentum=0.9,
+                                                                                                   epsilon=1e-5)]
+        x = tf.random.normal((8, 6, 6, 5), 3.0, 2.0, seed=1)
+        gamma = tf.random.uniform((5,), 0.5, 1.5, seed=2)
+        weights = tf.random.normal(x.shape, seed=3)  # Not sum(y^2): BN makes that constant in x.
+        results = []
+        for layer in layers:
+            layer.build(x.shape)
+            layer.gamma.assign(gamma)
+            inputs = tf.cast(x, layer.compute_dtype)
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                y = layer(inputs, training=True)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
+            grads = tape.gradient(loss, [inputs, layer.gamma])
+            results.append((y, grads, layer.moving_mean.numpy(), layer.moving_variance.numpy(), layer(inputs)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    (y0, g0, mean0, var0, inf0), (y1, g1, mean1, var1, inf1) = results
+    assert y1.dtype == y0.dtype == ("bfloat16" if policy == "mixed_bfloat16" else "float32")
+    tol = 2e-2 if policy == "mixed_bfloat16" else 1e-4
+    np.testing.assert_allclose(tf.cast(y1, tf.float32), tf.cast(y0, tf.float32), atol=tol)
+    np.testing.assert_allclose(mean1, mean0, rtol=1e-5)
+    np.testing.assert_allclose(var1, var0, rtol=1e-5)  # The biased variance, not the kernel's corrected one.
+    assert not np.allclose(var1, 0.9 + 0.1 * np.var(x.numpy(), axis=(0, 1, 2), ddof=1), rtol=1e-5)
+    for a, b in zip(g1, g0):
+        np.testing.assert_allclose(tf.cast(a, tf.float32), tf.cast(b, tf.float32), rtol=tol, atol=tol)
+    np.testing.assert_allclose(tf.cast(inf1, tf.float32), tf.cast(inf0, tf.float32), atol=tol)
+
+
+def test_compact_uses_the_fused_batch_norm_and_loads_keras_weights():
+    """The compact net's norms are the fused class; a Keras-BN twin's weights load into it
+    (checkpoints from before the change) and give the same inference outputs."""
+    model = architectures.build(ModelConfig(arch="compact"), HEADS, 32)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(type(layer) is batch_norm.BatchNorm for layer in norms)
+    twin = compact.build(ModelConfig(arch="compact"), HEADS, 32, norm_layer=keras.layers.BatchNormalization)
+    images = tf.random.uniform((4, 32, 32, 3), 0, 255, seed=3)
+    twin(images, training=True)  # Moving statistics away from their initial values.
+    model.set_weights(twin.get_weights())
+    for task in HEADS:
+        np.testing.assert_allclose(model(images)[task], twin(images)[task], atol=1e-5)
