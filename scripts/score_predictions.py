@@ -10,7 +10,8 @@ file names hold the labels; photos are matched to it by file name, and a photo's
 face found is the one scored. --fold=k keeps only the labelled photos build_input.py put
 in fold k (the held-out test fold of a model trained with --test_fold=k), so the figures
 can be set beside model.py's on the same faces. Prints the share of photos with a face,
-each head's accuracy (age: exact and one-off in the model's bins) and the exact-age MAE
+each head's accuracy (age: exact and one-off in the model's bins; gender also of the
+women and of the men apart) and the exact-age MAE
 and bias (mean signed error), for all the photos and for adults and children apart
 (--adult_age), and with --age_groups a table per group of true ages; --output writes
 them as JSON. Another model's answers in the same CSV columns (scripts/peers/) are scored
@@ -45,7 +46,8 @@ flags.DEFINE_integer("fold", -1, "Score only the labelled photos of this fold as
 flags.DEFINE_integer("adult_age", 18, "Also give the figures of the photos whose true age is under this "
                      "(children) and at least this (adults); 0: not.", lower_bound=0)
 flags.DEFINE_string("age_groups", "", "Also give the figures of each group of true ages in this list from young "
-                    "to old, as a table (e.g. 0-2,3-9,10-17,18-29,30-44,45-59,60-74,75+, the README's); empty: not.")
+                    "to old, as a table, gender right of all, of the women and of the men (e.g. "
+                    "0-2,3-9,10-17,18-29,30-44,45-59,60-74,75+, the README's); empty: not.")
 flags.DEFINE_list("found_by", [], "Score only the labelled photos in which each of these other predict.py CSVs "
                   "(another model's answers, e.g. scripts/peers/) found a face too: models compared on the same "
                   "photos.")

@@ -114,11 +114,14 @@ def _figures(faces, truth, bins):
             hits["age"].append(abs(bins.names.index(row["age"]) - true_bin))
         if row.get("gender") and gender >= 0:
             hits["gender"].append(row["gender"] == labels.GENDER_CLASSES[gender])
+            hits[("gender", labels.GENDER_CLASSES[gender])].append(row["gender"] == labels.GENDER_CLASSES[gender])
         if row.get("race") and race:
             hits["race"].append(row["race"].lower() == race)
         if row.get("age_years") and low >= 0 and low == high:
             hits["age_years"].append(float(row["age_years"]) - low)  # Signed: + too old.
     for head, values in hits.items():
+        if isinstance(head, tuple):
+            continue  # A head's figures of one true class, below.
         v = np.asarray(values, dtype=np.float64)
         if head == "age":
             out[head] = {"exact": float(np.mean(v == 0)), "one_off": float(np.mean(v <= 1)), "n": len(v)}
@@ -127,7 +130,13 @@ def _figures(faces, truth, bins):
                          "within_5": float(np.mean(np.abs(v) <= 5)), "n": len(v)}
         else:
             out[head] = {"accuracy": float(np.mean(v)), "n": len(v)}
+    if "gender" in out:  # Right on how many women, on how many men: a gap hides in the mean.
+        out["gender"]["by_true"] = {g: {"accuracy": float(np.mean(hits["gender", g])), "n": len(hits["gender", g])}
+                                    for g in labels.GENDER_CLASSES if hits["gender", g]}
     return out
+
+
+_WHO = {"f": "women", "m": "men"}
 
 
 def describe(figures, indent=""):
@@ -144,7 +153,8 @@ def describe(figures, indent=""):
             text = f"MAE {f['mae']:.1f} years (bias {f['bias']:+.1f}), {f['within_5']:.1%} within 5"
         else:
             text = f"{f['accuracy']:.1%}"
-        lines.append(f"{indent}  {head:<9} {text} ({f['n']} photos)")
+        split = "".join(f", {_WHO[g]} {t['accuracy']:.1%} of {t['n']}" for g, t in f.get("by_true", {}).items())
+        lines.append(f"{indent}  {head:<9} {text} ({f['n']} photos{split})")
     for group, label in (("adults", "aged {} and over"), ("children", "under {}")):
         if "by_age" in figures and figures["by_age"][group]["photos"]:
             lines.append(f"{indent}{group}, {label.format(figures['by_age']['adult_age'])}:")
@@ -158,13 +168,21 @@ def describe(figures, indent=""):
 
 def group_table(by_group):
     """Lines of a table of score()'s "by_group": per true age group its photos, faces found,
-    gender accuracy and age_years' MAE and bias ("-": no such label among its faces)."""
+    gender accuracy (all, of the women, of the men) and age_years' MAE and bias ("-": no
+    such label among its faces)."""
     def cell(figures, head, key, text):
         return text.format(figures[head][key]) if head in figures else "-"
 
-    lines = ["by true age: photos, found, gender right, age_years MAE and bias (+: guessed too old)",
-             f"  {'group':<8} {'photos':>6} {'found':>6} {'gender':>7} {'MAE':>5} {'bias':>6}"]
+    def of_gender(figures, g):
+        t = figures.get("gender", {}).get("by_true", {}).get(g)
+        return f"{t['accuracy']:.1%} of {t['n']}" if t else "-"
+
+    lines = ["by true age: photos, found, gender right (all, women, men), age_years MAE and bias (+: guessed "
+             "too old)",
+             f"  {'group':<8} {'photos':>6} {'found':>6} {'gender':>7} {'women':>13} {'men':>13} {'MAE':>5} "
+             f"{'bias':>6}"]
     for group, f in by_group.items():
         lines.append(f"  {group:<8} {f['photos']:>6} {f['with_face']:>6} {cell(f, 'gender', 'accuracy', '{:.1%}'):>7} "
+                     f"{of_gender(f, 'f'):>13} {of_gender(f, 'm'):>13} "
                      f"{cell(f, 'age_years', 'mae', '{:.1f}'):>5} {cell(f, 'age_years', 'bias', '{:+.1f}'):>6}")
     return lines

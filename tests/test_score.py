@@ -39,7 +39,9 @@ def test_every_head_is_scored_on_the_photos_with_a_face(tmp_path):
     figures = score.score(score.read_predictions(predictions), score.read_truth(truth_csv, {}, THREE), THREE)
     assert figures["photos"] == 5 and figures["with_face"] == 4
     assert figures["age"] == {"exact": pytest.approx(1 / 3), "one_off": pytest.approx(2 / 3), "n": 3}
-    assert figures["gender"] == {"accuracy": pytest.approx(3 / 4), "n": 4}
+    assert figures["gender"] == {"accuracy": pytest.approx(3 / 4), "n": 4,  # 2.jpg, a woman, called a man.
+                                 "by_true": {"m": {"accuracy": 1.0, "n": 2}, "f": {"accuracy": 0.5, "n": 2}}}
+    assert "  gender    75.0% (4 photos, men 100.0% of 2, women 50.0% of 2)" in score.describe(figures)
     assert figures["race"] == {"accuracy": 1.0, "n": 3}
     assert figures["age_years"] == {"mae": pytest.approx((2 + 5 + 48 + 2.5) / 4),
                                     "bias": pytest.approx((2 - 5 - 48 + 2.5) / 4), "within_5": 0.75, "n": 4}
@@ -50,7 +52,8 @@ def test_every_head_is_scored_on_the_photos_with_a_face(tmp_path):
     assert (by_age["children"]["photos"], by_age["adults"]["photos"]) == (1, 3)
     assert by_age["children"]["age_years"] == {"mae": 2.5, "bias": 2.5, "within_5": 1.0, "n": 1}
     assert by_age["adults"]["age_years"]["mae"] == pytest.approx((2 + 5 + 48) / 3)
-    assert by_age["adults"]["gender"] == {"accuracy": pytest.approx(2 / 3), "n": 3}
+    assert by_age["adults"]["gender"] == {"accuracy": pytest.approx(2 / 3), "n": 3,
+                                          "by_true": {"m": {"accuracy": 1.0, "n": 1}, "f": {"accuracy": 0.5, "n": 2}}}
     # Groups of true ages: 8 and 20 in 0-29 (1.jpg's first face: 22 years, m), 35 in 30-59, 70 in 60+;
     # "(25, 32)" straddles 0-29 and 30-59, so it is in neither.
     groups = labels.parse_bins("0-29,30-59,60+", "--age_groups")
@@ -63,8 +66,9 @@ def test_every_head_is_scored_on_the_photos_with_a_face(tmp_path):
     assert by_group["60+"]["age_years"]["bias"] == -48.0 and by_group["60+"]["gender"]["accuracy"] == 1.0
     assert by_group["30-59"]["gender"]["accuracy"] == 0.0
     table = score.group_table(by_group)
-    assert table[2].split() == ["0-29", "2", "2", "100.0%", "2.2", "+2.2"]
-    assert table[4].split() == ["60+", "1", "1", "100.0%", "48.0", "-48.0"]
+    assert table[2].split() == ["0-29", "2", "2", "100.0%", "-", "100.0%", "of", "2", "2.2", "+2.2"]
+    assert table[3].split() == ["30-59", "1", "1", "0.0%", "0.0%", "of", "1", "-", "5.0", "-5.0"]
+    assert table[4].split() == ["60+", "1", "1", "100.0%", "100.0%", "of", "1", "-", "48.0", "-48.0"]
 
 
 def test_fold_keeps_the_photos_build_input_puts_in_it(tmp_path):
@@ -119,11 +123,11 @@ def test_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["2 labelled photos, a face found in 2 (100.0%)",
                                           "  age       exact 50.0%, one-off 100.0% (2 photos)",
-                                          "  gender    100.0% (2 photos)",
+                                          "  gender    100.0% (2 photos, men 100.0% of 1, women 100.0% of 1)",
                                           "adults, aged 18 and over:",
                                           "  2 labelled photos, a face found in 2 (100.0%)",
                                           "    age       exact 50.0%, one-off 100.0% (2 photos)",
-                                          "    gender    100.0% (2 photos)"]
+                                          "    gender    100.0% (2 photos, men 100.0% of 1, women 100.0% of 1)"]
     assert json.loads((tmp_path / "f.json").read_text())["gender"]["accuracy"] == 1.0
     missing = subprocess.run([sys.executable, script, f"--model={export}", "--predictions=nope.csv",
                               f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -132,8 +136,9 @@ def test_the_command_line(tmp_path):
                               f"--labels={truth_csv}", "--adult_age=0", "--age_groups=0-29,30+"],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert grouped.returncode == 0, grouped.stderr[-2000:]
-    assert [line.split() for line in grouped.stdout.splitlines()[-2:]] == [["0-29", "1", "1", "100.0%", "-", "-"],
-                                                                          ["30+", "1", "1", "100.0%", "-", "-"]]
+    assert [line.split() for line in grouped.stdout.splitlines()[-2:]] == [
+        ["0-29", "1", "1", "100.0%", "-", "100.0%", "of", "1", "-", "-"],  # A man of 20,
+        ["30+", "1", "1", "100.0%", "100.0%", "of", "1", "-", "-", "-"]]  # a woman of 40.
     other = write(tmp_path / "other.csv", "input,face,box,status,gender\n"
                   '2.jpg,0,"0,0,9,9",ok,m\n1.jpg,0,"0,0,9,9",no_face,\n')  # Another model: a face in 2.jpg only.
     common = subprocess.run([sys.executable, script, f"--model={export}", f"--predictions={predictions}",
