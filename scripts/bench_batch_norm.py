@@ -1,14 +1,14 @@
 """Benchmarks the compact network's training step with Keras's BatchNormalization against
 architectures/batch_norm.py's fused one (what architectures/compact.py uses).
 
-    python scripts/bench_batch_norm.py --flagfile=configs/real_faces.flags   # ~3 min on 2 cores
+    python scripts/bench_batch_norm.py --flagfile=configs/real_faces.flags   # ~5 min on 2 cores
 
-The preset's task (heads, bins, augmentation, optimizer left at SGD: the optimizer is the
-same for both) through the project's train step (training.steps.make_train_step), on one
-batch of --shards_dir's training faces held in memory, so only the step is timed. The
-two networks are timed in turns, --rounds times each, --steps steps a turn after one
-untimed warm-up turn, so a drift in the machine's speed falls on both. Prints each
-turn's images/s, then the medians and `fused/keras: X.XX` last.
+The preset's task (heads, bins, augmentation; AdamW, without the EMA, clipping or XLA)
+through the project's train step (training.steps.make_train_step), on one batch of
+--shards_dir's training faces held in memory, so only the step is timed. The two networks
+are timed in turns, --rounds times each, --steps steps a turn after 3 untimed steps each,
+the first to go alternating from round to round, so a drift in the machine's speed falls on
+both. Prints each turn's images/s, then the medians and `fused/keras: X.XX` last.
 """
 
 import dataclasses
@@ -30,14 +30,14 @@ from training.task import Task
 
 flags.adopt_module_key_flags(training.flags)  # model.py's flags: --flagfile=configs/real_faces.flags works.
 flags.DEFINE_integer("steps", 10, "Timed steps per turn.", lower_bound=1)
-flags.DEFINE_integer("rounds", 3, "Timed turns per network.", lower_bound=1)
+flags.DEFINE_integer("rounds", 6, "Timed turns per network.", lower_bound=1)
 FLAGS = flags.FLAGS
 
 
 def make_run(norm_layer, model_cfg, data_cfg, task, batch):
     """`run(n)` trains n steps of the compact network with `norm_layer` on `batch`."""
     model = compact.build(model_cfg, task.sizes, data_cfg.image_size, norm_layer=norm_layer)
-    optimizer = keras.optimizers.SGD(1e-3, momentum=0.9)
+    optimizer = keras.optimizers.AdamW(1e-3)
     optimizer.build(model.trainable_variables)
     step = steps.make_train_step(model, optimizer, tf.distribute.get_strategy(), task.objective,
                                  preprocess.augmentation_of(data_cfg))
@@ -65,10 +65,11 @@ def main(argv):
     runs = {"keras": make_run(keras.layers.BatchNormalization, model_cfg, data_cfg, task, batch),
             "fused": make_run(batch_norm.BatchNorm, model_cfg, data_cfg, task, batch)}
     for run in runs.values():
-        run(2)  # Tracing and thread pools.
+        run(3)  # Tracing and thread pools.
     rates = {name: [] for name in runs}
     for turn in range(FLAGS.rounds):
-        for name, run in runs.items():
+        for name in (("keras", "fused") if turn % 2 == 0 else ("fused", "keras")):
+            run = runs[name]
             start = time.perf_counter()
             run(FLAGS.steps)
             rates[name].append(FLAGS.steps * data_cfg.batch_size / (time.perf_counter() - start))

@@ -132,7 +132,7 @@ def _figures(faces, truth, bins):
             out[head] = {"accuracy": float(np.mean(v)), "n": len(v)}
     if "gender" in out:  # Right on how many women, on how many men: a gap hides in the mean.
         out["gender"]["by_true"] = {g: {"accuracy": float(np.mean(hits["gender", g])), "n": len(hits["gender", g])}
-                                    for g in labels.GENDER_CLASSES if hits["gender", g]}
+                                    for g in ("f", "m") if hits["gender", g]}  # The table's order.
     return out
 
 
@@ -179,10 +179,10 @@ def group_table(by_group):
 
     lines = ["by true age: photos, found, gender right (all, women, men), age_years MAE and bias (+: guessed "
              "too old)",
-             f"  {'group':<8} {'photos':>6} {'found':>6} {'gender':>7} {'women':>13} {'men':>13} {'MAE':>5} "
+             f"  {'group':<8} {'photos':>6} {'found':>6} {'gender':>7} {'women':>15} {'men':>15} {'MAE':>5} "
              f"{'bias':>6}"]
     for group, f in by_group.items():
         lines.append(f"  {group:<8} {f['photos']:>6} {f['with_face']:>6} {cell(f, 'gender', 'accuracy', '{:.1%}'):>7} "
-                     f"{of_gender(f, 'f'):>13} {of_gender(f, 'm'):>13} "
+                     f"{of_gender(f, 'f'):>15} {of_gender(f, 'm'):>15} "
                      f"{cell(f, 'age_years', 'mae', '{:.1f}'):>5} {cell(f, 'age_years', 'bias', '{:+.1f}'):>6}")
     return lines

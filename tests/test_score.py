@@ -41,7 +41,7 @@ def test_every_head_is_scored_on_the_photos_with_a_face(tmp_path):
     assert figures["age"] == {"exact": pytest.approx(1 / 3), "one_off": pytest.approx(2 / 3), "n": 3}
     assert figures["gender"] == {"accuracy": pytest.approx(3 / 4), "n": 4,  # 2.jpg, a woman, called a man.
                                  "by_true": {"m": {"accuracy": 1.0, "n": 2}, "f": {"accuracy": 0.5, "n": 2}}}
-    assert "  gender    75.0% (4 photos, men 100.0% of 2, women 50.0% of 2)" in score.describe(figures)
+    assert "  gender    75.0% (4 photos, women 50.0% of 2, men 100.0% of 2)" in score.describe(figures)
     assert figures["race"] == {"accuracy": 1.0, "n": 3}
     assert figures["age_years"] == {"mae": pytest.approx((2 + 5 + 48 + 2.5) / 4),
                                     "bias": pytest.approx((2 - 5 - 48 + 2.5) / 4), "within_5": 0.75, "n": 4}
@@ -123,11 +123,11 @@ def test_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.splitlines() == ["2 labelled photos, a face found in 2 (100.0%)",
                                           "  age       exact 50.0%, one-off 100.0% (2 photos)",
-                                          "  gender    100.0% (2 photos, men 100.0% of 1, women 100.0% of 1)",
+                                          "  gender    100.0% (2 photos, women 100.0% of 1, men 100.0% of 1)",
                                           "adults, aged 18 and over:",
                                           "  2 labelled photos, a face found in 2 (100.0%)",
                                           "    age       exact 50.0%, one-off 100.0% (2 photos)",
-                                          "    gender    100.0% (2 photos, men 100.0% of 1, women 100.0% of 1)"]
+                                          "    gender    100.0% (2 photos, women 100.0% of 1, men 100.0% of 1)"]
     assert json.loads((tmp_path / "f.json").read_text())["gender"]["accuracy"] == 1.0
     missing = subprocess.run([sys.executable, script, f"--model={export}", "--predictions=nope.csv",
                               f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
