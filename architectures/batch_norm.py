@@ -2,8 +2,8 @@
 
 Keras 3's BatchNormalization computes the batch moments and the normalisation as separate
 ops, several passes over every feature map; TensorFlow's FusedBatchNormV3 does it in one,
-forward and backward. On 2 CPU cores the compact network's training step is ~15% faster
-with it (scripts/bench_batch_norm.py prints the ratio). Inference, export and TFLite take Keras's
+forward and backward. On 2 CPU cores the compact network's training step is 1.15-1.26
+times as fast with it (scripts/bench_batch_norm.py prints the ratio). Inference, export and TFLite take Keras's
 own path (moving statistics, plain ops), and the variables are Keras's, so checkpoints of
 either class load into the other.
 

@@ -15,7 +15,7 @@ efficiently per operation, and a face at 112 pixels needs no more than ~0.3 GFLO
 (scripts/compare_architectures.py prints each network's cost).
 
 BatchNorm is architectures/batch_norm.py's, which trains through TensorFlow's fused kernel
-(~15% faster a step on 2 CPU cores than Keras's; the same variables and inference).
+(1.15-1.26 times as fast a step on 2 CPU cores as Keras's; the same variables and inference).
 
 At 112x112 the last feature map is 7x7x256 and the network has ~2.8 M parameters.
 Inputs are float32 [0, 255], scaled to [-1, 1] inside the model.
