@@ -3,15 +3,14 @@
 Keras 3's BatchNormalization computes the batch moments and the normalisation as separate
 ops, several passes over every feature map; TensorFlow's FusedBatchNormV3 does it in one,
 forward and backward. On 2 CPU cores the compact network's training step is 1.15-1.26
-times as fast with it (scripts/bench_batch_norm.py prints the ratio). Inference, export and TFLite take Keras's
-own path (moving statistics, plain ops), and the variables are Keras's, so checkpoints of
-either class load into the other.
+times as fast with it (scripts/bench_batch_norm.py prints the ratio). Inference, export
+and TFLite take Keras's own path (moving statistics, plain ops), and the variables are
+Keras's, so checkpoints of either class load into the other.
 
 The fused kernel takes channels-last 4-D inputs with a centre and a float32 scale (any
 mixed policy); anything else (masks, renorm, a frozen layer, a pure half-precision policy,
-inference) goes through Keras unchanged. The kernel's
-variance output is Bessel-corrected; Keras keeps the biased one in its moving variance,
-and so does this layer.
+inference) goes through Keras unchanged. The kernel's variance output is Bessel-corrected;
+Keras keeps the biased one in its moving variance, and so does this layer.
 """
 
 import keras

@@ -79,14 +79,16 @@ def changes_nothing(configs, name):
 
 
 def selected(configs, names, output_dir):
-    """The variants to run: `names` (ValueError naming any that changes_nothing), or when it
-    is empty every variant that changes something in `configs` and whose heads the shards
-    can train (check: years_l1 needs age_years)."""
+    """The variants to run: `names` (ValueError naming any that changes_nothing, ShardsError
+    from check for any the shards cannot train), or when it is empty every variant that
+    changes something in `configs` and whose heads the shards can train (years_l1 needs
+    age_years)."""
     if names:
         same = [name for name in names if changes_nothing(configs, name)]
         if same:
             raise ValueError(f"--variants {', '.join(same)} change nothing in this configuration (it has those "
                              "settings already): their rows would only repeat the recipe's")
+        check(configs, names, output_dir)
         return list(names)
     manifest = load_folds(configs[0].shards_dir, configs[0].test_fold)[0]
     return [name for name in VARIANTS

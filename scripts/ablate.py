@@ -60,7 +60,6 @@ def main(argv):
         raise app.UsageError("--noexport: the photos are scored through each variant's export; drop it")
     try:
         variants = ablation.selected(configs, FLAGS.variants, FLAGS.output_dir)
-        ablation.check(configs, variants, FLAGS.output_dir)
     except (FileNotFoundError, ShardsError) as e:  # ShardsError is a ValueError: first.
         sys.exit(f"ablate.py: error: {e}")
     except ValueError as e:

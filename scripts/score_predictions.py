@@ -71,6 +71,8 @@ def main(argv):
         fold = None if FLAGS.fold < 0 else FLAGS.fold
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins, fold))
+        if not truth:
+            raise ValueError(f"{FLAGS.labels} labels no photo")
         labelled = len(truth)
         for path in FLAGS.found_by:
             found = score.read_predictions(path)
@@ -79,8 +81,6 @@ def main(argv):
                 raise ValueError(f"--found_by: {path} found a face in none of the labelled photos left")
         groups = labels.parse_bins(FLAGS.age_groups, "--age_groups") if FLAGS.age_groups else None
         predictions = score.read_predictions(FLAGS.predictions)
-        if not truth:
-            raise ValueError(f"{FLAGS.labels} labels no photo")
         if not predictions.keys() & truth.keys():
             raise ValueError(f"{FLAGS.predictions} has a face in none of the {len(truth)} labelled photos (photos "
                              f"are matched to {FLAGS.labels} by file name)")
