@@ -20,3 +20,14 @@ def logits_of(model, images, flip=False):
     both = model(tf.concat([images, tf.reverse(images, axis=[2])], axis=0), training=False)
     return {head: tf.reduce_mean(tf.reshape(tf.cast(x, tf.float32), [2, -1, x.shape[-1]]), axis=0)
             for head, x in both.items()}
+
+
+def probabilities_of(logits, temperature=1.0, offset=None):
+    """softmax(logits / temperature + offset): a head's probabilities, calibrated by its
+    temperature (fitted on the logits as trained), then with `offset` (C,) added
+    (training/age_prior.py: the training faces' age prior taken out at its own strength,
+    whatever the temperature). Evaluation and the export both compute it here."""
+    logits = logits / temperature
+    if offset is not None:
+        logits = logits + tf.constant(offset, tf.float32)
+    return tf.nn.softmax(logits)

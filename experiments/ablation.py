@@ -35,11 +35,17 @@ VARIANTS = {
     "no_age_balance": ("every age bin as the data has it, not weighed by its inverse square-root frequency",
                        {"age_balance": 0.0}),
     "age_balance": ("each face weighed by its age bin's inverse square-root frequency (capped by "
-                    "--age_balance_cap)", {"age_balance": 0.5}),
+                    "--age_balance_cap), instead of any --age_prior_correction", {"age_balance": 0.5,
+                                                                                 "age_prior_correction": 0.0}),
     "no_gender_balance": ("men and women as the data has them, not weighed alike within each age bin",
                           {"gender_balance": 0.0}),
+    "no_gender_weight": ("every head's loss weighing 1 (no --head_weights)", {"head_weights": ()}),
     "years_l1": ("with an L1 term on the predicted (expected) age's error, weight 0.2 (DLDL-v2)",
                  {"years_l1": 0.2}),
+    "no_age_prior_correction": ("the age heads as trained, the training faces' age prior left in",
+                                {"age_prior_correction": 0.0}),
+    "age_prior_correction": ("the training faces' age prior taken out of the age heads' predictions at "
+                             "tau 0.5 (post-hoc logit adjustment)", {"age_prior_correction": 0.5}),
     "levi_hassner": ("Levi-Hassner instead of the compact network (dropout 0.5)",
                      {"arch": "levi_hassner", "dropout": 0.5}),
 }

@@ -9,7 +9,8 @@ Takes model.py's flags (the configuration every variant starts from) and trains,
 <output_dir>/<variant>, each of --variants (experiments/ablation.py: recipe, seed (the recipe
 with another seed: the noise to read the other rows against), no_geometry, no_ema,
 no_label_smoothing, no_flip_test, adam, mixup, cutmix, no_age_balance, age_balance,
-no_gender_balance, years_l1, levi_hassner; without --variants, every one that changes
+no_gender_balance, no_gender_weight, years_l1, no_age_prior_correction, age_prior_correction,
+levi_hassner; without --variants, every one that changes
 something in the configuration given and whose heads it has). Each
 export then predicts --photos with its default detector, as predict.py does, and
 serving/score.py scores the answers against --labels (adults and children apart,

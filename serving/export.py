@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 import architectures
-from architectures.heads import expected_years, logits_of
+from architectures.heads import expected_years, logits_of, probabilities_of
 from input_pipeline import preprocess
 from serving import metadata
 
@@ -26,9 +26,11 @@ _IMAGES = tf.TensorSpec([None, None, None, 3], tf.uint8)
 class ExportModule(tf.Module):
     """A float32 model with the serving crop in front: faces in, probabilities out."""
 
-    def __init__(self, model, heads, class_names, stored_size, crop_size, temperatures=None, flip=False):
+    def __init__(self, model, heads, class_names, stored_size, crop_size, temperatures=None, flip=False,
+                 offsets=None):
         super().__init__()
         self.model, self.flip = model, flip  # flip: each face's logits averaged with its mirror's.
+        self.offsets = dict(offsets or {})  # {head: (C,)} added after the temperature (heads.probabilities_of).
         self.heads = heads
         self.temperatures = dict(temperatures or {})  # {head: T}: its logits / T before the softmax.
         self.stored_size, self.crop_size = stored_size, crop_size
@@ -36,7 +38,8 @@ class ExportModule(tf.Module):
 
     def _probabilities(self, crops, flip=None):
         logits = logits_of(self.model, tf.cast(crops, tf.float32), self.flip if flip is None else flip)
-        outputs = {f"{head}_probabilities": tf.nn.softmax(logits[head] / self.temperatures.get(head, 1.0))
+        outputs = {f"{head}_probabilities": probabilities_of(logits[head], self.temperatures.get(head, 1.0),
+                                                             self.offsets.get(head))
                    for head in self.heads}
         if "age_years" in self.heads:
             outputs["age_years_expected"] = expected_years(outputs["age_years_probabilities"])
@@ -87,20 +90,23 @@ def float32_copy(model, model_cfg, heads):
 
 
 def export(model, heads, class_names, age_bins, stored_size, crop_size, directory, face_crop, temperatures=None,
-           flip=False):
+           flip=False, offsets=None, age_prior_correction=0.0):
     """Saves the SavedModel and its metadata.json into `directory`; returns it. `model`
     must compute in float32 (float32_copy); `heads` {head: outputs}; `class_names` of the
     class heads; `face_crop` is the shards' manifest entry; `temperatures` {head: T} the
     calibration every signature applies (none: the model's own probabilities); `flip`:
     the face signatures average each face's logits with its mirror's (--flip_test),
-    serve_crops takes each crop as it is."""
+    serve_crops takes each crop as it is; `offsets` {head: (C,)} are added to the
+    calibrated logits in every signature (training/age_prior.py, --age_prior_correction, the tau
+    `age_prior_correction` metadata.json records)."""
     temperatures = dict(temperatures or {})
-    module = ExportModule(model, heads, class_names, stored_size, crop_size, temperatures, flip)
+    module = ExportModule(model, heads, class_names, stored_size, crop_size, temperatures, flip, offsets)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
                                                        "serve_images": module.serve_images,
                                                        "serve_crops": module.serve_crops,
                                                        "serve_probabilities": module.serve_probabilities})
     info = metadata.Metadata({head: list(names) for head, names in class_names.items()}, stored_size, crop_size,
-                             face_crop, age_bins.as_dict(), "age_years" in heads, temperatures, flip)
+                             face_crop, age_bins.as_dict(), "age_years" in heads, temperatures, flip,
+                             age_prior_correction if offsets else 0.0)
     metadata.write(os.path.join(directory, metadata.FILE), info)
     return directory

@@ -10,13 +10,17 @@
                            how the training faces were framed, copied from the shards'
                            manifest (input_pipeline.faces); {"method": "none"}: the
                            dataset's own crops, which prediction cannot reproduce
-     "temperatures": {"age": 1.7, "gender": 1.3}}
+     "temperatures": {"age": 1.7, "gender": 1.3},
                            each class head's logits are divided by this before the
                            softmax, in the SavedModel itself (temperature scaling fitted
                            on the validation split); {}: the model's own probabilities
-     "flip_test": false}   true: the face signatures average a face's logits with its
+     "flip_test": false,   true: the face signatures average a face's logits with its
                            mirror's (test-time augmentation, model.py --flip_test);
                            serve_crops takes each crop as it is
+     "age_prior_correction": 0.0}
+                           tau: each age head's probabilities are softmax(logits / T +
+                           tau * -log(the training faces' age prior)) in every signature
+                           (training/age_prior.py); 0: none
 """
 
 import dataclasses
@@ -38,6 +42,7 @@ class Metadata:
     age_years: bool = False  # Absent before 0.3.
     temperatures: dict = dataclasses.field(default_factory=dict)  # Absent in older exports: not calibrated.
     flip_test: bool = False  # Absent in older exports: no test-time flip.
+    age_prior_correction: float = 0.0  # Absent in older exports: none.
 
     @property
     def heads(self):
@@ -60,7 +65,7 @@ def read(export_dir):
     with open(path) as f:
         try:
             found = json.load(f)
-            optional = ("face_crop", "age_bins", "age_years", "temperatures", "flip_test")
+            optional = ("face_crop", "age_bins", "age_years", "temperatures", "flip_test", "age_prior_correction")
             return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)
                                if field.name in found or field.name not in optional})
         except (ValueError, KeyError) as e:

@@ -101,6 +101,17 @@ flags.DEFINE_float("years_l1", _T.years_l1, "The age_years head's loss adds this
                    "years to its cross-entropy against a Gaussian around the true age (DLDL-v2, Gao et al. 2018): "
                    "the cross-entropy shapes the distribution, the L1 term pulls its mean, which is the predicted "
                    "age, onto the truth. Needs the age_years head. 0: off.", lower_bound=0.0)
+flags.DEFINE_float("age_prior_correction", _T.age_prior_correction, "Predict age as if the training faces' "
+                   "ages were less uneven: each age head's probabilities are softmax(logits / T + offsets), the "
+                   "offsets tau * -log(its prior over the training folds) (post-hoc logit adjustment, Menon et "
+                   "al. 2021; training/age_prior.py), in the test figures and every signature of the export. 1: "
+                   "as if every age were equally common, though no age is taken as rarer than 1% of the most "
+                   "common (a head learns nothing about ages it barely saw). For photos of all ages from a "
+                   "dataset of mostly young adults; the test fold, which has the training faces' ages, scores "
+                   "worse for it. Training, validation, the checkpoint it selects and the temperatures T are "
+                   "unchanged (scripts/sweep_age_prior.py scores any tau on a trained run). Not with "
+                   "--age_balance or --class_weights=balanced, which weigh the prior out of the loss already. "
+                   "Needs the age or age_years head. 0: off.", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("mixup", _T.mixup, "Mixup: blend each training face with another of its batch in a share drawn "
                    "from Beta(a, a), and their targets alike (training/mixing.py); a is this value, 0: off "
                    "(0.2 is usual).", lower_bound=0.0)

@@ -19,7 +19,7 @@ from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds, source_order_warning
 from serving import export
 from training import ema as ema_lib
-from training import plots, reruns, runtime, steps, summaries
+from training import age_prior, plots, reruns, runtime, steps, summaries
 from training.task import Task
 from training.trainer import Trainer
 
@@ -50,6 +50,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     task = Task.of(data_cfg, model_cfg, cfg, manifest)
     for line in task.objective.describe_weights(task.class_names.get("age", ())):
         logging.info("%s", line)
+    if task.logit_offsets:
+        logging.info("%s", age_prior.describe(task.logit_offsets))
     for head, c in task.label_counts["train"].items():
         logging.info("%s: %d training faces have a label, %d do not (masked out of its loss)", head, c["known"],
                      c["unknown"])
@@ -108,7 +110,7 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
     for name in ("test_single_crop", "test_over_sampled"):
         evaluator = evaluators.from_config(name, data_cfg, test_files, task)
         result = evaluator.run(steps.make_predict_step(model, task.sizes, evaluator.spec.oversample, temperatures,
-                                                       cfg.flip_test))
+                                                       cfg.flip_test, task.logit_offsets))
         crop, figures = evaluator.spec.crop, result.figures
         for head, t in temperatures.items():
             if t:
@@ -127,13 +129,15 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
         face_crop = {**manifest.get("face_crop", {"method": "none"}), "image_size": manifest["image_size"]}
         results["export_dir"] = export.export(model, task.sizes, task.class_names, task.bins, stored,
                                               data_cfg.image_size, os.path.join(cfg.model_dir, "export"), face_crop,
-                                              {head: t for head, t in temperatures.items() if t}, cfg.flip_test)
+                                              {head: t for head, t in temperatures.items() if t}, cfg.flip_test,
+                                              task.logit_offsets, cfg.age_prior_correction)
     return results
 
 
 def fit_temperatures(model, task, validation, flip=False):
     """({head: temperature or None}, how they were fitted): temperature scaling of each
-    class head on the validation split's single crop (calibration.fit); none without a
+    class head on the validation split's single crop (calibration.fit), on the logits as trained (an age
+    head's prior correction comes after: heads.probabilities_of); none without a
     validation split, and None for a head with no labelled face there (its
     probabilities stay the model's own)."""
     if validation is None:

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from architectures.heads import expected_years, logits_of
+from architectures.heads import expected_years, logits_of, probabilities_of
 from evaluation.calibration import CALIBRATED
 
 
@@ -160,15 +160,17 @@ def _counts(head, labels, logits):
                      tf.reduce_sum(tf.cast(known, tf.float32))])
 
 
-def make_predict_step(model, heads, oversample, temperatures=None, flip=False):
+def make_predict_step(model, heads, oversample, temperatures=None, flip=False, offsets=None):
     """A tf.function from a batch of uint8 images (B, S, S, 3) to per-head softmax
     probabilities; with `oversample`, images are (B, 10, S, S, 3) and the 10 crops'
     softmaxes are averaged; with `flip` (and not oversample, whose crops hold their
     mirrors already) each face's logits are averaged with its mirror's (heads.logits_of).
     With `temperatures` {head: T} (None or a missing head: none), also each such head's
     softmax of logits / T under calibration.CALIBRATED + head, as the export computes it.
-    Traced once, for any batch size (a pass ends on a smaller one)."""
+    `offsets` {head: (C,)} are added after the temperature (heads.probabilities_of;
+    training/age_prior.py). Traced once, for any batch size (a pass ends on a smaller one)."""
     temperatures = {head: t for head, t in (temperatures or {}).items() if t and head in heads}
+    offsets = offsets or {}
     crop = tuple(model.inputs[0].shape[1:])
     spec = tf.TensorSpec((None, 10, *crop) if oversample else (None, *crop), tf.uint8)
 
@@ -179,16 +181,15 @@ def make_predict_step(model, heads, oversample, temperatures=None, flip=False):
             images = tf.reshape(images, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
         logits = logits_of(model, tf.cast(images, tf.float32), flip and not oversample)
 
-        def softmax(x):
-            p = tf.nn.softmax(x)
+        def softmax(head, temperature=1.0):
+            p = probabilities_of(logits[head], temperature, offsets.get(head))
             return tf.reduce_mean(tf.reshape(p, [-1, 10, p.shape[-1]]), axis=1) if oversample else p
 
         probabilities = {}
         for head in heads:
-            head_logits = logits[head]
-            probabilities[head] = softmax(head_logits)
+            probabilities[head] = softmax(head)
             if head in temperatures:
-                probabilities[CALIBRATED + head] = softmax(head_logits / temperatures[head])
+                probabilities[CALIBRATED + head] = softmax(head, temperatures[head])
         return probabilities
 
     return predict

@@ -4,6 +4,8 @@ the shard set's manifest.
     the label space   heads, their sizes and class names, age bins, label policy, the
                       label targets of the records, how many faces carry each label
     the objective     the heads' losses with class weights, head weights, label smoothing
+    the predictions   the age heads' logit offsets that take the training faces' age
+                      prior out (--age_prior_correction)
     the model         the network and one optimizer per training phase
     the phases        a transfer model trains its head with the backbone frozen, then
                       fine-tunes its top layers; any other model trains whole
@@ -19,7 +21,7 @@ from architectures import transfer
 from input_pipeline import labels
 from input_pipeline.reader.manifest import ShardsError, label_counts
 from input_pipeline.reader.targets import make_targets
-from training import losses, optim
+from training import age_prior, losses, optim
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Task:
     targets: object  # input_pipeline.reader.targets: a record's labels for these bins.
     label_counts: dict  # {"train"|"test": {head: {"known", "unknown"}}}: faces with each label.
     objective: losses.Objective
+    logit_offsets: dict  # {head: (C,)} added to its logits wherever it predicts (age_prior); {}: none.
     phases: tuple  # Phase, in order.
     image_size: int  # The crop the model sees.
     model_cfg: object
@@ -87,10 +90,19 @@ class Task:
                                                    cfg.gender_balance)
         if cfg.years_l1 and "age_years" not in sizes:
             raise ShardsError("--years_l1 is a term of the age_years head's loss: it needs age_years in --heads")
+        if cfg.age_prior_correction and not set(age_prior.HEADS) & set(sizes):
+            raise ShardsError("--age_prior_correction takes the age prior out of the age heads' predictions: it "
+                              "needs age or age_years in --heads")
+        if cfg.age_prior_correction and (cfg.age_balance or cfg.class_weights == "balanced"):
+            raise ShardsError("--age_prior_correction takes the training faces' age prior out of the predictions, "
+                              "and --age_balance or --class_weights=balanced weighs it out of the loss already: use "
+                              "one or the other")
+        offsets = age_prior.offsets(manifest, data_cfg.test_fold, class_names, bins, policy, sizes,
+                                    cfg.age_prior_correction)
         objective = losses.Objective(sizes, class_weights, losses.parse_head_weights(cfg.head_weights, sizes),
                                      cfg.label_smoothing, age_weights, gender_weights, cfg.years_l1)
         return cls(sizes, class_names, labels.class_names(labels.HEADS, bins, race_classes), bins, policy,
-                   make_targets(bins, policy), known, objective, phases(model_cfg, cfg), data_cfg.image_size,
+                   make_targets(bins, policy), known, objective, offsets, phases(model_cfg, cfg), data_cfg.image_size,
                    model_cfg, cfg)
 
     def build(self, policy):

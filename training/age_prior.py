@@ -1,0 +1,75 @@
+"""The training faces' age prior, taken out of the age heads' predictions (--age_prior_correction).
+
+A head trained with cross-entropy learns p(age | face) under the ages of its training
+faces: UTKFace's are mostly 20 to 40, so an 80-year-old's face, ambiguous between 60 and
+90, is pulled towards the common ages and told 16 years too young. Photos whose ages are
+spread evenly are better served by p(face | age), the same probabilities divided by the
+training prior. Post-hoc logit adjustment (Menon et al., "Long-tail learning via logit
+adjustment", ICLR 2021) does that in the logits: each head's logits lose tau times the
+log of its prior before the softmax; tau 1 predicts as if every age were equally common,
+0 is the model as trained. Training is untouched, and so is the checkpoint it selects:
+validation during training, and the temperatures fitted at its end, see the logits as
+trained. The offsets come in the test figures and every signature of the export, after
+the temperature: softmax(logits / T + offsets) (architectures/heads.probabilities_of).
+"""
+
+import numpy as np
+
+from input_pipeline import labels
+from input_pipeline.reader.manifest import split_counts
+from training import losses
+
+HEADS = ("age", "age_years")
+# The rarest a class's prior is taken to be, as a share of the most common class's. With
+# tau 0.5, this floor and utkface_dev's training folds, the mean of the adult age groups'
+# MAE on test fold 0 (each group weighing alike, as in photos of all ages) was lowest
+# among floors of 1/10 to 1/1000 and tau 0.25 to 1 for both heads together (README, "Real
+# faces, real accuracy").
+FLOOR = 0.01
+
+
+def offsets(manifest, test_fold, class_names, bins, policy, heads, tau):
+    """{head: (C,) float32 logit offsets, -tau * log prior} of the age heads among `heads`
+    ({head: outputs}); {} when tau is 0. The prior is over the training folds' faces:
+    for age, their counts per bin; for age_years, the mean of their training targets
+    (a Gaussian of losses.YEARS_SIGMA around each exact age, what the head learns to
+    match). No class is taken as rarer than FLOOR times the most common one: a head
+    learns nothing to correct about ages its training faces barely have (utkface_dev's
+    under-10s), where its probabilities are label smoothing's floor or noise; lifting
+    them by the log of a near-zero prior would make every face a child."""
+    if not tau:
+        return {}
+    train_ages = split_counts(manifest, test_fold, "age_counts")[0]
+    priors = {}
+    if "age" in heads:
+        counts = labels.bin_counts(train_ages, bins, policy)
+        priors["age"] = np.array([counts[name] for name in class_names["age"]], np.float64)
+    if "age_years" in heads:
+        priors["age_years"] = years_prior(train_ages)
+    result = {}
+    for head, counts in priors.items():
+        prior = np.maximum(counts, FLOOR * counts.max()) / counts.sum()
+        result[head] = (-tau * np.log(prior)).astype(np.float32)
+    return result
+
+
+def years_prior(age_counts):
+    """(YEARS,) float64: how many training faces' age_years targets fall on each year, the
+    Gaussian targets of the faces with an exact age ({age_key: count}) summed."""
+    grid = np.arange(labels.YEARS, dtype=np.float64)
+    total = np.zeros(labels.YEARS)
+    for key, n in age_counts.items():
+        if key == "unknown" or "-" in key:
+            continue
+        age = min(int(key), labels.YEARS - 1)
+        target = np.exp(-np.square(grid - age) / (2 * losses.YEARS_SIGMA ** 2))
+        total += n * target / target.sum()
+    return total
+
+
+def describe(offsets_):
+    """A line for the log: how much the correction lifts each head's rarest class over its
+    most common one, in logits, and how many classes are at the floor."""
+    return "--age_prior_correction lifts the rarest class over the most common by " + ", ".join(
+        f"{np.ptp(o):.2f} ({head}; {np.sum(np.isclose(o, o.max()))} of {len(o)} classes at the floor)"
+        for head, o in offsets_.items())
