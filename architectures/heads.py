@@ -22,12 +22,14 @@ def logits_of(model, images, flip=False):
             for head, x in both.items()}
 
 
-def probabilities_of(logits, temperature=1.0, offset=None):
-    """softmax(logits / temperature + offset): a head's probabilities, calibrated by its
-    temperature (fitted on the logits as trained), then with `offset` (C,) added
-    (training/age_prior.py: the training faces' age prior taken out at its own strength,
-    whatever the temperature). Evaluation and the export both compute it here."""
-    logits = logits / temperature
+def probabilities_of(logits, temperature=1.0, offset=None, calibrate=True):
+    """A head's probabilities, softmax((logits + T * offset) / T), calibrated by its
+    temperature T (fitted on the logits as trained); with `calibrate` False the same
+    logits before the temperature, softmax(logits + T * offset). The offset (C,)
+    (training/age_prior.py: the training faces' age prior taken out) is scaled by T so
+    that the calibrated probabilities are softmax(logits / T + offset), the prior taken
+    out at its own strength whatever T, and the temperature never changes the predicted
+    class. Evaluation and the export both compute it here."""
     if offset is not None:
-        logits = logits + tf.constant(offset, tf.float32)
-    return tf.nn.softmax(logits)
+        logits = logits + temperature * tf.constant(offset, tf.float32)
+    return tf.nn.softmax(logits / temperature if calibrate else logits)

@@ -2,9 +2,9 @@
 training again: the training faces' age prior taken out of the age heads' predictions
 (training/age_prior.py), from not at all (0) to as if every age were equally common (1).
 
-    python scripts/sweep_age_prior.py --model_dir=runs/real_faces \\
+    .venv/bin/python scripts/sweep_age_prior.py --model_dir=runs/real_faces \\
         --photos=../shared/utkface_dev --labels=../shared/utkface_dev --fold=0
-    python scripts/sweep_age_prior.py --model_dir=runs/real_faces \\
+    .venv/bin/python scripts/sweep_age_prior.py --model_dir=runs/real_faces \\
         --photos=../shared/realfaces_dev/images --labels=../shared/realfaces_dev/labels.csv
 
 The first is how configs/real_faces.flags's tau was chosen: on the run's test fold (a
@@ -31,6 +31,7 @@ from absl import app, flags
 
 from input_pipeline import labels
 from input_pipeline.reader.manifest import load_manifest
+from input_pipeline.sources.rows import DatasetError
 from serving import inputs, metadata, photos, score
 from serving.predictor import Predictor
 from training import age_prior, reruns
@@ -162,7 +163,7 @@ def main(argv):
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, {}, bins, fold))
         rows = sweep(FLAGS.model_dir, list(photos.expand(FLAGS.photos)), truth, taus, FLAGS.adult_age, groups)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, DatasetError) as e:
         print(f"sweep_age_prior: {e}", file=sys.stderr)
         return 1
     names = list(rows[0][1])

@@ -30,7 +30,7 @@ class ExportModule(tf.Module):
                  offsets=None):
         super().__init__()
         self.model, self.flip = model, flip  # flip: each face's logits averaged with its mirror's.
-        self.offsets = dict(offsets or {})  # {head: (C,)} added after the temperature (heads.probabilities_of).
+        self.offsets = dict(offsets or {})  # {head: (C,)}: softmax(logits / T + offset) (heads.probabilities_of).
         self.heads = heads
         self.temperatures = dict(temperatures or {})  # {head: T}: its logits / T before the softmax.
         self.stored_size, self.crop_size = stored_size, crop_size

@@ -50,8 +50,11 @@ def test_the_offsets_are_minus_tau_log_prior_with_the_floor():
     assert years.shape == (labels.YEARS,) and years.argmin() == 20  # The most common year.
     assert years[40] - years[20] == pytest.approx(np.log(2), rel=1e-3)  # Twice as many 20s as 40s.
     assert years.max() - years.min() == pytest.approx(np.log(1 / age_prior.FLOOR), rel=1e-5)  # Far years floored.
-    assert age_prior.describe(off) == f"--age_prior_correction lifts the rarest class over the most common by " \
-                                      f"{0.5 * np.log(100):.2f} (age; 1 of 3 classes at the floor)"
+    assert age_prior.describe(off, 0.5) == f"--age_prior_correction lifts the rarest class over the most common " \
+                                           f"by {0.5 * np.log(100):.2f} (age; 1 of 3 classes at the floor)"
+    unfloored = age_prior.offsets(manifest_of({"20": 600, "40": 300}), 0, {"age": ["a", "b"]},
+                                  labels.parse_bins("a=0-30,b=31+"), "strict", {"age": 2}, 1.0)
+    assert age_prior.describe(unfloored, 1.0).endswith("(age; 0 of 2 classes at the floor)")
 
 
 def test_the_years_prior_sums_the_training_targets_of_exact_ages_only():
@@ -64,7 +67,8 @@ def test_the_years_prior_sums_the_training_targets_of_exact_ages_only():
 @pytest.mark.parametrize("flip", [False, True])
 def test_the_correction_divides_the_probabilities_calibrated_or_not_by_the_prior_to_the_tau(flip):
     """softmax(logits / T + offsets): the prior comes out at the strength tau whatever the
-    temperature (fitted on the logits as trained), in the flipped path too."""
+    temperature (fitted on the logits as trained), in the flipped path too; the temperature
+    does not change the predicted class."""
     sizes = {"age": 3, "age_years": labels.YEARS}
     model = architectures.build(ModelConfig(arch="compact"), sizes, 24)
     images = tf.cast(tf.random.uniform((4, 24, 24, 3), 0, 255, seed=1), tf.uint8)
@@ -75,10 +79,13 @@ def test_the_correction_divides_the_probabilities_calibrated_or_not_by_the_prior
     temperatures = {"age": 2.0}
     plain = steps.make_predict_step(model, sizes, False, temperatures, flip)(images)
     corrected = steps.make_predict_step(model, sizes, False, temperatures, flip, offsets)(images)
-    for head in (*prior, calibration.CALIBRATED + "age"):
-        p = prior[head.removeprefix(calibration.CALIBRATED)]
-        expected = plain[head].numpy() / np.sqrt(p)
+    # Calibrated: the prior ^ 0.5 out. Before the temperature, the same logits times T: the
+    # prior ^ (0.5 T) out, and the same predicted class as calibrated.
+    for head, power in (("age_years", 0.5), (calibration.CALIBRATED + "age", 0.5), ("age", 0.5 * 2.0)):
+        expected = plain[head].numpy() / prior[head.removeprefix(calibration.CALIBRATED)] ** power
         np.testing.assert_allclose(corrected[head].numpy(), expected / expected.sum(-1, keepdims=True), rtol=1e-4)
+    np.testing.assert_array_equal(corrected["age"].numpy().argmax(-1),
+                                  corrected[calibration.CALIBRATED + "age"].numpy().argmax(-1))
     # The old are rarer in the prior: the expected age moves up.
     assert (expected_years(corrected["age_years"]).numpy() > expected_years(plain["age_years"]).numpy()).all()
     keras.backend.clear_session()

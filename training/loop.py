@@ -51,7 +51,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     for line in task.objective.describe_weights(task.class_names.get("age", ())):
         logging.info("%s", line)
     if task.logit_offsets:
-        logging.info("%s", age_prior.describe(task.logit_offsets))
+        logging.info("%s", age_prior.describe(task.logit_offsets, cfg.age_prior_correction))
     for head, c in task.label_counts["train"].items():
         logging.info("%s: %d training faces have a label, %d do not (masked out of its loss)", head, c["known"],
                      c["unknown"])

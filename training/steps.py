@@ -167,7 +167,7 @@ def make_predict_step(model, heads, oversample, temperatures=None, flip=False, o
     mirrors already) each face's logits are averaged with its mirror's (heads.logits_of).
     With `temperatures` {head: T} (None or a missing head: none), also each such head's
     softmax of logits / T under calibration.CALIBRATED + head, as the export computes it.
-    `offsets` {head: (C,)} are added after the temperature (heads.probabilities_of;
+    `offsets` {head: (C,)} take the age prior out of both (heads.probabilities_of;
     training/age_prior.py). Traced once, for any batch size (a pass ends on a smaller one)."""
     temperatures = {head: t for head, t in (temperatures or {}).items() if t and head in heads}
     offsets = offsets or {}
@@ -181,15 +181,15 @@ def make_predict_step(model, heads, oversample, temperatures=None, flip=False, o
             images = tf.reshape(images, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
         logits = logits_of(model, tf.cast(images, tf.float32), flip and not oversample)
 
-        def softmax(head, temperature=1.0):
-            p = probabilities_of(logits[head], temperature, offsets.get(head))
+        def softmax(head, calibrate):
+            p = probabilities_of(logits[head], temperatures.get(head, 1.0), offsets.get(head), calibrate)
             return tf.reduce_mean(tf.reshape(p, [-1, 10, p.shape[-1]]), axis=1) if oversample else p
 
         probabilities = {}
         for head in heads:
-            probabilities[head] = softmax(head)
+            probabilities[head] = softmax(head, calibrate=False)
             if head in temperatures:
-                probabilities[CALIBRATED + head] = softmax(head, temperatures[head])
+                probabilities[CALIBRATED + head] = softmax(head, calibrate=True)
         return probabilities
 
     return predict
