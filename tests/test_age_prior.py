@@ -98,6 +98,17 @@ def test_tau_is_checked_and_an_export_without_it_reads_as_none(tmp_path):
     assert metadata.read(str(tmp_path)).age_prior_correction == 0.0
 
 
+@pytest.fixture(scope="module", autouse=True)
+def op_determinism_off_afterwards():
+    """The runs here ask for --deterministic, which turns op determinism on for the whole
+    process (training/runtime.start), and other modules' XLA runs fail under it (no
+    deterministic MaxPool gradient in XLA): it is turned off when this module ends."""
+    yield
+    from tensorflow.python.framework import config as tf_config
+
+    tf_config.disable_op_determinism()
+
+
 @pytest.fixture(scope="module")
 def utk_root(tmp_path_factory):
     """A folder with the synthetic UTKFace sample (utk/) and its shards (shards/)."""
