@@ -56,15 +56,12 @@ def offsets(manifest, test_fold, class_names, bins, policy, heads, tau):
 def years_prior(age_counts):
     """(YEARS,) float64: how many training faces' age_years targets fall on each year, the
     Gaussian targets of the faces with an exact age ({age_key: count}) summed."""
-    grid = np.arange(labels.YEARS, dtype=np.float64)
-    total = np.zeros(labels.YEARS)
-    for key, n in age_counts.items():
-        if key == "unknown" or "-" in key:
-            continue
-        age = min(int(key), labels.YEARS - 1)
-        target = np.exp(-np.square(grid - age) / (2 * losses.YEARS_SIGMA ** 2))
-        total += n * target / target.sum()
-    return total
+    exact = [(min(low, labels.YEARS - 1), n) for low, high, n in
+             ((*labels.parse_age_key(key), n) for key, n in age_counts.items()) if low >= 0 and low == high]
+    if not exact:
+        return np.zeros(labels.YEARS)
+    ages, counts = (np.array(x) for x in zip(*exact))
+    return (counts[:, None] * losses.years_targets(ages).numpy()).sum(axis=0).astype(np.float64)
 
 
 def describe(offsets_, tau):
