@@ -45,7 +45,7 @@ VARIANTS = {
     "no_age_prior_correction": ("the age heads as trained, the training faces' age prior left in",
                                 {"age_prior_correction": 0.0}),
     "age_prior_correction": ("the training faces' age prior taken out of the age heads' predictions at "
-                             "tau 0.5 (post-hoc logit adjustment)", {"age_prior_correction": 0.5}),
+                             "tau 0.75 (post-hoc logit adjustment)", {"age_prior_correction": 0.75}),
     "levi_hassner": ("Levi-Hassner instead of the compact network (dropout 0.5)",
                      {"arch": "levi_hassner", "dropout": 0.5}),
 }
