@@ -29,6 +29,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from architectures.heads import expected_years, probabilities_of
 from input_pipeline import labels
 from input_pipeline.reader.manifest import load_manifest
 from input_pipeline.sources.rows import DatasetError
@@ -109,9 +110,9 @@ def sweep(model_dir, paths, truth, taus, adult_age, groups, detector="auto"):
     group = np.array([groups.bin_of(int(low), int(high), "strict") for low, high in truth_ages])
     rows = []
     for tau in taus:
-        logits = raw_years + tau * unit["age_years"]
-        q = np.exp(logits - logits.max(axis=1, keepdims=True))
-        error = np.abs((q / q.sum(axis=1, keepdims=True)) @ np.arange(labels.YEARS) - middle)
+        # The export's age_years_expected at this tau: raw_years is logits / T plus a constant.
+        expected = expected_years(probabilities_of(raw_years, 1.0, tau * unit["age_years"]))
+        error = np.abs(np.asarray(expected, np.float64) - middle)
         figures = {"faces": int(exact.sum()), "adults' MAE": _mean(error[exact & adult]),
                    "children's MAE": _mean(error[exact & ~adult]),
                    "adult groups alike: MAE": _group_mean(error, exact & adult, group)}
