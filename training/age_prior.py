@@ -24,7 +24,7 @@ HEADS = ("age", "age_years")
 # real-faces preset before its gender weight, with the offsets then inside the temperature,
 # floors of 1/10 to 1/1000 and tau 0.25 to 1 were probed on test fold 0 (each adult age group
 # weighing alike, as in photos of all ages): 1/100 at tau 0.5 was best for the two age heads
-# together (README, "Real faces, real accuracy"; a probe, not a script: this is a constant).
+# together (docs/9-real-faces.md, "The age prior correction"; a probe, not a script: this is a constant).
 FLOOR = 0.01
 
 
