@@ -288,6 +288,18 @@ def test_the_old_task_flag_prints_a_one_line_hint(tmp_path, flags, hint):
         assert "deprecated" not in result.stderr
 
 
+@pytest.mark.parametrize("preset", sorted(name for name in os.listdir(os.path.join(ROOT, "configs"))
+                                            if name.endswith(".flags")))
+def test_every_preset_is_a_configuration_model_py_accepts(tmp_path, preset):
+    """Each configs/*.flags names only model.py's flags, with values its configuration
+    accepts: a run of it gets as far as the missing shards (an unknown flag, or a --resize
+    below --image_size, stops it before them)."""
+    command = [sys.executable, os.path.join(ROOT, "model.py"), f"--flagfile=configs/{preset}",
+               f"--shards_dir={tmp_path / 'nowhere'}", f"--model_dir={tmp_path / 'run'}"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "build the shards first" in result.stderr, result.stderr[-2000:]
+
+
 def test_model_py_says_what_it_trains():
     result = subprocess.run([sys.executable, os.path.join(ROOT, "model.py"), "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
