@@ -34,8 +34,15 @@ def print_table(metrics, test_fold, model_dir):
     selection = metrics["selection"]
     chosen = (f"step {selection['step']}'s weights, the best validation score ({selection['score']:.4f})"
               if "step" in selection else f"the final weights ({selection['by'].split(': ')[1].split(';')[0]})")
-    print(f"test fold {test_fold} ({model_dir}/metrics.json), {chosen}:")
-    for name in ("single_crop", "over_sampled"):
+    if "untested" in metrics:
+        print(f"no test fold ({model_dir}/metrics.json), {chosen}: every fold trained, so nothing was tested. "
+              f"Score the export on labelled photos of your own:\n"
+              f"  python scripts/predict.py --model={model_dir}/export --format=csv --output=predictions.csv <photos>\n"
+              f"  python scripts/score_predictions.py --model={model_dir}/export --predictions=predictions.csv "
+              f"--labels=<labels.csv>")
+    else:
+        print(f"test fold {test_fold} ({model_dir}/metrics.json), {chosen}:")
+    for name in ("single_crop", "over_sampled") if "untested" not in metrics else ():
         for head, f in metrics[name].items():
             if not f["num_examples"]:
                 print(f"  {name:12s} {head}: no labelled test faces")

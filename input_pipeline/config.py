@@ -57,6 +57,7 @@ class BuildConfig:
 
 TASKS = tuple(labels.TASK_HEADS)
 CACHES = ("none", "encoded", "decoded")  # What the training pipeline keeps after its first pass.
+NO_TEST_FOLD = -1  # test_fold: every fold trains and nothing is tested (a final model, once its settings are chosen).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +65,7 @@ class DataConfig:
     """How model.py reads a shard set; model.py's flags mirror these defaults."""
 
     shards_dir: str = "data/tfrecords/adience_sample"
-    test_fold: int = 0  # Held out for testing; the other four folds train.
+    test_fold: int = 0  # Held out for testing; the other four folds train. NO_TEST_FOLD: none, all five train.
     val_fraction: float = 0.1  # Share of training *subjects* held out for validation.
     task: str = "age"  # The old way to name heads: age, gender or age_gender; `heads` wins when set.
     heads: tuple = ()  # Any of labels.HEADS; () means the heads of `task`.
@@ -83,6 +84,12 @@ class DataConfig:
     deterministic: bool = False  # Seeded, ordered input (slower).
     seed: int = 0
 
+    def require_test_fold(self, tool):
+        """ValueError when there is no test fold (NO_TEST_FOLD): `tool` reports each run's test figures."""
+        if self.test_fold == NO_TEST_FOLD:
+            raise ValueError(f"{tool} reports each run's test fold: --test_fold={NO_TEST_FOLD} (every fold trains) "
+                             "leaves none; give a fold, e.g. --test_fold=0")
+
     @property
     def head_names(self):
         """The heads to train, in labels.HEADS order."""
@@ -96,6 +103,8 @@ class DataConfig:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         self.head_names, self.bins  # noqa: B018 - ValueError now, saying what is wrong, not at first use.
+        if self.test_fold < NO_TEST_FOLD:
+            raise ValueError(f"test_fold must be a fold number, or {NO_TEST_FOLD} for none, got {self.test_fold}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.batch_size < 1 or self.image_size < 8:

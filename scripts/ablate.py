@@ -60,6 +60,7 @@ def main(argv):
     if not configs[2].export:
         raise app.UsageError("--noexport: the photos are scored through each variant's export; drop it")
     try:
+        configs[0].require_test_fold("ablate.py")
         variants = ablation.selected(configs, FLAGS.variants, FLAGS.output_dir)
     except (FileNotFoundError, ShardsError) as e:  # ShardsError is a ValueError: first.
         sys.exit(f"ablate.py: error: {e}")

@@ -65,6 +65,10 @@ def main(argv):
         target = FLAGS.target_accuracy
     runtime.quiet_tensorflow_info()
     configs = training.flags.configs_from_flags(FLAGS)
+    try:
+        configs[0].require_test_fold("compare_architectures.py")
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
     if not configs[0].val_fraction:
         raise app.UsageError("--val_fraction=0 leaves no validation split, and architectures are chosen on "
                              "validation, never on the test fold: give it a share, e.g. --val_fraction=0.1")

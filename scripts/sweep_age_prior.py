@@ -31,6 +31,7 @@ from absl import app, flags
 
 from architectures.heads import expected_years, probabilities_of
 from input_pipeline import labels
+from input_pipeline.config import NO_TEST_FOLD
 from input_pipeline.reader.manifest import load_manifest
 from input_pipeline.sources.rows import DatasetError
 from serving import inputs, metadata, photos, score
@@ -158,8 +159,9 @@ def main(argv):
         with open(os.path.join(FLAGS.model_dir, "config.json")) as f:
             test_fold = json.load(f)["data"]["test_fold"]
         if fold is not None and fold != test_fold:
-            raise ValueError(f"--fold={fold} is not {FLAGS.model_dir}'s test fold ({test_fold}): its faces were "
-                             "trained on")
+            raise ValueError(f"--fold={fold} is not {FLAGS.model_dir}'s test fold "
+                             f"({'none: every fold' if test_fold == NO_TEST_FOLD else test_fold} trained): its faces "
+                             "were trained on")
         bins = labels.AgeBins.from_dict(metadata.read(os.path.join(FLAGS.model_dir, "export")).age_bins)
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, {}, bins, fold))

@@ -133,6 +133,7 @@ def main(argv):
         if len({p.name for p in space}) != len(space):
             raise ValueError("a setting is searched twice")
         configs = training.flags.configs_from_flags(FLAGS)
+        configs[0].require_test_fold("tune.py")
         if not configs[0].val_fraction:
             raise ValueError("--val_fraction=0 leaves no validation split, and trials are chosen on validation "
                              "only (never on the test fold): give it a share, e.g. --val_fraction=0.1")

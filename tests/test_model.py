@@ -219,6 +219,32 @@ def test_without_validation_the_final_weights_are_tested_and_said_to_be(small_sh
     assert saved["checkpoint"] == "final" and saved["single_crop"]["age"]["num_examples"] == 6
 
 
+def test_without_a_test_fold_every_fold_trains_and_no_test_figure_is_written(small_shards, tmp_path, capsys):
+    """--test_fold=-1 (a final model): the faces of all five folds train, nothing is scored on
+    them as if unseen, and model.py says where to score the model instead."""
+    import model as model_py
+    from input_pipeline.reader.manifest import load_folds
+
+    manifest, train_files, test_files = load_folds(small_shards, -1)
+    assert test_files == [] and len(train_files) == sum(len(f["files"]) for f in manifest["folds"])
+    with pytest.raises(ValueError, match="or -1 for none"):
+        load_folds(small_shards, 5)
+    data, model_cfg, cfg = tiny(small_shards, tmp_path / "run", train_steps=2, export=False)
+    metrics = train_and_evaluate(dataclasses.replace(data, test_fold=-1), model_cfg, cfg)
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "untested" in saved and "single_crop" not in saved and "over_sampled" not in saved
+    assert saved["score"] == {} and not list((tmp_path / "run").glob("confusion_*.png"))
+    assert saved["label_counts"]["test"]["age"] == {"known": 0, "unknown": 0}
+    trained = saved["label_counts"]["train"]["age"]
+    assert trained["known"] + trained["unknown"] == manifest["num_examples"] == sum(
+        f["num_examples"] for f in manifest["folds"])
+    model_py.print_table(metrics, -1, str(tmp_path / "run"))
+    printed = capsys.readouterr().out
+    assert printed.startswith("no test fold") and "score_predictions.py" in printed and "test fold -1" not in printed
+    with pytest.raises(ValueError, match="--test_fold=-1"):
+        data.__class__(test_fold=-1).require_test_fold("ablate.py")
+
+
 def test_the_best_validation_step_is_recorded(small_shards, tmp_path):
     metrics = train_and_evaluate(*tiny(small_shards, tmp_path / "run", train_steps=4, export=False))
     selection = metrics["selection"]

@@ -19,8 +19,10 @@ from training.config import TrainConfig
 _D, _M, _T = DataConfig(), ModelConfig(), TrainConfig()
 # Data.
 flags.DEFINE_string("shards_dir", _D.shards_dir, "A build_input output folder (with manifest.json).")
-flags.DEFINE_integer("test_fold", _D.test_fold, "Fold held out for testing; the other four train.",
-                     lower_bound=0, upper_bound=4)
+flags.DEFINE_integer("test_fold", _D.test_fold, "Fold held out for testing; the other four train. -1: none, every "
+                     "fold trains (a final model once its settings are chosen on a test fold: nothing is tested, "
+                     "so score its export on labelled photos of your own with scripts/score_predictions.py).",
+                     lower_bound=-1, upper_bound=4)
 flags.DEFINE_float("val_fraction", _D.val_fraction,
                    "Share of training subjects held out for validation, whose best score (metrics.score) picks the "
                    "checkpoint that is tested and exported. 0: no validation; the final weights are tested and "

@@ -15,6 +15,7 @@ import tensorflow as tf
 from absl import logging
 
 from evaluation import calibration, evaluators
+from input_pipeline.config import NO_TEST_FOLD
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds, source_order_warning
 from serving import export
@@ -86,7 +87,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
 
 def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra, validation=None, ema=None):
     """Evaluates the `best` checkpoint (or, if None, the model as it is: "final") on the
-    test fold with the test evaluators, writes metrics.json and the plots, and exports.
+    test fold with the test evaluators (none with test_fold NO_TEST_FOLD: metrics.json then
+    holds no test figure and says "untested"), writes metrics.json and the plots, and exports.
     The figures are those of the exported model: the float32 copy, outside any strategy,
     with each class head's temperature fitted on the `validation` evaluator's split
     (none without one): the test figures give ECE and NLL before and after it. With
@@ -101,13 +103,16 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
     if averages is not None:
         averages.assign_to(model)
     temperatures, calibrated_by = fit_temperatures(model, task, validation, cfg.flip_test)
+    tested = data_cfg.test_fold != NO_TEST_FOLD
     results = {"test_fold": data_cfg.test_fold, "checkpoint": best or "final",
                "weights": (f"moving average (--ema_decay={cfg.ema_decay}, reached {averages.reached():.4f})"
                            if averages is not None else "as trained"),
                "synthetic_data": manifest.get("synthetic", False), "subject_ids": manifest.get("subject_ids", "given"),
                "heads": list(task.sizes), "age_bins": task.bins.as_dict(), "label_policy": task.policy, **extra,
                "calibration": {"by": calibrated_by, "temperatures": temperatures}, "score": {}}
-    for name in ("test_single_crop", "test_over_sampled"):
+    if not tested:  # Every fold trained: no figure at all rather than figures of faces it trained on.
+        results["untested"] = f"--test_fold={NO_TEST_FOLD}: every fold trained; score the export on your own photos"
+    for name in ("test_single_crop", "test_over_sampled") if tested else ():
         evaluator = evaluators.from_config(name, data_cfg, test_files, task)
         result = evaluator.run(steps.make_predict_step(model, task.sizes, evaluator.spec.oversample, temperatures,
                                                        cfg.flip_test, task.logit_offsets))

@@ -5,6 +5,7 @@ import json
 import os
 
 from input_pipeline import labels, schema
+from input_pipeline.config import NO_TEST_FOLD
 
 
 class ShardsError(ValueError):
@@ -48,9 +49,10 @@ def rebuild_command(manifest, shards_dir):
 
 def split_files(manifest, shards_dir, test_fold):
     """(training-fold files, test-fold files), as full paths: `test_fold` is the test set
-    and the other folds train."""
-    if not 0 <= test_fold < manifest["num_folds"]:
-        raise ValueError(f"test_fold must be in 0..{manifest['num_folds'] - 1}, got {test_fold}")
+    and the other folds train; NO_TEST_FOLD: every fold trains and there is no test file."""
+    if not NO_TEST_FOLD <= test_fold < manifest["num_folds"]:
+        raise ValueError(f"test_fold must be in 0..{manifest['num_folds'] - 1}, or {NO_TEST_FOLD} for none (every "
+                         f"fold trains), got {test_fold}")
     train, test = [], []
     for fold in manifest["folds"]:
         paths = [os.path.join(shards_dir, name) for name in fold["files"]]
