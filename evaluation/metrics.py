@@ -146,6 +146,8 @@ def recorded_score(results, crop="single_crop"):
     """The score metrics.json's "score" records for a test `crop` (its evaluator's
     Evaluation.score); for a metrics.json written before it recorded scores, the score of
     its figures, which is the same number."""
+    if "untested" in results:
+        raise ValueError(f"no test figures: {results['untested']}")
     return results["score"][crop] if "score" in results else score(results[crop])
 
 

@@ -1,7 +1,7 @@
 """The recipe's ablation: each piece of a training configuration turned off (or on) in its
 own run, scored on the test fold and on labelled photos nobody trained on.
 
-    python scripts/ablate.py --flagfile=configs/real_faces.flags --train_steps=1000 --warmup_steps=100 \\
+    python scripts/ablate.py --flagfile=configs/real_faces.flags --test_fold=0 --train_steps=1000 --warmup_steps=100 \\
         --photos=../shared/realfaces_dev/images --labels=../shared/realfaces_dev/labels.csv \\
         --output_dir=runs/ablation
 

@@ -26,6 +26,7 @@ from absl import app, flags, logging
 from experiments import degradations, robustness, robustness_report
 from input_pipeline import faces, labels
 from input_pipeline.sources.rows import DatasetError
+from serving import score
 from serving.predictor import Predictor
 
 flags.DEFINE_string("model", "runs/demo/export", "A SavedModel exported by model.py.")
@@ -66,6 +67,8 @@ def main(argv):
                               min_confidence=FLAGS.min_confidence)
         detecting = predictor.with_detector(FLAGS.detector) if "face_share" in FLAGS.families else None
         bins = labels.AgeBins.from_dict(predictor.metadata.age_bins)
+        score.check_held_out(FLAGS.model, FLAGS.test_fold if FLAGS.shards_dir else None,
+                             FLAGS.shards_dir or FLAGS.labels)
         if FLAGS.shards_dir:
             photos = robustness.photos_from_shards(FLAGS.shards_dir, FLAGS.test_fold, FLAGS.limit)
             source = f"{FLAGS.model} on test fold {FLAGS.test_fold} of {FLAGS.shards_dir}"

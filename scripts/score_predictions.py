@@ -17,11 +17,14 @@ and bias (mean signed error), for all the photos and for adults and children apa
 them as JSON. Another model's answers in the same CSV columns (scripts/peers/) are scored
 the same way, and --found_by=<their CSVs> keeps the photos where every model found a face.
 A model's own test fold through predict.py, as a user's photos go (the faces model.py
-tested, here by age group, and those build_input.py found no face in):
+tested, here by age group, and those build_input.py found no face in; --fold is refused
+when the export's run, its config.json beside the export, trained on that fold, as the
+real-faces preset does on all of them, so this is the preset with fold 0 held out):
 
-    python scripts/predict.py --model=runs/real_faces/export --format=csv --output=utk.csv \\
+    python model.py --flagfile=configs/real_faces.flags --test_fold=0 --model_dir=runs/real_faces_fold0
+    python scripts/predict.py --model=runs/real_faces_fold0/export --format=csv --output=utk.csv \\
         ../shared/utkface_dev
-    python scripts/score_predictions.py --model=runs/real_faces/export --predictions=utk.csv \\
+    python scripts/score_predictions.py --model=runs/real_faces_fold0/export --predictions=utk.csv \\
         --labels=../shared/utkface_dev --fold=0 --age_groups=0-2,3-9,10-17,18-29,30-44,45-59,60-74,75+
 """
 
@@ -69,6 +72,7 @@ def main(argv):
     try:
         bins = labels.AgeBins.from_dict(metadata.read(FLAGS.model).age_bins)
         fold = None if FLAGS.fold < 0 else FLAGS.fold
+        score.check_held_out(FLAGS.model, fold, FLAGS.labels)
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins, fold))
         if not truth:

@@ -2,12 +2,14 @@
 training again: the training faces' age prior taken out of the age heads' predictions
 (training/age_prior.py), from not at all (0) to as if every age were equally common (1).
 
-    .venv/bin/python scripts/sweep_age_prior.py --model_dir=runs/real_faces \\
+    .venv/bin/python scripts/sweep_age_prior.py --model_dir=runs/real_faces_fold0 \\
         --photos=../shared/utkface_dev --labels=../shared/utkface_dev --fold=0
     .venv/bin/python scripts/sweep_age_prior.py --model_dir=runs/real_faces \\
         --photos=../shared/realfaces_dev/images --labels=../shared/realfaces_dev/labels.csv
 
-The first is how configs/real_faces.flags's tau was chosen: on the run's test fold (a
+The first is how configs/real_faces.flags's tau was chosen: on a run's test fold, here
+the preset's with fold 0 held out (model.py --flagfile=configs/real_faces.flags
+--test_fold=0 --model_dir=runs/real_faces_fold0; the preset itself trains on every fold) (a
 UTKFace folder's file names are its labels; --fold keeps the faces build_input.py put in
 that fold, and must be the run's test fold), each adult age group weighing alike, as in
 photos of all ages. The run's export finds and frames each photo's face as predict.py does
@@ -31,7 +33,6 @@ from absl import app, flags
 
 from architectures.heads import expected_years, probabilities_of
 from input_pipeline import labels
-from input_pipeline.config import NO_TEST_FOLD
 from input_pipeline.reader.manifest import load_manifest
 from input_pipeline.sources.rows import DatasetError
 from serving import inputs, metadata, photos, score
@@ -156,12 +157,7 @@ def main(argv):
     try:
         groups = labels.parse_bins(FLAGS.age_groups, "--age_groups")
         fold = None if FLAGS.fold < 0 else FLAGS.fold
-        with open(os.path.join(FLAGS.model_dir, "config.json")) as f:
-            test_fold = json.load(f)["data"]["test_fold"]
-        if fold is not None and fold != test_fold:
-            raise ValueError(f"--fold={fold} is not {FLAGS.model_dir}'s test fold "
-                             f"({'none: every fold' if test_fold == NO_TEST_FOLD else test_fold} trained): its faces "
-                             "were trained on")
+        score.check_held_out(os.path.join(FLAGS.model_dir, "export"), fold, FLAGS.labels)
         bins = labels.AgeBins.from_dict(metadata.read(os.path.join(FLAGS.model_dir, "export")).age_bins)
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, {}, bins, fold))

@@ -9,12 +9,49 @@ UTKFace folder's file names can stand for the labels CSV (truth_of_utkface).
 
 import collections
 import csv
+import json
 import os
 
 import numpy as np
 
 from input_pipeline import labels
+from input_pipeline.config import NO_TEST_FOLD
 from input_pipeline.sources import csv_file, utkface
+
+
+def check_held_out(export_dir, fold, labelled):
+    """ValueError when `labelled` (a labels CSV or folder, or a shard set) holds the faces the
+    run that wrote `export_dir` trained on and `fold` (None: all of them) is not the fold it
+    held out: its figures there would overstate it. The run is the export's folder's parent
+    (its config.json, read from the folder the run was started in); its faces are its shard
+    set and what build_input.py built it from (the manifest's source folder or CSV). Other
+    photos, and an export away from its run, are not checked."""
+    run = os.path.dirname(os.path.realpath(export_dir))
+    try:
+        with open(os.path.join(run, "config.json")) as f:
+            data = json.load(f)["data"]
+        shards, test_fold = data["shards_dir"], data["test_fold"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return
+    sources = [shards]
+    try:
+        with open(os.path.join(shards, "manifest.json")) as f:
+            manifest = json.load(f)
+        sources += [manifest.get("source_dir") or "", manifest.get("flags", {}).get("csv_file") or ""]
+    except (OSError, ValueError):
+        pass
+    target = os.path.realpath(labelled)
+    if not any(source and (target == os.path.realpath(source) or target.startswith(os.path.realpath(source) + os.sep))
+               for source in sources):
+        return
+    if test_fold == NO_TEST_FOLD:
+        raise ValueError(f"{labelled} holds the faces {run} trained on, every fold of them (--test_fold=-1): figures "
+                         "on them would overstate it. Score photos it never saw, or a run trained with --test_fold=k "
+                         "on its fold k")
+    if fold != test_fold:
+        raise ValueError(f"{labelled} holds the faces {run} trained on, all but fold {test_fold}: "
+                         + ("give --fold" if fold is None else f"--fold={fold} is one it trained on; give --fold")
+                         + f"={test_fold}")
 
 
 def read_truth(path, columns, bins, fold=None):

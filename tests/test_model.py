@@ -222,8 +222,8 @@ def test_without_validation_the_final_weights_are_tested_and_said_to_be(small_sh
 def test_without_a_test_fold_every_fold_trains_and_no_test_figure_is_written(small_shards, tmp_path, capsys):
     """--test_fold=-1 (a final model): the faces of all five folds train, nothing is scored on
     them as if unseen, and model.py says where to score the model instead."""
-    import model as model_py
     from input_pipeline.reader.manifest import load_folds
+    from training.report import print_table
 
     manifest, train_files, test_files = load_folds(small_shards, -1)
     assert test_files == [] and len(train_files) == sum(len(f["files"]) for f in manifest["folds"])
@@ -238,11 +238,18 @@ def test_without_a_test_fold_every_fold_trains_and_no_test_figure_is_written(sma
     trained = saved["label_counts"]["train"]["age"]
     assert trained["known"] + trained["unknown"] == manifest["num_examples"] == sum(
         f["num_examples"] for f in manifest["folds"])
-    model_py.print_table(metrics, -1, str(tmp_path / "run"))
+    assert not (tmp_path / "run" / "test").exists()  # No empty TensorBoard run.
+    with pytest.raises(ValueError, match="no test figures"):
+        evaluation_metrics.recorded_score(saved)
+    print_table(metrics, -1, str(tmp_path / "run"))  # --noexport: no export to score.
     printed = capsys.readouterr().out
-    assert printed.startswith("no test fold") and "score_predictions.py" in printed and "test fold -1" not in printed
+    assert printed.startswith("no test fold") and "score_predictions.py" not in printed and "test fold -1" not in printed
+    print_table({**metrics, "export_dir": "e"}, -1, str(tmp_path / "run"))
+    assert f"--model={tmp_path / 'run'}/export --predictions" in capsys.readouterr().out
     with pytest.raises(ValueError, match="--test_fold=-1"):
         data.__class__(test_fold=-1).require_test_fold("ablate.py")
+    with pytest.raises(ValueError, match="nothing would score"):
+        dataclasses.replace(data, test_fold=-1, val_fraction=0.0)
 
 
 def test_the_best_validation_step_is_recorded(small_shards, tmp_path):

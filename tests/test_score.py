@@ -82,6 +82,29 @@ def test_fold_keeps_the_photos_build_input_puts_in_it(tmp_path):
     assert {os.path.basename(f.path): f.fold for f in faces} == folds
 
 
+@pytest.mark.parametrize("test_fold", [0, -1])
+def test_faces_the_run_trained_on_are_refused(tmp_path, test_fold):
+    """Scoring a model on its own dataset counts only the fold its run held out: a run of
+    --test_fold=-1 (every fold trains) has none, and another fold, or all of them, it trained on."""
+    source, shards, export = tmp_path / "utkface", tmp_path / "shards", tmp_path / "run" / "export"
+    for folder in (source, shards, export):
+        folder.mkdir(parents=True)
+    (shards / "manifest.json").write_text(json.dumps({"source_dir": str(source), "flags": {}}))
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"data": {"test_fold": test_fold,
+                                                                       "shards_dir": str(shards)}}))
+    for own in (source, shards, source / "labels.csv"):
+        for fold in (None, 0, 1):
+            if test_fold == 0 and fold == 0:
+                score.check_held_out(str(export) + "/", fold, str(own))  # The held-out fold: scored.
+                continue
+            with pytest.raises(ValueError, match="trained on") as refused:
+                score.check_held_out(str(export), fold, str(own))
+            assert ("every fold" in str(refused.value)) == (test_fold == -1)
+            assert test_fold == -1 or str(refused.value).endswith("give --fold=0")
+    score.check_held_out(str(export), None, str(tmp_path / "utkface_other"))  # Photos it never saw.
+    score.check_held_out(str(tmp_path / "elsewhere" / "export"), 1, str(source))  # Away from its run: unknown.
+
+
 def test_mapped_columns_and_a_name_given_twice(tmp_path):
     mapped = write(tmp_path / "train.csv", "ID,Class\n1.png,YOUNG\n2.png,OLD\n")
     truth = score.read_truth(mapped, csv_file.parse_columns("path=ID,age=Class"), THREE)

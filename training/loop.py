@@ -82,7 +82,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     if not test:
         return {"best_val": extra["selection"].get("score"), **extra}
     return finish(trainer.model, task, data_cfg, cfg, manifest, test_files, trainer.best_checkpoint,
-                  trainer.writers["test"], extra, validation, trainer.ema)
+                  trainer.writers.get("test"), extra, validation, trainer.ema)
 
 
 def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra, validation=None, ema=None):
@@ -126,7 +126,8 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
             if head in task.class_names and f["num_examples"]:
                 save_plots(cfg.model_dir, f"{head}_{crop}", f, task.class_names[head],
                            f"test fold {data_cfg.test_fold} / {head}, {crop}")
-    writer.flush()
+    if writer is not None:
+        writer.flush()
     reruns.write_whole(os.path.join(cfg.model_dir, "metrics.json"), results)
     if cfg.export:
         stored = data_cfg.resize or manifest["image_size"] or 256

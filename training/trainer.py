@@ -17,6 +17,7 @@ from absl import logging
 
 from evaluation import metrics
 from input_pipeline import preprocess
+from input_pipeline.config import NO_TEST_FOLD
 from training import ema as ema_lib
 from training import mixing, runtime, steps, summaries
 from training.checkpoints import Checkpoints, Interrupted, StopRequest
@@ -57,8 +58,9 @@ class Trainer:
         logging.info("%s", f"resumed from {latest} at step {self.start_step}" if latest else task.fresh_start())
         if env.multi_worker:
             runtime.check_workers_agree(env.strategy, self.start_step)
-        self.writers = ({name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name)) for name in WRITERS}
-                        if env.is_chief else dict.fromkeys(WRITERS, tf.summary.create_noop_writer()))
+        names = WRITERS if data_cfg.test_fold != NO_TEST_FOLD else WRITERS[:2]  # Nothing tested: no test folder.
+        self.writers = ({name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name)) for name in names}
+                        if env.is_chief else dict.fromkeys(names, tf.summary.create_noop_writer()))
         self._predict = self._clock = None
 
     def write_start(self, make_sample_dataset, hparams):
