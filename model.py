@@ -5,7 +5,8 @@
 
 A custom training loop (tf.GradientTape in a tf.function, run by a tf.distribute
 strategy) with mixed precision, checkpoints that resume, TensorBoard summaries, and at
-the end the test fold's figures in <model_dir>/metrics.json and an exported SavedModel.
+the end the test fold's figures (none with --test_fold=-1: every fold trains) in
+<model_dir>/metrics.json and an exported SavedModel.
 The flags are training/flags.py's; the loop is training/loop.py. The same command run
 again resumes; another command into the same --model_dir is refused (training/reruns.py).
 """

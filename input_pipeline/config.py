@@ -105,9 +105,6 @@ class DataConfig:
         self.head_names, self.bins  # noqa: B018 - ValueError now, saying what is wrong, not at first use.
         if self.test_fold < NO_TEST_FOLD:
             raise ValueError(f"test_fold must be a fold number, or {NO_TEST_FOLD} for none, got {self.test_fold}")
-        if self.test_fold == NO_TEST_FOLD and not self.val_fraction:
-            raise ValueError(f"test_fold {NO_TEST_FOLD} (every fold trains) with val_fraction 0: nothing would score "
-                             "the run, pick its checkpoint or calibrate it; keep a validation share (e.g. 0.1)")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.batch_size < 1 or self.image_size < 8:

@@ -16,7 +16,7 @@ from evaluation import metrics as evaluation_metrics
 from input_pipeline import preprocess
 from processes import ROOT, model_command
 from training import losses, optim, steps
-from training.config import TrainConfig
+from training.config import RunError, TrainConfig
 from training.loop import train_and_evaluate
 
 
@@ -248,8 +248,10 @@ def test_without_a_test_fold_every_fold_trains_and_no_test_figure_is_written(sma
     assert f"--model={tmp_path / 'run'}/export --predictions" in capsys.readouterr().out
     with pytest.raises(ValueError, match="--test_fold=-1"):
         data.__class__(test_fold=-1).require_test_fold("ablate.py")
-    with pytest.raises(ValueError, match="nothing would score"):
-        dataclasses.replace(data, test_fold=-1, val_fraction=0.0)
+    with pytest.raises(RunError, match="nothing would score"):
+        train_and_evaluate(dataclasses.replace(data, test_fold=-1, val_fraction=0.0), model_cfg,
+                           dataclasses.replace(cfg, model_dir=str(tmp_path / "unscored")))
+    assert not (tmp_path / "unscored").exists()
 
 
 def test_the_best_validation_step_is_recorded(small_shards, tmp_path):

@@ -21,6 +21,7 @@ from input_pipeline.reader.manifest import load_folds, source_order_warning
 from serving import export
 from training import ema as ema_lib
 from training import age_prior, plots, reruns, runtime, steps, summaries
+from training.config import RunError
 from training.task import Task
 from training.trainer import Trainer
 
@@ -40,7 +41,8 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
     (hyperparameter search selects on validation only).
 
     Raises RunError before anything is written when cfg.model_dir holds a run of other
-    settings (reruns.check) or the batch does not split over the replicas."""
+    settings (reruns.check), the batch does not split over the replicas, or check_scored."""
+    check_scored(data_cfg)
     env = runtime.start(cfg, data_cfg.seed, data_cfg.deterministic)  # Before any layer is built.
     manifest, train_files, test_files = load_folds(data_cfg.shards_dir, data_cfg.test_fold)
     settings = reruns.fingerprint(data_cfg, model_cfg, cfg)  # As asked, before anything is resolved.
@@ -83,6 +85,14 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
         return {"best_val": extra["selection"].get("score"), **extra}
     return finish(trainer.model, task, data_cfg, cfg, manifest, test_files, trainer.best_checkpoint,
                   trainer.writers.get("test"), extra, validation, trainer.ema)
+
+
+def check_scored(data_cfg):
+    """RunError for a run with neither a test fold nor a validation split: nothing would score
+    it, pick its checkpoint or calibrate it (the benchmarks, which only train, may)."""
+    if data_cfg.test_fold == NO_TEST_FOLD and not data_cfg.val_fraction:
+        raise RunError(f"--test_fold={NO_TEST_FOLD} (every fold trains) with --val_fraction=0: nothing would score "
+                       "the run, pick its checkpoint or calibrate it; keep a validation share (e.g. 0.1)")
 
 
 def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra, validation=None, ema=None):
