@@ -84,9 +84,14 @@ class DataConfig:
     deterministic: bool = False  # Seeded, ordered input (slower).
     seed: int = 0
 
+    @property
+    def tested(self):
+        """False when no fold is held out (test_fold NO_TEST_FOLD): every fold trains."""
+        return self.test_fold != NO_TEST_FOLD
+
     def require_test_fold(self, tool):
         """ValueError when there is no test fold (NO_TEST_FOLD): `tool` reports each run's test figures."""
-        if self.test_fold == NO_TEST_FOLD:
+        if not self.tested:
             raise ValueError(f"{tool} reports each run's test fold: --test_fold={NO_TEST_FOLD} (every fold trains) "
                              "leaves none; give a fold, e.g. --test_fold=0")
 

@@ -90,7 +90,7 @@ def train_and_evaluate(data_cfg, model_cfg, cfg, on_validation=None, test=True):
 def check_scored(data_cfg):
     """RunError for a run with neither a test fold nor a validation split: nothing would score
     it, pick its checkpoint or calibrate it (the benchmarks, which only train, may)."""
-    if data_cfg.test_fold == NO_TEST_FOLD and not data_cfg.val_fraction:
+    if not data_cfg.tested and not data_cfg.val_fraction:
         raise RunError(f"--test_fold={NO_TEST_FOLD} (every fold trains) with --val_fraction=0: nothing would score "
                        "the run, pick its checkpoint or calibrate it; keep a validation share (e.g. 0.1)")
 
@@ -113,7 +113,7 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
     if averages is not None:
         averages.assign_to(model)
     temperatures, calibrated_by = fit_temperatures(model, task, validation, cfg.flip_test)
-    tested = data_cfg.test_fold != NO_TEST_FOLD
+    tested = data_cfg.tested
     results = {"test_fold": data_cfg.test_fold, "checkpoint": best or "final",
                "weights": (f"moving average (--ema_decay={cfg.ema_decay}, reached {averages.reached():.4f})"
                            if averages is not None else "as trained"),
