@@ -90,7 +90,7 @@ def float32_copy(model, model_cfg, heads):
 
 
 def export(model, heads, class_names, age_bins, stored_size, crop_size, directory, face_crop, temperatures=None,
-           flip=False, offsets=None, age_prior_correction=0.0):
+           flip=False, offsets=None, age_prior_correction=0.0, trained_on=None):
     """Saves the SavedModel and its metadata.json into `directory`; returns it. `model`
     must compute in float32 (float32_copy); `heads` {head: outputs}; `class_names` of the
     class heads; `face_crop` is the shards' manifest entry; `temperatures` {head: T} the
@@ -98,7 +98,8 @@ def export(model, heads, class_names, age_bins, stored_size, crop_size, director
     the face signatures average each face's logits with its mirror's (--flip_test),
     serve_crops takes each crop as it is; `offsets` {head: (C,)} are added to the
     calibrated logits in every signature (training/age_prior.py, --age_prior_correction, the tau
-    `age_prior_correction` metadata.json records)."""
+    `age_prior_correction` metadata.json records); `trained_on` the faces it learnt from
+    (metadata.trained_on)."""
     temperatures = dict(temperatures or {})
     module = ExportModule(model, heads, class_names, stored_size, crop_size, temperatures, flip, offsets)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve_jpeg,
@@ -107,6 +108,6 @@ def export(model, heads, class_names, age_bins, stored_size, crop_size, director
                                                        "serve_probabilities": module.serve_probabilities})
     info = metadata.Metadata({head: list(names) for head, names in class_names.items()}, stored_size, crop_size,
                              face_crop, age_bins.as_dict(), "age_years" in heads, temperatures, flip,
-                             age_prior_correction if offsets else 0.0)
+                             age_prior_correction if offsets else 0.0, dict(trained_on or {}))
     metadata.write(os.path.join(directory, metadata.FILE), info)
     return directory

@@ -17,10 +17,15 @@
      "flip_test": false,   true: the face signatures average a face's logits with its
                            mirror's (test-time augmentation, model.py --flip_test);
                            serve_crops takes each crop as it is
-     "age_prior_correction": 0.0}
+     "age_prior_correction": 0.0,
                            tau: each age head's probabilities are softmax(logits / T +
                            tau * -log(the training faces' age prior)) in every signature
                            (training/age_prior.py); 0: none
+     "trained_on": {"held_out_fold": 0, "sources": ["/data/tfrecords/utk", "/data/UTKFace"]}}
+                           the faces it learnt from: every fold but held_out_fold (-1: every
+                           fold) of the shard set and of what it was built from (absolute
+                           paths), so that scoring it on them is refused wherever the
+                           export is moved (serving/score.check_held_out); {}: not recorded
 """
 
 import dataclasses
@@ -43,11 +48,20 @@ class Metadata:
     temperatures: dict = dataclasses.field(default_factory=dict)  # Absent in older exports: not calibrated.
     flip_test: bool = False  # Absent in older exports: no test-time flip.
     age_prior_correction: float = 0.0  # Absent in older exports: none.
+    trained_on: dict = dataclasses.field(default_factory=dict)  # Absent in older exports: not recorded.
 
     @property
     def heads(self):
         """All its heads, in the order of labels.HEADS."""
         return [head for head in labels.HEADS if head in self.class_names or (head == "age_years" and self.age_years)]
+
+
+def trained_on(shards_dir, manifest, held_out_fold):
+    """Metadata.trained_on of a run on the shards in `shards_dir` (their `manifest`) that
+    held out `held_out_fold` (input_pipeline.config.NO_TEST_FOLD: none): the shard set and
+    the folder or CSV build_input.py built it from, as absolute paths."""
+    sources = [shards_dir, manifest.get("source_dir") or "", manifest.get("flags", {}).get("csv_file") or ""]
+    return {"held_out_fold": held_out_fold, "sources": [os.path.realpath(s) for s in sources if s]}
 
 
 def write(path, metadata, **extra):
@@ -65,7 +79,8 @@ def read(export_dir):
     with open(path) as f:
         try:
             found = json.load(f)
-            optional = ("face_crop", "age_bins", "age_years", "temperatures", "flip_test", "age_prior_correction")
+            optional = ("face_crop", "age_bins", "age_years", "temperatures", "flip_test", "age_prior_correction",
+                        "trained_on")
             return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)
                                if field.name in found or field.name not in optional})
         except (ValueError, KeyError) as e:

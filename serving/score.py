@@ -17,41 +17,54 @@ import numpy as np
 from input_pipeline import labels
 from input_pipeline.config import NO_TEST_FOLD
 from input_pipeline.sources import csv_file, utkface
+from serving import metadata
 
 
 def check_held_out(export_dir, fold, labelled):
     """ValueError when `labelled` (a labels CSV or folder, or a shard set) holds the faces the
-    run that wrote `export_dir` trained on and `fold` (None: all of them) is not the fold it
-    held out: its figures there would overstate it. The run is the export's folder's parent
-    (its config.json, read from the folder the run was started in); its faces are its shard
-    set and what build_input.py built it from (the manifest's source folder or CSV). Other
-    photos, and an export away from its run, are not checked."""
-    run = os.path.dirname(os.path.realpath(export_dir))
-    try:
-        with open(os.path.join(run, "config.json")) as f:
-            data = json.load(f)["data"]
-        shards, test_fold = data["shards_dir"], data["test_fold"]
-    except (OSError, KeyError, TypeError, ValueError):
+    model in `export_dir` trained on and `fold` (None: all of them) is not the fold it held
+    out: its figures there would overstate it. Its faces are its shard set and what
+    build_input.py built it from (the manifest's source folder or CSV): as its metadata.json
+    records them (metadata.trained_on), wherever the export is; for an export written before
+    that record, as its run's config.json and manifest give them (the export's folder's
+    parent, paths read from the folder the run was started in). Other photos, and an older
+    export away from its run, are not checked."""
+    held_out, sources = _trained_on(export_dir)
+    target = os.path.realpath(labelled)
+    if not any(target == source or target.startswith(source + os.sep) for source in sources):
         return
-    sources = [shards]
+    where = os.path.realpath(export_dir)
+    if held_out == NO_TEST_FOLD:
+        raise ValueError(f"{labelled} holds the faces {where} trained on, every fold of them (--test_fold=-1): "
+                         "figures on them would overstate it. Score photos it never saw, or a run trained with "
+                         "--test_fold=k on its fold k")
+    if fold != held_out:
+        raise ValueError(f"{labelled} holds the faces {where} trained on, all but fold {held_out}: "
+                         + ("give --fold" if fold is None else f"--fold={fold} is one it trained on; give --fold")
+                         + f"={held_out}")
+
+
+def _trained_on(export_dir):
+    """(the fold an export's run held out, [absolute paths of its faces]); (None, []) when
+    neither its metadata nor its run says."""
+    try:
+        recorded = metadata.read(export_dir).trained_on
+    except (OSError, ValueError):
+        recorded = {}
+    if recorded:
+        return recorded["held_out_fold"], recorded["sources"]
+    try:  # Exported before metadata.json recorded it: the run's own files.
+        with open(os.path.join(os.path.dirname(os.path.realpath(export_dir)), "config.json")) as f:
+            data = json.load(f)["data"]
+        shards, held_out = data["shards_dir"], data["test_fold"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return None, []
     try:
         with open(os.path.join(shards, "manifest.json")) as f:
-            manifest = json.load(f)
-        sources += [manifest.get("source_dir") or "", manifest.get("flags", {}).get("csv_file") or ""]
+            manifest = json.load(f)  # Not load_manifest: it refuses older schemas, and this must read them.
     except (OSError, ValueError):
-        pass
-    target = os.path.realpath(labelled)
-    if not any(source and (target == os.path.realpath(source) or target.startswith(os.path.realpath(source) + os.sep))
-               for source in sources):
-        return
-    if test_fold == NO_TEST_FOLD:
-        raise ValueError(f"{labelled} holds the faces {run} trained on, every fold of them (--test_fold=-1): figures "
-                         "on them would overstate it. Score photos it never saw, or a run trained with --test_fold=k "
-                         "on its fold k")
-    if fold != test_fold:
-        raise ValueError(f"{labelled} holds the faces {run} trained on, all but fold {test_fold}: "
-                         + ("give --fold" if fold is None else f"--fold={fold} is one it trained on; give --fold")
-                         + f"={test_fold}")
+        manifest = {}
+    return held_out, metadata.trained_on(shards, manifest, held_out)["sources"]
 
 
 def read_truth(path, columns, bins, fold=None):

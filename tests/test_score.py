@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -103,6 +104,21 @@ def test_faces_the_run_trained_on_are_refused(tmp_path, test_fold):
             assert test_fold == -1 or str(refused.value).endswith("give --fold=0")
     score.check_held_out(str(export), None, str(tmp_path / "utkface_other"))  # Photos it never saw.
     score.check_held_out(str(tmp_path / "elsewhere" / "export"), 1, str(source))  # Away from its run: unknown.
+
+
+def test_an_export_moved_from_its_run_is_still_refused_its_own_faces(exported_model, tmp_path):
+    """metadata.json records the faces a run trained on (absolute paths) and the fold it held
+    out, so the refusal holds for a copy of the export with no config.json beside it."""
+    root = os.path.dirname(os.path.dirname(exported_model))
+    recorded = metadata.read(exported_model).trained_on
+    assert recorded == {"held_out_fold": 0, "sources": [os.path.realpath(os.path.join(root, "shards")),
+                                                         os.path.realpath(os.path.join(root, "a"))]}
+    moved = shutil.copytree(exported_model, tmp_path / "elsewhere" / "export")
+    for own in (os.path.join(root, "a"), os.path.join(root, "shards")):
+        with pytest.raises(ValueError, match="give --fold=0"):
+            score.check_held_out(str(moved), None, own)
+        score.check_held_out(str(moved), 0, own)
+    score.check_held_out(str(moved), None, str(tmp_path))  # Photos it never saw.
 
 
 def test_mapped_columns_and_a_name_given_twice(tmp_path):

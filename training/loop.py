@@ -18,7 +18,7 @@ from evaluation import calibration, evaluators
 from input_pipeline.config import NO_TEST_FOLD
 from input_pipeline.reader import dataset
 from input_pipeline.reader.manifest import load_folds, source_order_warning
-from serving import export
+from serving import export, metadata
 from training import ema as ema_lib
 from training import age_prior, plots, reruns, runtime, steps, summaries
 from training.config import RunError
@@ -146,7 +146,8 @@ def finish(model, task, data_cfg, cfg, manifest, test_files, best, writer, extra
         results["export_dir"] = export.export(model, task.sizes, task.class_names, task.bins, stored,
                                               data_cfg.image_size, os.path.join(cfg.model_dir, "export"), face_crop,
                                               {head: t for head, t in temperatures.items() if t}, cfg.flip_test,
-                                              task.logit_offsets, cfg.age_prior_correction)
+                                              task.logit_offsets, cfg.age_prior_correction,
+                                              metadata.trained_on(data_cfg.shards_dir, manifest, data_cfg.test_fold))
     return results
 
 
