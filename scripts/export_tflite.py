@@ -5,7 +5,8 @@
 Writes <saved_model>/model.tflite (uint8 faces of any size in, class probabilities out,
 as the SavedModel's `serve_probabilities` signature; only TFLite's built-in ops) and
 model.tflite.json (its outputs' names in order, class names, sizes), then runs the
-SavedModel and the TFLite model on every face of the test fold of --shards_dir and
+SavedModel and the TFLite model on every face of one fold of --shards_dir (--test_fold;
+any fold will do, trained on or not: this checks that the two agree, not how right they are) and
 prints the share of faces with the same predicted class (for age_years: the same
 expected age within half a year) on each output (serving/tflite.py). Exits
 non-zero when that share is below --min_agreement.
@@ -21,8 +22,8 @@ from serving import metadata, tflite
 
 flags.DEFINE_string("saved_model", "runs/demo/export", "A SavedModel exported by model.py.")
 flags.DEFINE_string("tflite_file", "", "The .tflite file to write; empty: <saved_model>/model.tflite.")
-flags.DEFINE_string("shards_dir", DataConfig.shards_dir, "The shard set whose test fold the agreement is checked on.")
-flags.DEFINE_integer("test_fold", DataConfig.test_fold, "That test fold.", lower_bound=0, upper_bound=4)
+flags.DEFINE_string("shards_dir", DataConfig.shards_dir, "The shard set whose faces the agreement is checked on.")
+flags.DEFINE_integer("test_fold", DataConfig.test_fold, "The fold of it the two models are run on (any: agreement, not accuracy).", lower_bound=0, upper_bound=4)
 flags.DEFINE_float("min_agreement", 0.99, "Least share of faces on which the two agree, on every output.")
 FLAGS = flags.FLAGS
 
@@ -48,7 +49,7 @@ def main(argv):
         share = same / max(total, 1)
         worst = min(worst, share)
         what = "same age within half a year" if head.endswith("_expected") else "same predicted class"
-        print(f"{head}: {what} for {same}/{total} test faces ({100 * share:.1f}%)")
+        print(f"{head}: {what} for {same}/{total} faces of fold {FLAGS.test_fold} ({100 * share:.1f}%)")
     if worst < FLAGS.min_agreement:
         sys.exit(f"export_tflite: agreement {100 * worst:.1f}% is below {100 * FLAGS.min_agreement:.0f}%")
 

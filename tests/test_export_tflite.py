@@ -38,7 +38,7 @@ def test_command_line(exported, small_shards):
     assert os.path.isfile(os.path.join(exported, "model.tflite"))
     sidecar = json.load(open(os.path.join(exported, "model.tflite.json")))
     assert sidecar["outputs"] == {"output_0": "age_probabilities", "output_1": "gender_probabilities"}
-    assert "age: same predicted class for 6/6 test faces (100.0%)" in result.stdout
+    assert "age: same predicted class for 6/6 faces of fold 0 (100.0%)" in result.stdout
 
 
 def test_a_mixed_precision_model_exports_in_float32(small_shards, tmp_path):
