@@ -12,6 +12,7 @@ expected age within half a year) on each output (serving/tflite.py). Exits
 non-zero when that share is below --min_agreement.
 """
 
+import dataclasses
 import os
 import sys
 
@@ -40,7 +41,8 @@ def main(argv):
     with open(output, "wb") as f:
         f.write(tflite_model)
     outputs = {f"output_{i}": name for i, name in enumerate(output_names)}
-    metadata.write(output + ".json", info, outputs=outputs,
+    # Without trained_on: a file to deploy need not carry the training data's paths.
+    metadata.write(output + ".json", dataclasses.replace(info, trained_on={}), outputs=outputs,
                    input="images: uint8 [N, H, W, 3], any H and W (resized and centre-cropped inside)")
     print(f"wrote {output} ({len(tflite_model) / 2**20:.1f} MiB) and {output}.json; outputs {outputs}")
     faces = tflite.fold_faces(FLAGS.shards_dir, FLAGS.test_fold)

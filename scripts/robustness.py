@@ -67,8 +67,14 @@ def main(argv):
                               min_confidence=FLAGS.min_confidence)
         detecting = predictor.with_detector(FLAGS.detector) if "face_share" in FLAGS.families else None
         bins = labels.AgeBins.from_dict(predictor.metadata.age_bins)
-        score.check_held_out(FLAGS.model, FLAGS.test_fold if FLAGS.shards_dir else None,
-                             FLAGS.shards_dir or FLAGS.labels)
+        if FLAGS.shards_dir:
+            known = score.check_held_out(FLAGS.model, FLAGS.test_fold, FLAGS.shards_dir, fold_flag="--test_fold")
+        else:
+            known = score.check_held_out(FLAGS.model, None, FLAGS.photos, FLAGS.labels,
+                                         fold_flag="--shards_dir=<its shards> --test_fold")
+        if not known:
+            logging.warning("%s does not say which faces it trained on: make sure these photos are not among them",
+                            FLAGS.model)
         if FLAGS.shards_dir:
             photos = robustness.photos_from_shards(FLAGS.shards_dir, FLAGS.test_fold, FLAGS.limit)
             source = f"{FLAGS.model} on test fold {FLAGS.test_fold} of {FLAGS.shards_dir}"

@@ -18,8 +18,8 @@ them as JSON. Another model's answers in the same CSV columns (scripts/peers/) a
 the same way, and --found_by=<their CSVs> keeps the photos where every model found a face.
 A model's own test fold through predict.py, as a user's photos go (the faces model.py
 tested, here by age group, and those build_input.py found no face in; --fold is refused
-when the export's run, its config.json beside the export, trained on that fold, as the
-real-faces preset does on all of them, so this is the preset with fold 0 held out):
+when the export's run trained on that fold (its metadata.json says which faces it trained
+on), as the real-faces preset does on all of them, so this is the preset with fold 0 held out):
 
     python model.py --flagfile=configs/real_faces.flags --test_fold=0 --model_dir=runs/real_faces_fold0
     python scripts/predict.py --model=runs/real_faces_fold0/export --format=csv --output=utk.csv \\
@@ -72,7 +72,9 @@ def main(argv):
     try:
         bins = labels.AgeBins.from_dict(metadata.read(FLAGS.model).age_bins)
         fold = None if FLAGS.fold < 0 else FLAGS.fold
-        score.check_held_out(FLAGS.model, fold, FLAGS.labels)
+        if not score.check_held_out(FLAGS.model, fold, FLAGS.labels):
+            print(f"note: {FLAGS.model} does not say which faces it trained on (exported before its metadata.json "
+                  "recorded them, and no run beside it): make sure these photos are not among them", file=sys.stderr)
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins, fold))
         if not truth:

@@ -71,6 +71,13 @@ def write(path, metadata, **extra):
     return path
 
 
+def _check_trained_on(value):
+    """ValueError unless `value` is {} or Metadata.trained_on's shape."""
+    if value and not (isinstance(value, dict) and type(value.get("held_out_fold")) is int
+                      and isinstance(value.get("sources"), list) and all(isinstance(p, str) for p in value["sources"])):
+        raise ValueError(f'trained_on is not {{"held_out_fold": <fold>, "sources": [<paths>]}}: {value!r}')
+
+
 def read(export_dir):
     """The Metadata of an export; FileNotFoundError or ValueError saying what is wrong."""
     path = os.path.join(export_dir, FILE)
@@ -79,9 +86,13 @@ def read(export_dir):
     with open(path) as f:
         try:
             found = json.load(f)
+            if not isinstance(found, dict):
+                raise ValueError(f"a JSON {type(found).__name__}, not an object")
             optional = ("face_crop", "age_bins", "age_years", "temperatures", "flip_test", "age_prior_correction",
                         "trained_on")
-            return Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)
+            info = Metadata(**{field.name: found[field.name] for field in dataclasses.fields(Metadata)
                                if field.name in found or field.name not in optional})
+            _check_trained_on(info.trained_on)
+            return info
         except (ValueError, KeyError) as e:
             raise ValueError(f"{path} is not an export's metadata: {type(e).__name__} {e}") from None

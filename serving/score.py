@@ -20,28 +20,36 @@ from input_pipeline.sources import csv_file, utkface
 from serving import metadata
 
 
-def check_held_out(export_dir, fold, labelled):
-    """ValueError when `labelled` (a labels CSV or folder, or a shard set) holds the faces the
-    model in `export_dir` trained on and `fold` (None: all of them) is not the fold it held
-    out: its figures there would overstate it. Its faces are its shard set and what
+def check_held_out(export_dir, fold, *labelled, fold_flag="--fold"):
+    """ValueError when any of `labelled` (labels CSVs or folders, photo folders, shard sets)
+    holds faces the model in `export_dir` trained on, inside or around them, and `fold` (None:
+    all of them) is not the fold it held out: its figures there would overstate it; the
+    message says to give `fold_flag`=<that fold>. Its faces are its shard set and what
     build_input.py built it from (the manifest's source folder or CSV): as its metadata.json
     records them (metadata.trained_on), wherever the export is; for an export written before
-    that record, as its run's config.json and manifest give them (the export's folder's
-    parent, paths read from the folder the run was started in). Other photos, and an older
-    export away from its run, are not checked."""
+    that record, as its run's config.json (the export's folder's parent) and manifest give
+    them. Returns False when neither says (an older export away from its run): nothing was
+    checked. Only paths are compared: a copy of the faces elsewhere is not recognised."""
     held_out, sources = _trained_on(export_dir)
-    target = os.path.realpath(labelled)
-    if not any(target == source or target.startswith(source + os.sep) for source in sources):
-        return
-    where = os.path.realpath(export_dir)
-    if held_out == NO_TEST_FOLD:
-        raise ValueError(f"{labelled} holds the faces {where} trained on, every fold of them (--test_fold=-1): "
-                         "figures on them would overstate it. Score photos it never saw, or a run trained with "
-                         "--test_fold=k on its fold k")
-    if fold != held_out:
-        raise ValueError(f"{labelled} holds the faces {where} trained on, all but fold {held_out}: "
-                         + ("give --fold" if fold is None else f"--fold={fold} is one it trained on; give --fold")
-                         + f"={held_out}")
+    for path in labelled:
+        target = os.path.realpath(path)
+        if not any(_within(target, source) or _within(source, target) for source in sources):
+            continue
+        where = os.path.realpath(export_dir)
+        if held_out == NO_TEST_FOLD:
+            raise ValueError(f"{path} holds the faces {where} trained on, every fold of them (--test_fold=-1): "
+                             "figures on them would overstate it. Score photos it never saw, or a run trained with "
+                             "--test_fold=k on its fold k")
+        if fold != held_out:
+            raise ValueError(f"{path} holds the faces {where} trained on, all but fold {held_out}: "
+                             + (f"give {fold_flag}" if fold is None else
+                                f"fold {fold} is one it trained on; give {fold_flag}") + f"={held_out}")
+    return held_out is not None
+
+
+def _within(path, folder):
+    """Whether `path` is `folder` or lies inside it (both absolute and resolved)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _trained_on(export_dir):
@@ -53,12 +61,20 @@ def _trained_on(export_dir):
         recorded = {}
     if recorded:
         return recorded["held_out_fold"], recorded["sources"]
+    run = os.path.dirname(os.path.realpath(export_dir))
     try:  # Exported before metadata.json recorded it: the run's own files.
-        with open(os.path.join(os.path.dirname(os.path.realpath(export_dir)), "config.json")) as f:
+        with open(os.path.join(run, "config.json")) as f:
             data = json.load(f)["data"]
         shards, held_out = data["shards_dir"], data["test_fold"]
     except (OSError, KeyError, TypeError, ValueError):
         return None, []
+    # A relative shards_dir is relative to where the run started: here, or a folder above the run.
+    starts, folder = [os.getcwd()], run
+    while os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+        starts.append(folder)
+    shards = next((os.path.join(start, shards) for start in starts
+                   if os.path.isfile(os.path.join(start, shards, "manifest.json"))), shards)
     try:
         with open(os.path.join(shards, "manifest.json")) as f:
             manifest = json.load(f)  # Not load_manifest: it refuses older schemas, and this must read them.

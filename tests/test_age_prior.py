@@ -3,6 +3,7 @@ predictions (training/age_prior.py), the same in the figures and in every signat
 the export."""
 
 import os
+import subprocess
 import sys
 
 import keras
@@ -209,3 +210,18 @@ def test_the_sweep_of_a_run_gives_what_a_run_at_another_tau_exports(utk_root, ut
         assert rows[tau]["age bins exact: adults"] == pytest.approx(exact, abs=1e-9)
     assert rows[0.0]["adults' MAE"] != pytest.approx(rows[0.5]["adults' MAE"], abs=1e-3)
     keras.backend.clear_session()
+
+
+def test_the_sweep_s_command_line_scores_only_the_fold_its_run_held_out(utk_root, corrected_run):
+    """sweep_age_prior.py on the run's own dataset (--photos and --labels its UTKFace
+    folder): refused without --fold, a table for --fold=0, the fold the run held out."""
+    (data, _, _), _ = corrected_run
+    assert data.test_fold == 0
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", "sweep_age_prior.py")
+    command = [sys.executable, script, f"--model_dir={utk_root / 'run_0.5'}", f"--photos={utk_root / 'utk'}",
+               f"--labels={utk_root / 'utk'}", "--taus=0,0.5", "--age_groups=18-40,41+"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "give --fold=0" in refused.stderr, refused.stderr[-2000:]
+    scored = subprocess.run(command + ["--fold=0"], capture_output=True, text=True, timeout=300)
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    assert "| 0.5 |" in scored.stdout, scored.stdout

@@ -80,6 +80,17 @@ def test_build_from_csv_with_absolute_paths(tmp_path):
     assert manifest["skipped"]["by_reason"] == {"missing_image": 1}
 
 
+def test_the_manifest_records_the_csv_file_as_an_absolute_path(tmp_path, monkeypatch):
+    """As source_dir: a model trained from another folder reads it to know its faces
+    (serving/metadata.trained_on), and the rebuild command must work from anywhere."""
+    write_file(str(tmp_path / "a.jpg"), jpeg_bytes())
+    write_file(str(tmp_path / "faces.csv"), "path,gender\na.jpg,f\n")
+    monkeypatch.chdir(tmp_path)
+    manifest = build.build(BuildConfig(dataset="csv", data_dir=".", csv_file="faces.csv", output_dir="o",
+                                       image_size=16, num_workers=1))
+    assert manifest["flags"]["csv_file"] == str(tmp_path / "faces.csv") and manifest["source_dir"] == str(tmp_path)
+
+
 def test_a_missing_csv_file_is_named(tmp_path):
     with pytest.raises(DatasetError, match="CSV file .*nope.csv does not exist"):
         csv_file.read(str(tmp_path / "nope.csv"), str(tmp_path))

@@ -1,5 +1,6 @@
 """serving/score.py and scripts/score_predictions.py: predict.py's CSV scored against true labels."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -102,8 +103,38 @@ def test_faces_the_run_trained_on_are_refused(tmp_path, test_fold):
                 score.check_held_out(str(export), fold, str(own))
             assert ("every fold" in str(refused.value)) == (test_fold == -1)
             assert test_fold == -1 or str(refused.value).endswith("give --fold=0")
-    score.check_held_out(str(export), None, str(tmp_path / "utkface_other"))  # Photos it never saw.
-    score.check_held_out(str(tmp_path / "elsewhere" / "export"), 1, str(source))  # Away from its run: unknown.
+    with pytest.raises(ValueError, match="trained on"):  # A folder that holds its faces.
+        score.check_held_out(str(export), None, str(tmp_path))
+    assert score.check_held_out(str(export), None, str(tmp_path / "utkface_other"))  # Photos it never saw.
+    assert not score.check_held_out(str(tmp_path / "elsewhere" / "export"), 1, str(source))  # Away: unknown.
+
+
+def test_a_run_s_relative_shards_dir_is_found_from_anywhere(tmp_path, monkeypatch):
+    """An export written before metadata.json recorded its faces: its run's config.json
+    names the shards relative to the folder the run started in (here the repository's
+    root, a folder above the run), and the refusal must not depend on where the scoring
+    script runs from."""
+    repo = tmp_path / "repo"
+    source, shards, export = tmp_path / "utkface", repo / "data" / "shards", repo / "runs" / "r" / "export"
+    for folder in (source, shards, export):
+        folder.mkdir(parents=True)
+    (shards / "manifest.json").write_text(json.dumps({"source_dir": str(source), "flags": {}}))
+    (repo / "runs" / "r" / "config.json").write_text(json.dumps({"data": {"test_fold": 0,
+                                                                          "shards_dir": "data/shards"}}))
+    for cwd in (repo, tmp_path, export):
+        monkeypatch.chdir(cwd)
+        with pytest.raises(ValueError, match="give --fold=0"):
+            score.check_held_out(str(export), None, str(source))
+
+
+def test_a_malformed_trained_on_is_a_clear_error(tmp_path):
+    info = metadata.Metadata({"gender": ["m", "f"]}, 64, 56, trained_on={"sources": ["/data"]})
+    metadata.write(str(tmp_path / metadata.FILE), info)
+    with pytest.raises(ValueError, match="trained_on is not"):
+        metadata.read(str(tmp_path))
+    (tmp_path / metadata.FILE).write_text("[]")
+    with pytest.raises(ValueError, match="not an object"):
+        metadata.read(str(tmp_path))
 
 
 def test_an_export_moved_from_its_run_is_still_refused_its_own_faces(exported_model, tmp_path):
@@ -117,8 +148,13 @@ def test_an_export_moved_from_its_run_is_still_refused_its_own_faces(exported_mo
     for own in (os.path.join(root, "a"), os.path.join(root, "shards")):
         with pytest.raises(ValueError, match="give --fold=0"):
             score.check_held_out(str(moved), None, own)
-        score.check_held_out(str(moved), 0, own)
-    score.check_held_out(str(moved), None, str(tmp_path))  # Photos it never saw.
+        with pytest.raises(ValueError, match="fold 1 is one it trained on; give --test_fold=0"):
+            score.check_held_out(str(moved), 1, str(tmp_path), own, fold_flag="--test_fold")  # Any path of several.
+        assert score.check_held_out(str(moved), 0, own)
+    assert score.check_held_out(str(moved), None, str(tmp_path))  # Photos it never saw.
+    tflite_json = metadata.write(str(tmp_path / "model.tflite.json"), dataclasses.replace(metadata.read(str(moved)),
+                                                                                      trained_on={}))
+    assert json.load(open(tflite_json))["trained_on"] == {}
 
 
 def test_mapped_columns_and_a_name_given_twice(tmp_path):
@@ -160,6 +196,7 @@ def test_the_command_line(tmp_path):
                              f"--labels={truth_csv}", f"--output={tmp_path / 'f.json'}"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "does not say which faces it trained on" in result.stderr  # An export with no record, nor a run.
     assert result.stdout.splitlines() == ["2 labelled photos, a face found in 2 (100.0%)",
                                           "  age       exact 50.0%, one-off 100.0% (2 photos)",
                                           "  gender    100.0% (2 photos, women 100.0% of 1, men 100.0% of 1)",

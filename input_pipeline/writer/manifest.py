@@ -68,7 +68,8 @@ def make_manifest(cfg, rows, folds, shared_subjects, skips, synthetic, converted
         "dataset": cfg.dataset,
         "synthetic": synthetic,
         "source_dir": os.path.abspath(cfg.data_dir),
-        "flags": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_RECORDED},
+        "flags": {k: os.path.abspath(v) if k == "csv_file" and v else v  # Absolute, as source_dir.
+                  for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_RECORDED},
         "label_policy": cfg.label_policy,  # How model.py puts ages into its bins.
         "image_size": cfg.image_size,
         "image_format": schema.IMAGE_FORMAT.decode(),
