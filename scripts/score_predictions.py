@@ -72,9 +72,6 @@ def main(argv):
     try:
         bins = labels.AgeBins.from_dict(metadata.read(FLAGS.model).age_bins)
         fold = None if FLAGS.fold < 0 else FLAGS.fold
-        if not score.check_held_out(FLAGS.model, fold, FLAGS.labels):
-            print(f"note: {FLAGS.model} does not say which faces it trained on (exported before its metadata.json "
-                  "recorded them, and no run beside it): make sure these photos are not among them", file=sys.stderr)
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, csv_file.parse_columns(FLAGS.csv_columns), bins, fold))
         if not truth:
@@ -87,6 +84,11 @@ def main(argv):
                 raise ValueError(f"--found_by: {path} found a face in none of the labelled photos left")
         groups = labels.parse_bins(FLAGS.age_groups, "--age_groups") if FLAGS.age_groups else None
         predictions = score.read_predictions(FLAGS.predictions)
+        # The labels and the scored photos' folders (relative paths as predict.py was given them, from here).
+        folders = {os.path.dirname(os.path.abspath(row["input"])) for name, row in predictions.items() if name in truth}
+        if not score.check_held_out(FLAGS.model, fold, FLAGS.labels, *sorted(folders)):
+            print(f"note: {FLAGS.model} does not say which faces it trained on (exported before its metadata.json "
+                  "recorded them, and no run beside it): make sure these photos are not among them", file=sys.stderr)
         if not predictions.keys() & truth.keys():
             raise ValueError(f"{FLAGS.predictions} has a face in none of the {len(truth)} labelled photos (photos "
                              f"are matched to {FLAGS.labels} by file name)")

@@ -58,10 +58,18 @@ class Metadata:
 
 def trained_on(shards_dir, manifest, held_out_fold):
     """Metadata.trained_on of a run on the shards in `shards_dir` (their `manifest`) that
-    held out `held_out_fold` (input_pipeline.config.NO_TEST_FOLD: none): the shard set and
-    the folder or CSV build_input.py built it from, as absolute paths."""
-    sources = [shards_dir, manifest.get("source_dir") or "", manifest.get("flags", {}).get("csv_file") or ""]
-    return {"held_out_fold": held_out_fold, "sources": [os.path.realpath(s) for s in sources if s]}
+    held out `held_out_fold` (input_pipeline.config.NO_TEST_FOLD: none)."""
+    return {"held_out_fold": held_out_fold, "sources": sources_of(shards_dir, manifest)}
+
+
+def sources_of(shards_dir, manifest):
+    """[absolute paths] that hold a shard set's faces: the set, and what build_input.py built
+    it from: a dataset's folder, or for --dataset=csv its CSV (its --data_dir is only where
+    the CSV's image paths start, and may hold much else: a test CSV and its photos)."""
+    source = manifest.get("source_dir") or ""
+    if manifest.get("dataset") == "csv":
+        source = manifest.get("flags", {}).get("csv_file") or (os.path.join(source, "labels.csv") if source else "")
+    return [os.path.realpath(path) for path in (shards_dir, source) if path]
 
 
 def write(path, metadata, **extra):

@@ -28,12 +28,15 @@ def check_held_out(export_dir, fold, *labelled, fold_flag="--fold"):
     build_input.py built it from (the manifest's source folder or CSV): as its metadata.json
     records them (metadata.trained_on), wherever the export is; for an export written before
     that record, as its run's config.json (the export's folder's parent) and manifest give
-    them. Returns False when neither says (an older export away from its run): nothing was
-    checked. Only paths are compared: a copy of the faces elsewhere is not recognised."""
+    them. A shard set among `labelled` stands for what it was built from too. Returns False
+    when neither says (an older export away from its run, or whose shards are gone): nothing
+    was checked. Only paths are compared: a copy of the faces elsewhere is not recognised."""
     held_out, sources = _trained_on(export_dir)
     for path in labelled:
-        target = os.path.realpath(path)
-        if not any(_within(target, source) or _within(source, target) for source in sources):
+        targets = [os.path.realpath(path)]
+        if os.path.isfile(os.path.join(path, "manifest.json")):  # A shard set: also what it was built from.
+            targets += metadata.sources_of(path, _read_json(os.path.join(path, "manifest.json")))
+        if not any(_within(target, source) or _within(source, target) for source in sources for target in targets):
             continue
         where = os.path.realpath(export_dir)
         if held_out == NO_TEST_FOLD:
@@ -68,19 +71,27 @@ def _trained_on(export_dir):
         shards, held_out = data["shards_dir"], data["test_fold"]
     except (OSError, KeyError, TypeError, ValueError):
         return None, []
-    # A relative shards_dir is relative to where the run started: here, or a folder above the run.
-    starts, folder = [os.getcwd()], run
+    # A relative shards_dir is relative to where the run started: a folder above the run, or here.
+    starts, folder = [], run
     while os.path.dirname(folder) != folder:
         folder = os.path.dirname(folder)
         starts.append(folder)
-    shards = next((os.path.join(start, shards) for start in starts
-                   if os.path.isfile(os.path.join(start, shards, "manifest.json"))), shards)
+    found = [os.path.join(start, shards) for start in starts + [os.getcwd()]
+             if os.path.isfile(os.path.join(start, shards, "manifest.json"))]
+    if not found:  # Its shards are gone: what they were built from is unknown.
+        return None, []
+    # Not load_manifest: it refuses older schemas, and this must read them.
+    return held_out, metadata.sources_of(found[0], _read_json(os.path.join(found[0], "manifest.json")))
+
+
+def _read_json(path):
+    """The JSON object in `path`; {} when it cannot be read."""
     try:
-        with open(os.path.join(shards, "manifest.json")) as f:
-            manifest = json.load(f)  # Not load_manifest: it refuses older schemas, and this must read them.
+        with open(path) as f:
+            found = json.load(f)
     except (OSError, ValueError):
-        manifest = {}
-    return held_out, metadata.trained_on(shards, manifest, held_out)["sources"]
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def read_truth(path, columns, bins, fold=None):

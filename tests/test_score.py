@@ -109,6 +109,40 @@ def test_faces_the_run_trained_on_are_refused(tmp_path, test_fold):
     assert not score.check_held_out(str(tmp_path / "elsewhere" / "export"), 1, str(source))  # Away: unknown.
 
 
+def test_a_csv_dataset_s_faces_are_its_csv_and_another_shard_set_of_them_is_refused(tmp_path):
+    """--dataset=csv: --data_dir is only where the CSV's paths start, so a test CSV beside
+    the training one is scored; a second shard set built from the training CSV is refused."""
+    data, shards, export = tmp_path / "faces", tmp_path / "shards", tmp_path / "run" / "export"
+    for folder in (data, shards, export):
+        folder.mkdir(parents=True)
+    built = {"dataset": "csv", "source_dir": str(data), "flags": {"csv_file": str(data / "train.csv")}}
+    (shards / "manifest.json").write_text(json.dumps(built))
+    metadata.write(str(export / metadata.FILE), metadata.Metadata(
+        {"gender": ["m", "f"]}, 64, 56, trained_on=metadata.trained_on(str(shards), built, 0)))
+    assert score.check_held_out(str(export), None, str(data / "test.csv"), str(data / "test"))
+    with pytest.raises(ValueError, match="give --fold=0"):
+        score.check_held_out(str(export), None, str(data / "train.csv"))
+    again = tmp_path / "shards_mtcnn"
+    again.mkdir()
+    (again / "manifest.json").write_text(json.dumps(built))
+    with pytest.raises(ValueError, match="give --test_fold=0"):
+        score.check_held_out(str(export), None, str(again), fold_flag="--test_fold")
+    assert metadata.sources_of(str(shards), {"dataset": "csv", "source_dir": str(data), "flags": {}}) == [
+        str(shards), str(data / "labels.csv")]  # build_input.py's default CSV.
+
+
+def test_the_scored_photos_folders_are_checked_too(exported_model, tmp_path):
+    """Labels kept elsewhere, photos from the folder the model trained on: refused."""
+    faces = os.path.join(os.path.dirname(os.path.dirname(exported_model)), "a", "aligned")  # Its Adience folder.
+    truth_csv = write(tmp_path / "labels.csv", "path,gender\nface.jpg,m\n")
+    predictions = write(tmp_path / "p.csv", "input,face,box,status,gender\n"
+                        f'{os.path.join(faces, "face.jpg")},0,"0,0,9,9",ok,m\n')
+    script = os.path.join(ROOT, "scripts", "score_predictions.py")
+    result = subprocess.run([sys.executable, script, f"--model={exported_model}", f"--predictions={predictions}",
+                             f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "trained on, all but fold 0: give --fold=0" in result.stderr, result.stderr
+
+
 def test_a_run_s_relative_shards_dir_is_found_from_anywhere(tmp_path, monkeypatch):
     """An export written before metadata.json recorded its faces: its run's config.json
     names the shards relative to the folder the run started in (here the repository's
@@ -125,6 +159,8 @@ def test_a_run_s_relative_shards_dir_is_found_from_anywhere(tmp_path, monkeypatc
         monkeypatch.chdir(cwd)
         with pytest.raises(ValueError, match="give --fold=0"):
             score.check_held_out(str(export), None, str(source))
+    (shards / "manifest.json").unlink()  # Its shards gone: unknown, and said so, rather than half checked.
+    assert not score.check_held_out(str(export), None, str(source))
 
 
 def test_a_malformed_trained_on_is_a_clear_error(tmp_path):
