@@ -84,9 +84,10 @@ def main(argv):
                 raise ValueError(f"--found_by: {path} found a face in none of the labelled photos left")
         groups = labels.parse_bins(FLAGS.age_groups, "--age_groups") if FLAGS.age_groups else None
         predictions = score.read_predictions(FLAGS.predictions)
-        # The labels and the scored photos' folders (relative paths as predict.py was given them, from here).
-        folders = {os.path.dirname(os.path.abspath(row["input"])) for name, row in predictions.items() if name in truth}
-        if not score.check_held_out(FLAGS.model, fold, FLAGS.labels, *sorted(folders)):
+        # The labels and the scored photos (relative paths as predict.py was given them, from here); each photo
+        # itself, not its folder, which may hold the shards (a photo in the repository's root) without being them.
+        scored = sorted(os.path.abspath(row["input"]) for name, row in predictions.items() if name in truth)
+        if not score.check_held_out(FLAGS.model, fold, FLAGS.labels, *scored):
             print(f"note: {FLAGS.model} does not say which faces it trained on (exported before its metadata.json "
                   "recorded them, and no run beside it): make sure these photos are not among them", file=sys.stderr)
         if not predictions.keys() & truth.keys():

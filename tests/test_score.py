@@ -131,8 +131,9 @@ def test_a_csv_dataset_s_faces_are_its_csv_and_another_shard_set_of_them_is_refu
         str(shards), str(data / "labels.csv")]  # build_input.py's default CSV.
 
 
-def test_the_scored_photos_folders_are_checked_too(exported_model, tmp_path):
-    """Labels kept elsewhere, photos from the folder the model trained on: refused."""
+def test_the_scored_photos_are_checked_too(exported_model, tmp_path):
+    """Labels kept elsewhere, photos from the folder the model trained on: refused; a photo in a
+    folder that only holds its run and shards is not one of them."""
     faces = os.path.join(os.path.dirname(os.path.dirname(exported_model)), "a", "aligned")  # Its Adience folder.
     truth_csv = write(tmp_path / "labels.csv", "path,gender\nface.jpg,m\n")
     predictions = write(tmp_path / "p.csv", "input,face,box,status,gender\n"
@@ -141,6 +142,12 @@ def test_the_scored_photos_folders_are_checked_too(exported_model, tmp_path):
     result = subprocess.run([sys.executable, script, f"--model={exported_model}", f"--predictions={predictions}",
                              f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "trained on, all but fold 0: give --fold=0" in result.stderr, result.stderr
+    # A photo in a folder that holds the run (and so its shards), as the repository's root does: scored.
+    predictions = write(tmp_path / "p.csv", "input,face,box,status,gender\n"
+                        f'{os.path.dirname(os.path.dirname(faces))}/face.jpg,0,"0,0,9,9",ok,m\n')
+    result = subprocess.run([sys.executable, script, f"--model={exported_model}", f"--predictions={predictions}",
+                             f"--labels={truth_csv}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_a_run_s_relative_shards_dir_is_found_from_anywhere(tmp_path, monkeypatch):
