@@ -69,18 +69,15 @@ def main(argv):
         bins = labels.AgeBins.from_dict(predictor.metadata.age_bins)
         if FLAGS.shards_dir:
             known = score.check_held_out(FLAGS.model, FLAGS.test_fold, FLAGS.shards_dir, fold_flag="--test_fold")
-        else:
-            known = score.check_held_out(FLAGS.model, None, FLAGS.photos, FLAGS.labels,
-                                         fold_flag="--shards_dir=<its shards> --test_fold")
-        if not known:
-            logging.warning("%s does not say which faces it trained on: make sure these photos are not among them",
-                            FLAGS.model)
-        if FLAGS.shards_dir:
             photos = robustness.photos_from_shards(FLAGS.shards_dir, FLAGS.test_fold, FLAGS.limit)
             source = f"{FLAGS.model} on test fold {FLAGS.test_fold} of {FLAGS.shards_dir}"
         else:
+            known = score.check_held_out(FLAGS.model, None, FLAGS.photos, FLAGS.labels,
+                                         fold_flag="--shards_dir=<its shards> --test_fold")
             photos = robustness.photos_from_folder(FLAGS.photos, FLAGS.labels, FLAGS.csv_columns, bins, FLAGS.limit)
             source = f"{FLAGS.model} on {FLAGS.photos}"
+        if not known:
+            logging.warning("%s", score.UNCHECKED.format(FLAGS.model))
     except (OSError, ValueError, DatasetError) as e:
         raise app.UsageError(str(e)) from None
     logging.info("%d labelled photos, %d families", len(photos), len(FLAGS.families))

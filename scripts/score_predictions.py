@@ -88,8 +88,7 @@ def main(argv):
         # itself, not its folder, which may hold the shards (a photo in the repository's root) without being them.
         scored = sorted(os.path.abspath(row["input"]) for name, row in predictions.items() if name in truth)
         if not score.check_held_out(FLAGS.model, fold, FLAGS.labels, *scored):
-            print(f"note: {FLAGS.model} does not say which faces it trained on (exported before its metadata.json "
-                  "recorded them, and no run beside it): make sure these photos are not among them", file=sys.stderr)
+            print("note: " + score.UNCHECKED.format(FLAGS.model), file=sys.stderr)
         if not predictions.keys() & truth.keys():
             raise ValueError(f"{FLAGS.predictions} has a face in none of the {len(truth)} labelled photos (photos "
                              f"are matched to {FLAGS.labels} by file name)")

@@ -158,8 +158,7 @@ def main(argv):
         groups = labels.parse_bins(FLAGS.age_groups, "--age_groups")
         fold = None if FLAGS.fold < 0 else FLAGS.fold
         if not score.check_held_out(os.path.join(FLAGS.model_dir, "export"), fold, FLAGS.labels, *FLAGS.photos):
-            print(f"note: {FLAGS.model_dir} does not say which faces it trained on: make sure these photos are not "
-                  "among them", file=sys.stderr)
+            print("note: " + score.UNCHECKED.format(FLAGS.model_dir), file=sys.stderr)
         bins = labels.AgeBins.from_dict(metadata.read(os.path.join(FLAGS.model_dir, "export")).age_bins)
         truth = (score.truth_of_utkface(FLAGS.labels, fold) if os.path.isdir(FLAGS.labels) else
                  score.read_truth(FLAGS.labels, {}, bins, fold))

@@ -20,6 +20,11 @@ from input_pipeline.sources import csv_file, utkface
 from serving import metadata
 
 
+# What the scripts say when check_held_out returns False, of the export or run they were given.
+UNCHECKED = ("{} does not say which faces it trained on (exported before its metadata.json recorded them, and no "
+             "run with its shards beside it): make sure these photos are not among them")
+
+
 def check_held_out(export_dir, fold, *labelled, fold_flag="--fold"):
     """ValueError when any of `labelled` (labels CSVs or folders, photo folders, shard sets)
     holds faces the model in `export_dir` trained on, inside or around them, and `fold` (None:
@@ -65,12 +70,10 @@ def _trained_on(export_dir):
     if recorded:
         return recorded["held_out_fold"], recorded["sources"]
     run = os.path.dirname(os.path.realpath(export_dir))
-    try:  # Exported before metadata.json recorded it: the run's own files.
-        with open(os.path.join(run, "config.json")) as f:
-            data = json.load(f)["data"]
-        shards, held_out = data["shards_dir"], data["test_fold"]
-    except (OSError, KeyError, TypeError, ValueError):
+    data = _read_json(os.path.join(run, "config.json")).get("data")  # Exported before that record: its run's.
+    if not isinstance(data, dict) or "shards_dir" not in data or "test_fold" not in data:
         return None, []
+    shards, held_out = data["shards_dir"], data["test_fold"]
     # A relative shards_dir is relative to where the run started: a folder above the run, or here.
     starts, folder = [], run
     while os.path.dirname(folder) != folder:

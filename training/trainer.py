@@ -57,7 +57,7 @@ class Trainer:
         logging.info("%s", f"resumed from {latest} at step {self.start_step}" if latest else task.fresh_start())
         if env.multi_worker:
             runtime.check_workers_agree(env.strategy, self.start_step)
-        names = WRITERS if data_cfg.tested else WRITERS[:2]  # Nothing tested: no test folder.
+        names = [name for name in WRITERS if data_cfg.tested or name != "test"]  # Nothing tested: no test folder.
         self.writers = ({name: tf.summary.create_file_writer(os.path.join(cfg.model_dir, name)) for name in names}
                         if env.is_chief else dict.fromkeys(names, tf.summary.create_noop_writer()))
         self._predict = self._clock = None
