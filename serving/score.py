@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from input_pipeline import labels
+from input_pipeline import labels, schema
 from input_pipeline.config import NO_TEST_FOLD
 from input_pipeline.sources import csv_file, utkface
 from serving import metadata
@@ -39,8 +39,8 @@ def check_held_out(export_dir, fold, *labelled, fold_flag="--fold"):
     held_out, sources = _trained_on(export_dir)
     for path in labelled:
         targets = [os.path.realpath(path)]
-        if os.path.isfile(os.path.join(path, "manifest.json")):  # A shard set: also what it was built from.
-            targets += metadata.sources_of(path, _read_json(os.path.join(path, "manifest.json")))
+        if os.path.isfile(os.path.join(path, schema.MANIFEST)):  # A shard set: also what it was built from.
+            targets += _shard_set_sources(path)
         if not any(_within(target, source) or _within(source, target) for source in sources for target in targets):
             continue
         where = os.path.realpath(export_dir)
@@ -80,11 +80,16 @@ def _trained_on(export_dir):
         folder = os.path.dirname(folder)
         starts.append(folder)
     found = [os.path.join(start, shards) for start in starts + [os.getcwd()]
-             if os.path.isfile(os.path.join(start, shards, "manifest.json"))]
+             if os.path.isfile(os.path.join(start, shards, schema.MANIFEST))]
     if not found:  # Its shards are gone: what they were built from is unknown.
         return None, []
-    # Not load_manifest: it refuses older schemas, and this must read them.
-    return held_out, metadata.sources_of(found[0], _read_json(os.path.join(found[0], "manifest.json")))
+    return held_out, _shard_set_sources(found[0])
+
+
+def _shard_set_sources(shards):
+    """metadata.sources_of a shard set, read from its manifest (not load_manifest: it refuses
+    older schemas, and this must read them)."""
+    return metadata.sources_of(shards, _read_json(os.path.join(shards, schema.MANIFEST)))
 
 
 def _read_json(path):
