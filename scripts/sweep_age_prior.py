@@ -32,7 +32,7 @@ import numpy as np
 from absl import app, flags
 
 from architectures.heads import expected_years, probabilities_of
-from input_pipeline import labels
+from input_pipeline import labels, schema
 from input_pipeline.reader.manifest import load_manifest
 from input_pipeline.sources.rows import DatasetError
 from serving import inputs, metadata, photos, score
@@ -81,7 +81,7 @@ def sweep(model_dir, paths, truth, taus, adult_age, groups, detector="auto"):
     with open(os.path.join(model_dir, "config.json")) as f:
         config = json.load(f)
     data = config["data"]
-    if not os.path.isfile(os.path.join(data["shards_dir"], "manifest.json")):
+    if not os.path.isfile(os.path.join(data["shards_dir"], schema.MANIFEST)):
         raise ValueError(f"{model_dir} trained on the shards in {data['shards_dir']!r}, not found from "
                          f"{os.getcwd()}: run this from the folder the run was started in")
     recorded = config.get("fingerprint", {}).get(reruns.SHARDS)
