@@ -96,7 +96,8 @@ def sweep(model_dir, paths, truth, taus, adult_age, groups, detector="auto"):
     bins = labels.AgeBins.from_dict(meta.age_bins)
     heads = {head: len(meta.class_names.get(head, ())) or labels.YEARS for head in meta.heads}
     # -log prior of each age head: the offsets at tau 1.
-    unit = age_prior.offsets(manifest, data["test_fold"], meta.class_names, bins, manifest["label_policy"], heads, 1.0)
+    unit = age_prior.offsets(manifest, data["test_fold"], meta.class_names, bins, manifest["label_policy"], heads, 1.0,
+                             config["train"].get("years_sigma_relative", 0.0))
     years, age, truth_ages = probabilities(predictor, paths, truth)
     own = meta.age_prior_correction
     raw_years = np.log(np.maximum(years, 1e-30)) - own * unit["age_years"]

@@ -2,6 +2,7 @@
 predictions (training/age_prior.py), the same in the figures and in every signature of
 the export."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -18,11 +19,11 @@ from configs import tiny, with_data
 from evaluation import calibration
 from input_pipeline import labels
 from input_pipeline.config import BuildConfig
-from input_pipeline.reader.manifest import ShardsError, load_folds
+from input_pipeline.reader.manifest import ShardsError, load_folds, split_counts
 from input_pipeline.sources import sample
 from input_pipeline.writer import build
 from serving import metadata
-from training import age_prior, steps
+from training import age_prior, losses, steps
 from training.config import TrainConfig
 from training.loop import train_and_evaluate
 from training.task import Task
@@ -63,6 +64,30 @@ def test_the_years_prior_sums_the_training_targets_of_exact_ages_only():
     assert prior.sum() == pytest.approx(12)  # Ranges and unknown ages teach age_years nothing.
     assert prior.argmax() == 30 and prior[100] > prior[99] > 0  # Over 100 counts as 100, as in training.
     np.testing.assert_allclose(prior[25:36], prior[35:24:-1])  # A Gaussian around 30.
+    # Made of the targets the head learns: widened with age, so is the prior.
+    wide = age_prior.years_prior({"60": 1}, relative=0.1)
+    np.testing.assert_allclose(wide, losses.years_targets(tf.constant([60]), 0.1).numpy()[0], rtol=1e-6)
+    assert wide[66] / wide[60] == pytest.approx(np.exp(-0.5), rel=1e-4)  # 6 years wide, not 2.
+
+
+def test_a_task_with_wider_years_targets_learns_and_corrects_with_them(utk_shards):
+    """--years_sigma_relative reaches the objective and the age_years offsets alike, and
+    needs the age_years head."""
+    data, model_cfg, cfg = with_data(tiny(utk_shards, age_prior_correction=0.5, years_sigma_relative=0.1),
+                                     heads=("age", "gender", "age_years"), age_bins="utk12")
+    manifest = load_folds(utk_shards, data.test_fold)[0]
+    task = Task.of(data, model_cfg, cfg, manifest)
+    assert task.objective.years_relative == 0.1
+    train_ages = split_counts(manifest, data.test_fold, "age_counts")[0]
+    prior = age_prior.years_prior(train_ages, 0.1)
+    prior = np.maximum(prior, age_prior.FLOOR * prior.max()) / prior.sum()
+    np.testing.assert_allclose(task.logit_offsets["age_years"], -0.5 * np.log(prior), rtol=1e-5)
+    narrow = Task.of(data, model_cfg, dataclasses.replace(cfg, years_sigma_relative=0.0), manifest)
+    assert not np.allclose(task.logit_offsets["age_years"], narrow.logit_offsets["age_years"])
+    data, model_cfg, cfg = with_data(tiny(utk_shards, years_sigma_relative=0.1), heads=("age", "gender"),
+                                     age_bins="utk12")
+    with pytest.raises(ShardsError, match="--years_sigma_relative .* needs age_years"):
+        Task.of(data, model_cfg, cfg, manifest)
 
 
 @pytest.mark.parametrize("flip", [False, True])
@@ -126,9 +151,11 @@ def utk_shards(utk_root):
 
 
 def run_with(utk_root, utk_shards, tau):
-    """(configs, results) of a deterministic run of the compact net with --age_prior_correction=tau."""
+    """(configs, results) of a deterministic run of the compact net with --age_prior_correction=tau,
+    its age_years targets widened with age (--years_sigma_relative=0.1: the prior, made of
+    those targets, is then one the sweep must recompute with the run's own width)."""
     configs = tiny(utk_shards, utk_root / f"run_{tau}", arch="compact", train_steps=4, histogram_every=0,
-                   age_prior_correction=tau)
+                   age_prior_correction=tau, years_sigma_relative=0.1)
     configs = with_data(configs, heads=("age", "gender", "age_years"), age_bins="utk12", val_fraction=0.2,
                         deterministic=True)
     return configs, train_and_evaluate(*configs)

@@ -17,6 +17,7 @@ from input_pipeline import preprocess
 from serving import metadata
 from training import ema as ema_lib
 from training import losses, mixing
+from training.config import TrainConfig
 from training.loop import train_and_evaluate
 
 SEED = tf.constant([3, 4], tf.int64)
@@ -239,6 +240,38 @@ def test_years_l1_adds_the_expected_age_error_in_years():
     assert both == pytest.approx((abs(expected[0] - 57.5) + abs(expected[1] - 70)) / 2, rel=1e-5)
     assert float(losses.head_loss("gender", tf.constant([0]), logits[:1, :2], 1.0, years_l1=1.0)) == pytest.approx(
         float(losses.head_loss("gender", tf.constant([0]), logits[:1, :2], 1.0)))
+
+
+def test_years_sigma_relative_widens_the_age_years_targets_with_age():
+    """--years_sigma_relative: each face's age_years target is a Gaussian max(2, r * age)
+    years wide around its age, summing to 1, but no wider than half the years left to 100,
+    so that its mean, the head's prediction, stays at the age for the very old; the
+    Objective's loss scores against it."""
+    grid = np.arange(101)
+    ages = tf.constant([10, 20, 60, 90, 96])
+    for relative, widths in ((0.0, (2, 2, 2, 2, 2)), (0.1, (2, 2, 6, 5, 2))):
+        targets = losses.years_targets(ages, relative).numpy()
+        np.testing.assert_allclose(targets.sum(-1), 1.0, rtol=1e-6)
+        means = (targets * grid).sum(-1)
+        np.testing.assert_allclose(means, [10, 20, 60, 90, 96], atol=0.3)  # Cut at 100: 90 within 0.3.
+        np.testing.assert_allclose(means[:3], [10, 20, 60], atol=1e-3)
+        spread = np.sqrt((targets * (grid - means[:, None]) ** 2).sum(-1))
+        np.testing.assert_allclose(spread[:3], widths[:3], rtol=1e-3)
+        np.testing.assert_allclose(spread[3:], widths[3:], rtol=0.1)  # Less than its sigma where cut.
+    uncapped = np.exp(-(grid - 95.0) ** 2 / (2 * 9.5 ** 2))  # 0.1 * 95 wide, cut at 100: 4.5 years low.
+    assert (uncapped / uncapped.sum() * grid).sum() < 91
+    logits = tf.random.stateless_normal((2, 101), (3, 4))
+    years = {"age_years": tf.constant([20, 60])}
+    wide = losses.years_targets(years["age_years"], 0.1).numpy()
+    expected = -(wide * tf.nn.log_softmax(logits).numpy()).sum(-1).mean()
+    assert float(losses.head_loss("age_years", years["age_years"], logits, 2.0, years_relative=0.1)) == \
+        pytest.approx(expected, rel=1e-5)
+    objective = losses.Objective({"age_years": 101}, years_relative=0.1)
+    assert float(objective(years, {"age_years": logits}, [2.0])) == pytest.approx(expected, rel=1e-5)
+    assert float(losses.Objective({"age_years": 101})(years, {"age_years": logits}, [2.0])) != \
+        pytest.approx(expected)
+    with pytest.raises(ValueError, match="--years_sigma_relative must be in"):
+        TrainConfig(years_sigma_relative=1.5)
 
 
 def test_gender_balance_weighs_men_and_women_alike_within_each_age_bin():

@@ -28,12 +28,12 @@ HEADS = ("age", "age_years")
 FLOOR = 0.01
 
 
-def offsets(manifest, test_fold, class_names, bins, policy, heads, tau):
+def offsets(manifest, test_fold, class_names, bins, policy, heads, tau, years_relative=0.0):
     """{head: (C,) float32 logit offsets, -tau * log prior} of the age heads among `heads`
     ({head: outputs}); {} when tau is 0. The prior is over the training folds' faces:
     for age, their counts per bin; for age_years, the mean of their training targets
-    (a Gaussian of losses.YEARS_SIGMA around each exact age, what the head learns to
-    match). No class is taken as rarer than FLOOR times the most common one: a head
+    (losses.years_targets around each exact age, `years_relative` wide, what the head
+    learns to match). No class is taken as rarer than FLOOR times the most common one: a head
     learns nothing to correct about ages its training faces barely have (utkface_dev's
     under-10s), where its probabilities are label smoothing's floor or noise; lifting
     them by the log of a near-zero prior would make every face a child."""
@@ -45,7 +45,7 @@ def offsets(manifest, test_fold, class_names, bins, policy, heads, tau):
         counts = labels.bin_counts(train_ages, bins, policy)
         priors["age"] = np.array([counts[name] for name in class_names["age"]], np.float64)
     if "age_years" in heads:
-        priors["age_years"] = years_prior(train_ages)
+        priors["age_years"] = years_prior(train_ages, years_relative)
     result = {}
     for head, counts in priors.items():
         prior = np.maximum(counts, FLOOR * counts.max()) / counts.sum()
@@ -53,15 +53,16 @@ def offsets(manifest, test_fold, class_names, bins, policy, heads, tau):
     return result
 
 
-def years_prior(age_counts):
+def years_prior(age_counts, relative=0.0):
     """(YEARS,) float64: how many training faces' age_years targets fall on each year, the
-    Gaussian targets of the faces with an exact age ({age_key: count}) summed."""
+    Gaussian targets (losses.years_targets, `relative` wide) of the faces with an exact age
+    ({age_key: count}) summed."""
     exact = [(min(low, labels.YEARS - 1), n) for low, high, n in
              ((*labels.parse_age_key(key), n) for key, n in age_counts.items()) if low >= 0 and low == high]
     if not exact:
         return np.zeros(labels.YEARS)
     ages, counts = (np.array(x) for x in zip(*exact))
-    return (counts[:, None] * losses.years_targets(ages).numpy()).sum(axis=0).astype(np.float64)
+    return (counts[:, None] * losses.years_targets(ages, relative).numpy()).sum(axis=0).astype(np.float64)
 
 
 def describe(offsets_, tau):

@@ -25,6 +25,7 @@ class TrainConfig:
     age_balance_cap: float = 4.0  # No age bin weighs more than this many times the most common one; 0: no cap.
     gender_balance: float = 0.0  # And by its gender's within its age bin (losses.gender_weights).
     years_l1: float = 0.0  # Weight of |expected age - age| in years beside age_years' cross-entropy (losses).
+    years_sigma_relative: float = 0.0  # age_years' targets this share of the age wide, 2 at least (losses.years_sigma).
     age_prior_correction: float = 0.0  # Tau: the age heads predict with tau * log(prior) out (age_prior.py).
     head_weights: tuple = ()  # ("age=1", "gender=0.5", ...): each head's loss weight; unnamed heads weigh 1.
     clip_norm: float = 0.0  # Global gradient norm; 0: no clipping.
@@ -53,6 +54,8 @@ class TrainConfig:
             raise ValueError(f"--age_balance_cap must be 0 (no cap) or at least 1, not {self.age_balance_cap}")
         if not 0 <= self.age_prior_correction <= 1:
             raise ValueError(f"--age_prior_correction must be in [0, 1], not {self.age_prior_correction}")
+        if not 0 <= self.years_sigma_relative <= 1:
+            raise ValueError(f"--years_sigma_relative must be in [0, 1], not {self.years_sigma_relative}")
         if self.years_l1 < 0:
             raise ValueError(f"--years_l1 must be 0 (off) or more, not {self.years_l1}")
         if not 0 <= self.gender_balance <= 1:

@@ -103,6 +103,13 @@ flags.DEFINE_float("years_l1", _T.years_l1, "The age_years head's loss adds this
                    "years to its cross-entropy against a Gaussian around the true age (DLDL-v2, Gao et al. 2018): "
                    "the cross-entropy shapes the distribution, the L1 term pulls its mean, which is the predicted "
                    "age, onto the truth. Needs the age_years head. 0: off.", lower_bound=0.0)
+flags.DEFINE_float("years_sigma_relative", _T.years_sigma_relative, "The age_years head learns a Gaussian "
+                   "around each face's true age (label distribution learning) 2 years wide, or this share of the "
+                   "age where that is wider: 0.08 makes it 4 years wide at 50 and 6.4 at 80, where labels and looks "
+                   "say less about the exact year; never wider than half the years left to 100, where the classes "
+                   "end, so that the target's mean stays at the age. The age prior that --age_prior_correction "
+                   "takes out is made of the same targets. Needs the age_years head. 0: 2 years at every age.",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("age_prior_correction", _T.age_prior_correction, "Predict age as if the training faces' "
                    "ages were less uneven: each age head's probabilities are softmax(logits / T + offsets), the "
                    "offsets tau * -log(its prior over the training folds) (post-hoc logit adjustment, Menon et "

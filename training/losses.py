@@ -13,13 +13,24 @@ from input_pipeline.reader.manifest import ShardsError, split_counts
 YEARS_SIGMA = 2.0
 
 
-def targets_of(head, labels_, outputs, label_smoothing=0.0):
+def years_sigma(years, relative=0.0):
+    """The width in years of the age_years head's target Gaussian around each age `years`
+    (B,) float32: YEARS_SIGMA, or `relative` times the age where that is wider (older
+    faces' ages are less certain, in their labels and their looks alike), but no wider
+    than half the years left to the last class: the grid ends at YEARS - 1, and a Gaussian
+    cut there has its mean, the head's prediction, below the age (6 years at 100 were 0.08
+    times 100 wide; capped, no more than 0.3 below up to 98, as at YEARS_SIGMA)."""
+    return tf.maximum(YEARS_SIGMA, tf.minimum(relative * years, (labels.YEARS - 1 - years) / 2))
+
+
+def targets_of(head, labels_, outputs, label_smoothing=0.0, years_relative=0.0):
     """((B, outputs) float32 target distributions, (B,) bool known) of a head's labels
-    (B,) int, -1 unknown: one-hot (smoothed) for a class head, years_targets for age_years."""
+    (B,) int, -1 unknown: one-hot (smoothed) for a class head, years_targets (their
+    width `years_relative`) for age_years."""
     known = labels_ >= 0
     safe = tf.where(known, labels_, 0)
     if head == "age_years":
-        return years_targets(safe), known
+        return years_targets(safe, years_relative), known
     targets = tf.one_hot(safe, outputs)
     if label_smoothing:
         targets = targets * (1.0 - label_smoothing) + label_smoothing / outputs
@@ -40,15 +51,16 @@ def mixed_targets(targets, weights, mix):
 
 
 def head_loss(head, labels_, logits, labelled, label_smoothing=0.0, class_weights=None, mix=None,
-              example_weights=None, years_l1=0.0):
+              example_weights=None, years_l1=0.0, years_relative=0.0):
     """Summed cross-entropy of a head's logits (B, outputs) float32 against its targets
     (targets_of; mixed with `mix`, a mixing.Mix, when given) over the faces whose label is
     known (>= 0), each weighted by its class's weight (`class_weights` (C,) or None),
     divided by `labelled`, the number of faces with this head's label in the whole batch
     (every replica's), so that summing over replicas gives the mean over the labelled
     faces (0 when none is). `example_weights` (B,) weighs each face besides (age_weights).
-    The age_years head adds `years_l1` times expected_age_error to each face's loss."""
-    targets, known = targets_of(head, labels_, logits.shape[-1], label_smoothing)
+    The age_years head adds `years_l1` times expected_age_error to each face's loss; its
+    targets are years_targets `years_relative` wide."""
+    targets, known = targets_of(head, labels_, logits.shape[-1], label_smoothing, years_relative)
     weights = tf.cast(known, tf.float32)
     if class_weights is not None:
         weights *= tf.gather(tf.constant(class_weights, tf.float32), tf.where(known, labels_, 0))
@@ -84,10 +96,13 @@ def masked_cross_entropy(labels_, logits, num_classes, labelled, label_smoothing
     return head_loss("class", labels_, logits, labelled, label_smoothing, class_weights)
 
 
-def years_targets(years):
-    """(B, YEARS) float32: a Gaussian of YEARS_SIGMA around each age, summing to 1."""
+def years_targets(years, relative=0.0):
+    """(B, YEARS) float32: a Gaussian around each age `years` (B,), years_sigma(years,
+    `relative`) wide, summing to 1 over 0..YEARS - 1."""
     grid = tf.range(labels.YEARS, dtype=tf.float32)
-    weights = tf.exp(-tf.square(grid[None, :] - tf.cast(years, tf.float32)[:, None]) / (2 * YEARS_SIGMA ** 2))
+    years = tf.cast(years, tf.float32)
+    sigma = years_sigma(years, relative)
+    weights = tf.exp(-tf.square(grid[None, :] - years[:, None]) / (2 * tf.square(sigma)[:, None]))
     return weights / tf.reduce_sum(weights, axis=-1, keepdims=True)
 
 
@@ -105,8 +120,9 @@ class Objective:
     each head's label, and `mix` (mixing.Mix or None) when the images were mixed."""
 
     def __init__(self, heads, class_weights=None, head_weights=None, label_smoothing=0.0, age_weights=None,
-                 gender_weights=None, years_l1=0.0):
+                 gender_weights=None, years_l1=0.0, years_relative=0.0):
         self.heads, self.label_smoothing, self.years_l1 = tuple(heads), label_smoothing, years_l1
+        self.years_relative = years_relative  # The age_years targets' width (years_sigma).
         self.class_weights, self.head_weights = class_weights or {}, head_weights or {}
         self.age_weights = age_weights  # Per age bin, weighing every head's loss of a face (age_weights()).
         self.gender_weights = gender_weights  # Per age bin and gender, besides (gender_weights()).
@@ -142,7 +158,7 @@ class Objective:
         for i, head in enumerate(self.heads):
             loss += self.head_weights.get(head, 1.0) * head_loss(
                 head, labels_[head], tf.cast(logits[head], tf.float32), labelled[i], self.label_smoothing,
-                self.class_weights.get(head), mix, example, self.years_l1)
+                self.class_weights.get(head), mix, example, self.years_l1, self.years_relative)
         return loss
 
 

@@ -90,6 +90,9 @@ class Task:
                                                    cfg.gender_balance)
         if cfg.years_l1 and "age_years" not in sizes:
             raise ShardsError("--years_l1 is a term of the age_years head's loss: it needs age_years in --heads")
+        if cfg.years_sigma_relative and "age_years" not in sizes:
+            raise ShardsError("--years_sigma_relative widens the age_years head's targets: it needs age_years in "
+                              "--heads")
         if cfg.age_prior_correction and not set(age_prior.HEADS) & set(sizes):
             raise ShardsError("--age_prior_correction takes the age prior out of the age heads' predictions: it "
                               "needs age or age_years in --heads")
@@ -98,9 +101,10 @@ class Task:
                               "and --age_balance or --class_weights=balanced weighs it out of the loss already: use "
                               "one or the other")
         offsets = age_prior.offsets(manifest, data_cfg.test_fold, class_names, bins, policy, sizes,
-                                    cfg.age_prior_correction)
+                                    cfg.age_prior_correction, cfg.years_sigma_relative)
         objective = losses.Objective(sizes, class_weights, losses.parse_head_weights(cfg.head_weights, sizes),
-                                     cfg.label_smoothing, age_weights, gender_weights, cfg.years_l1)
+                                     cfg.label_smoothing, age_weights, gender_weights, cfg.years_l1,
+                                     cfg.years_sigma_relative)
         return cls(sizes, class_names, labels.class_names(labels.HEADS, bins, race_classes), bins, policy,
                    make_targets(bins, policy), known, objective, offsets, phases(model_cfg, cfg), data_cfg.image_size,
                    model_cfg, cfg)
