@@ -19,7 +19,7 @@ def years_sigma(years, relative=0.0):
     faces' ages are less certain, in their labels and their looks alike), but no wider
     than half the years left to the last class: the grid ends at YEARS - 1, and a Gaussian
     cut there has its mean, the head's prediction, below the age (6 years at 100 were 0.08
-    times 100 wide; capped, no more than 0.3 below up to 98, as at YEARS_SIGMA)."""
+    times 100 wide; capped, no more than 0.3 below up to 97, and 0.4 at 98 as at YEARS_SIGMA)."""
     return tf.maximum(YEARS_SIGMA, tf.minimum(relative * years, (labels.YEARS - 1 - years) / 2))
 
 
